@@ -1,0 +1,3 @@
+"""elad: active distillation of LLM reasoning into small student models."""
+
+__version__ = "0.1.0"

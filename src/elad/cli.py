@@ -1,0 +1,129 @@
+"""The `elad` command line."""
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from elad.errors import EladError
+
+app = typer.Typer(
+    help="Active distillation of LLM reasoning into small students.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+DEBUG = {"on": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-paragraph errors.")):
+    DEBUG["on"] = debug
+
+
+def _fail(error: Exception) -> None:
+    if DEBUG["on"]:
+        raise error
+    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _quiet_libraries() -> None:
+    """Keep transformers' and torch's chatter out of a run's output (progress comes from elad)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise EladError(f"--set '{pair}': expected KEY=VALUE, e.g. --set loop.rounds=2")
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _run(config_path: Path, run_dir: Path | None, overrides: list[str]) -> None:
+    from elad.config import load_config
+
+    config = load_config(config_path, _parse_overrides(overrides))
+    run_dir = run_dir or Path("runs") / config.name
+    _quiet_libraries()
+    from elad.loop import Experiment
+
+    console.print(f"[bold]elad[/] {config.name}: task {config.task.name}, student {config.student.model}, "
+                  f"strategy {config.selection.strategy}, annotator {config.annotation.method} -> {run_dir}")
+    Experiment(config, run_dir, console).run()
+    console.print(f"done. metrics: {run_dir / 'report' / 'metrics.csv'}, plot: {run_dir / 'report' / 'accuracy_vs_tokens.png'}")
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    run_dir: Path = typer.Option(None, "--run-dir", "-o", help="Run directory; default runs/<config name>."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
+):
+    """Run an experiment's rounds: select -> annotate -> train -> evaluate. Reruns resume."""
+    try:
+        _run(config, run_dir, set_)
+    except EladError as error:
+        _fail(error)
+
+
+@app.command()
+def demo(
+    student: str = typer.Option("qwen2.5-coder-0.5b", help="Student: qwen2.5-coder-0.5b or smollm2-135m (faster)."),
+    run_dir: Path = typer.Option(Path("runs/demo"), "--run-dir", "-o", help="Where the run is written."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
+):
+    """The offline demo: e-SNLI, recorded PaLM-540B rationales, random selection, a few rounds on CPU."""
+    config_path = Path(str(resources.files("elad") / "configs" / "demo.yaml"))
+    try:
+        _run(config_path, run_dir, [f"student.model={student}", *set_])
+    except EladError as error:
+        _fail(error)
+
+
+@app.command()
+def status(run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`.")):
+    """Print the rounds of a run: spend, accuracy and why it stopped."""
+    try:
+        _status(run_dir)
+    except EladError as error:
+        _fail(error)
+
+
+def _status(run_dir: Path) -> None:
+    from elad.report import round_summaries
+    from elad.store import RunStore
+
+    if not (run_dir / "run.db").exists():
+        raise EladError(f"{run_dir}: no run here (run.db not found)")
+    store = RunStore(run_dir / "run.db")
+    states = {r["round"]: r["state"] for r in store.rounds()}
+    table = Table(title=f"{run_dir}")
+    for column in ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy", "stop"):
+        table.add_column(column, justify="right" if column not in ("state", "stop") else "left")
+    for row in round_summaries(store):
+        accuracy = row.get("accuracy")
+        table.add_row(
+            str(row["round"]), states.get(row["round"], "?"), str(int(row["annotations"])), str(int(row["calls"])),
+            f"{int(row['tokens']):,}", f"{row['dollars']:.4f}",
+            f"{accuracy:.1%}" if accuracy is not None else "-", row.get("stop_reason") or "",
+        )
+    console.print(table)
+
+
+def entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(app())

@@ -1,0 +1,178 @@
+"""The experiment config: typed (pydantic), read from and written to YAML.
+
+Unknown keys and wrong types fail with a message that names the key and its line in the file.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+
+from elad.errors import EladError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(Strict):
+    name: str = "esnli"
+    path: str | None = Field(None, description="dataset folder; empty = the small sample shipped with elad")
+    pool_split: str = "valid"
+    test_split: str = "test"
+    pool_size: PositiveInt | None = Field(600, description="questions drawn (seeded) into the unlabeled pool")
+    test_size: PositiveInt | None = Field(200, description="held-out questions drawn (seeded) for evaluation")
+
+
+class LoraConfig(Strict):
+    r: PositiveInt = 16
+    alpha: PositiveInt = 32
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class StudentConfig(Strict):
+    model: str = Field("qwen2.5-coder-0.5b", description="alias, model directory, .gguf file or hub id")
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    lora: LoraConfig | None = Field(default_factory=LoraConfig, description="null = full fine-tuning")
+    max_new_tokens: PositiveInt = 64
+    generation_batch_size: PositiveInt = 16
+    threads: PositiveInt | None = Field(None, description="CPU threads; empty = all cores")
+
+
+class TrainingConfig(Strict):
+    objective: Literal["cot"] = "cot"
+    epochs: PositiveFloat = 2.0
+    learning_rate: PositiveFloat = 2e-4
+    batch_size: PositiveInt = 4
+    gradient_accumulation: PositiveInt = 1
+    max_length: PositiveInt = 384
+    warm_start: bool = Field(False, description="continue from last round's adapter instead of the base model")
+
+
+class SelectionConfig(Strict):
+    strategy: str = "random"
+
+
+class TeacherConfig(Strict):
+    backend: str = "replay"
+    model: str = "palm-540b"
+    source: Literal["dsbs", "jsonl", "gold"] = Field("dsbs", description="what a replay teacher replays")
+    path: str | None = Field(None, description="recording folder or file; empty = next to the task's data")
+    max_tokens: PositiveInt = 256
+    price_prompt: float = Field(0.0, ge=0.0, description="dollars per million prompt tokens")
+    price_completion: float = Field(0.0, ge=0.0, description="dollars per million completion tokens")
+
+
+class AnnotationConfig(Strict):
+    method: str = "cot"
+
+
+class BudgetConfig(Strict):
+    calls: PositiveInt | None = None
+    tokens: PositiveInt | None = None
+    dollars: PositiveFloat | None = None
+
+
+class LoopConfig(Strict):
+    rounds: PositiveInt = 3
+    per_round: PositiveInt = Field(32, description="questions sent to the teacher each round")
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    evaluate_initial: bool = Field(True, description="evaluate the untrained student as round 0")
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+
+
+class ExperimentConfig(Strict):
+    name: str = "experiment"
+    seed: int = 0
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+
+    @model_validator(mode="after")
+    def _names_are_registered(self):
+        from elad.annotation import ANNOTATORS
+        from elad.selection import STRATEGIES
+        from elad.tasks import TASKS
+        from elad.teachers import TEACHERS
+
+        for key, value, registry in (
+            ("task.name", self.task.name, TASKS),
+            ("selection.strategy", self.selection.strategy, STRATEGIES),
+            ("teacher.backend", self.teacher.backend, TEACHERS),
+            ("annotation.method", self.annotation.method, ANNOTATORS),
+        ):
+            if value not in registry:
+                raise ValueError(f"{key}: unknown {registry.kind} '{value}'; known: {', '.join(registry.names())}")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentConfig:
+    path = Path(path)
+    if not path.exists():
+        raise EladError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    return parse_config(text, source=str(path), overrides=overrides)
+
+
+def parse_config(text: str, source: str = "<config>", overrides: dict | None = None) -> ExperimentConfig:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise EladError(f"{source}{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(data, dict):
+        raise EladError(f"{source}: expected a mapping of settings at the top level")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise EladError(_describe(error, text, source)) from None
+
+
+def _set_dotted(data: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[leaf] = value
+
+
+def _describe(error: ValidationError, text: str, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        line = _line_of(text, problem["loc"])
+        where = f" (line {line})" if line else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key or '(top level)'}{where}: {message}")
+    return "\n".join(lines)
+
+
+def _line_of(text: str, loc: tuple) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its nearest parent that exists in the file."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+        if match is None:
+            break
+        line = match[0].start_mark.line + 1
+        node = match[1]
+    return line

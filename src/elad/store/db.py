@@ -1,0 +1,232 @@
+"""The run's SQLite database: one file per run, WAL journal, every write in a transaction.
+
+Every stage writes what it produced here before the next stage starts, so a killed run resumes from
+the store: selections, teacher calls and annotations are never redone or paid for twice.
+"""
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+    id TEXT NOT NULL, split TEXT NOT NULL, role TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
+    rationale TEXT, choices TEXT NOT NULL, PRIMARY KEY (role, id));
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY, state TEXT NOT NULL, started_at REAL, finished_at REAL, stop_reason TEXT);
+CREATE TABLE IF NOT EXISTS selections (
+    round INTEGER NOT NULL, example_id TEXT NOT NULL, strategy TEXT NOT NULL, score REAL NOT NULL,
+    rank INTEGER NOT NULL, parts TEXT NOT NULL, chosen INTEGER NOT NULL, PRIMARY KEY (round, example_id));
+CREATE TABLE IF NOT EXISTS teacher_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, example_id TEXT, purpose TEXT NOT NULL,
+    backend TEXT NOT NULL, model TEXT NOT NULL, messages TEXT NOT NULL, completions TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, dollars REAL NOT NULL,
+    cache_hit INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS annotations (
+    example_id TEXT PRIMARY KEY, round INTEGER NOT NULL, annotator TEXT NOT NULL, rationale TEXT NOT NULL,
+    answer TEXT NOT NULL, target TEXT NOT NULL, raw TEXT NOT NULL, details TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected (
+    example_id TEXT NOT NULL, round INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL,
+    PRIMARY KEY (round, example_id));
+CREATE TABLE IF NOT EXISTS explanations (
+    round INTEGER NOT NULL, role TEXT NOT NULL, example_id TEXT NOT NULL, sample INTEGER NOT NULL,
+    text TEXT NOT NULL, steps TEXT NOT NULL, answer TEXT, correct INTEGER,
+    PRIMARY KEY (round, role, example_id, sample));
+CREATE TABLE IF NOT EXISTS answer_scores (
+    round INTEGER NOT NULL, example_id TEXT NOT NULL, prefix INTEGER NOT NULL, distribution TEXT NOT NULL,
+    PRIMARY KEY (round, example_id, prefix));
+CREATE TABLE IF NOT EXISTS training (
+    round INTEGER PRIMARY KEY, examples INTEGER NOT NULL, steps INTEGER NOT NULL, loss REAL,
+    seconds REAL NOT NULL, tokens INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (
+    round INTEGER NOT NULL, split TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (round, split, name));
+"""
+
+
+@dataclass(frozen=True)
+class Totals:
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    dollars: float
+
+
+class RunStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction():
+            for statement in _statements(SCHEMA):  # not executescript: it would commit on its own
+                self.db.execute(statement)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta ----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # --- examples ------------------------------------------------------------------------------
+
+    def add_examples(self, role: str, split: str, examples: Iterable) -> None:
+        rows = [(e.id, split, role, e.question, e.answer, e.rationale, json.dumps(list(e.choices))) for e in examples]
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO examples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def example_ids(self, role: str) -> list[str]:
+        return [r["id"] for r in self.db.execute("SELECT id FROM examples WHERE role = ? ORDER BY rowid", (role,))]
+
+    # --- rounds --------------------------------------------------------------------------------
+
+    def start_round(self, round_: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO rounds (round, state, started_at) VALUES (?, 'running', ?)", (round_, time.time())
+            )
+
+    def finish_round(self, round_: int, stop_reason: str | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE rounds SET state = 'done', finished_at = ?, stop_reason = ? WHERE round = ?",
+                (time.time(), stop_reason, round_),
+            )
+
+    def round_done(self, round_: int) -> bool:
+        row = self.db.execute("SELECT state FROM rounds WHERE round = ?", (round_,)).fetchone()
+        return bool(row) and row["state"] == "done"
+
+    def stop_reason(self, round_: int) -> str | None:
+        row = self.db.execute("SELECT stop_reason FROM rounds WHERE round = ?", (round_,)).fetchone()
+        return row["stop_reason"] if row else None
+
+    def rounds(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM rounds ORDER BY round")]
+
+    # --- selection -----------------------------------------------------------------------------
+
+    def add_selection(self, round_: int, strategy: str, ranked: list[tuple[str, float, dict]], chosen: set) -> None:
+        rows = [
+            (round_, example_id, strategy, score, rank, json.dumps(parts), int(example_id in chosen))
+            for rank, (example_id, score, parts) in enumerate(ranked)
+        ]
+        with self.transaction():
+            self.db.executemany("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def chosen(self, round_: int) -> list[str]:
+        query = "SELECT example_id FROM selections WHERE round = ? AND chosen = 1 ORDER BY rank"
+        return [r["example_id"] for r in self.db.execute(query, (round_,))]
+
+    def ever_chosen(self) -> set[str]:
+        return {r["example_id"] for r in self.db.execute("SELECT example_id FROM selections WHERE chosen = 1")}
+
+    # --- teacher calls and annotations ---------------------------------------------------------
+
+    def add_teacher_call(self, round_: int, example_id, purpose, response, messages, dollars: float) -> None:
+        row = (
+            round_, example_id, purpose, response.backend, response.model, json.dumps(list(messages)),
+            json.dumps([c.text for c in response.completions]), response.prompt_tokens,
+            response.completion_tokens, dollars, int(response.cache_hit), time.time(),
+        )
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO teacher_calls (round, example_id, purpose, backend, model, messages, completions,"
+                " prompt_tokens, completion_tokens, dollars, cache_hit, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def teacher_totals(self, up_to_round: int | None = None) -> Totals:
+        where = "WHERE cache_hit = 0" + (" AND round <= ?" if up_to_round is not None else "")
+        args = (up_to_round,) if up_to_round is not None else ()
+        row = self.db.execute(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens), 0) AS p, COALESCE(SUM(completion_tokens), 0) AS c,"
+            f" COALESCE(SUM(dollars), 0) AS d FROM teacher_calls {where}",
+            args,
+        ).fetchone()
+        return Totals(row["calls"], row["p"], row["c"], row["d"])
+
+    def add_annotation(self, round_: int, example_id: str, annotation) -> None:
+        row = (
+            example_id, round_, annotation.annotator, annotation.rationale, annotation.answer, annotation.target,
+            annotation.raw, json.dumps(annotation.details),
+        )
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def add_rejected(self, round_: int, example_id: str, reason: str, raw: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?)", (example_id, round_, reason, raw))
+
+    def handled(self) -> set[str]:
+        """Examples that already have an annotation or were rejected: never sent to the teacher again."""
+        query = "SELECT example_id FROM annotations UNION SELECT example_id FROM rejected"
+        return {r["example_id"] for r in self.db.execute(query)}
+
+    def annotations(self, up_to_round: int | None = None) -> list[dict]:
+        query = "SELECT * FROM annotations" + (" WHERE round <= ?" if up_to_round is not None else "")
+        args = (up_to_round,) if up_to_round is not None else ()
+        return [dict(r) for r in self.db.execute(query + " ORDER BY round, rowid", args)]
+
+    # --- student outputs, training, metrics ----------------------------------------------------
+
+    def add_explanations(self, round_: int, role: str, rows: Iterable[tuple]) -> None:
+        """rows: (example_id, sample, text, steps, answer, correct)."""
+        values = [(round_, role, eid, s, text, json.dumps(steps), ans, corr) for eid, s, text, steps, ans, corr in rows]
+        with self.transaction():
+            self.db.executemany("INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def explanations(self, round_: int, role: str) -> list[dict]:
+        query = "SELECT * FROM explanations WHERE round = ? AND role = ? ORDER BY example_id, sample"
+        return [dict(r) for r in self.db.execute(query, (round_, role))]
+
+    def add_training(self, round_: int, examples: int, steps: int, loss, seconds: float, tokens: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO training VALUES (?, ?, ?, ?, ?, ?)", (round_, examples, steps, loss, seconds, tokens)
+            )
+
+    def training(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM training ORDER BY round")]
+
+    def set_metrics(self, round_: int, split: str, values: dict[str, float]) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)",
+                [(round_, split, name, float(value)) for name, value in values.items()],
+            )
+
+    def metrics(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM metrics ORDER BY round, split, name")]
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
