@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from elad.errors import EladError
 
@@ -16,8 +16,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _registered(registry_path: str):
+    """A validator that accepts only names registered in `module:REGISTRY` (imported late: no cycles)."""
+
+    def check(cls, value: str) -> str:
+        import importlib
+
+        module, attribute = registry_path.split(":")
+        registry = getattr(importlib.import_module(module), attribute)
+        if value not in registry:
+            raise ValueError(f"unknown {registry.kind} '{value}'; known: {', '.join(registry.names())}")
+        return value
+
+    return check
+
+
 class TaskConfig(Strict):
     name: str = "esnli"
+    _known = field_validator("name")(_registered("elad.tasks:TASKS"))
     path: str | None = Field(None, description="dataset folder; empty = the small sample shipped with elad")
     pool_split: str = "valid"
     test_split: str = "test"
@@ -53,10 +69,12 @@ class TrainingConfig(Strict):
 
 class SelectionConfig(Strict):
     strategy: str = "random"
+    _known = field_validator("strategy")(_registered("elad.selection:STRATEGIES"))
 
 
 class TeacherConfig(Strict):
     backend: str = "replay"
+    _known = field_validator("backend")(_registered("elad.teachers:TEACHERS"))
     model: str = "palm-540b"
     source: Literal["dsbs", "jsonl", "gold"] = Field("dsbs", description="what a replay teacher replays")
     path: str | None = Field(None, description="recording folder or file; empty = next to the task's data")
@@ -67,6 +85,7 @@ class TeacherConfig(Strict):
 
 class AnnotationConfig(Strict):
     method: str = "cot"
+    _known = field_validator("method")(_registered("elad.annotation:ANNOTATORS"))
 
 
 class BudgetConfig(Strict):
@@ -93,23 +112,6 @@ class ExperimentConfig(Strict):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
-
-    @model_validator(mode="after")
-    def _names_are_registered(self):
-        from elad.annotation import ANNOTATORS
-        from elad.selection import STRATEGIES
-        from elad.tasks import TASKS
-        from elad.teachers import TEACHERS
-
-        for key, value, registry in (
-            ("task.name", self.task.name, TASKS),
-            ("selection.strategy", self.selection.strategy, STRATEGIES),
-            ("teacher.backend", self.teacher.backend, TEACHERS),
-            ("annotation.method", self.annotation.method, ANNOTATORS),
-        ):
-            if value not in registry:
-                raise ValueError(f"{key}: unknown {registry.kind} '{value}'; known: {', '.join(registry.names())}")
-        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -3,7 +3,7 @@
 import tempfile
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from elad.config import TrainingConfig
 from elad.students.student import IGNORE_INDEX
@@ -75,6 +75,7 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
             data_collator=PadCollator(pad_token_id),
             callbacks=[reporter],
         )
+        trainer.remove_callback(PrinterCallback)  # elad shows its own progress; no raw log dicts on stdout
         result = trainer.train()
     return result.global_step, reporter.last_loss
 

@@ -1,0 +1,40 @@
+import pytest
+from typer.testing import CliRunner
+
+from elad.cli import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["status"]])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: x\nloop:\n  roundz: 3\n")
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 2
+    assert "loop.roundz (line 3): unknown key" in result.output
+
+
+def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"name: tiny\ntask: {{path: '{esnli_dir}', pool_size: null, test_size: null}}\n"
+        f"student: {{model: '{tiny_model_dir}', max_new_tokens: 4, lora: {{r: 2, alpha: 4}}}}\n"
+        "training: {epochs: 1}\nloop: {rounds: 1, per_round: 3}\n"
+    )
+    result = runner.invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "round 1: annotations 3" in result.output
+    status = runner.invoke(app, ["status", str(tmp_path / "run")])
+    assert status.exit_code == 0 and "all rounds done" in status.output
+
+
+def test_status_of_a_missing_run(tmp_path):
+    result = runner.invoke(app, ["status", str(tmp_path)])
+    assert result.exit_code == 2 and "no run here" in result.output

@@ -1,0 +1,98 @@
+"""The whole loop on a tiny random Llama with a real tokenizer: store contents, resume, budget."""
+
+import csv
+
+import pytest
+
+from elad.config import ExperimentConfig
+from elad.errors import EladError
+from elad.loop import Experiment
+from elad.store import RunStore
+
+pytestmark = pytest.mark.integration
+
+
+def make_config(esnli_dir, tiny_model_dir, **loop) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({
+        "name": "tiny",
+        "task": {"name": "esnli", "path": str(esnli_dir), "pool_size": None, "test_size": None},
+        "student": {"model": str(tiny_model_dir), "max_new_tokens": 8, "generation_batch_size": 4,
+                    "lora": {"r": 4, "alpha": 8}},
+        "training": {"epochs": 1, "batch_size": 4, "max_length": 128},
+        "loop": {"rounds": 2, "per_round": 4, **loop},
+    })
+
+
+def test_two_rounds_write_everything_to_the_store(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    summaries = Experiment(make_config(esnli_dir, tiny_model_dir), run_dir).run()
+
+    assert [row["round"] for row in summaries] == [0, 1, 2]
+    assert [int(row["annotations"]) for row in summaries] == [0, 4, 8]
+    store = RunStore(run_dir / "run.db")
+    assert [r["state"] for r in store.rounds()] == ["done", "done", "done"]
+    assert len(store.example_ids("pool")) == 12 and len(store.example_ids("test")) == 6
+
+    # Every teacher call is recorded with its tokens; the replayed text was cut before the run-on.
+    calls = store.db.execute("SELECT * FROM teacher_calls ORDER BY id").fetchall()
+    assert len(calls) == 8 and all(c["prompt_tokens"] > 20 and c["completion_tokens"] > 5 for c in calls)
+    assert not any("invented" in c["completions"] for c in calls)
+    assert store.teacher_totals(up_to_round=1).calls == 4
+
+    # The teacher's answer (label i % 3 of row i) is what the student is trained on.
+    labels = ("entailment", "neutral", "contradiction")
+    for annotation in store.annotations():
+        row = int(annotation["example_id"].split("-")[1])
+        assert annotation["answer"] == labels[row % 3]
+        assert annotation["target"].endswith(f"So the answer is {labels[row % 3]}.")
+
+    assert [t["examples"] for t in store.training()] == [4, 8]
+    assert len(store.explanations(2, "test")) == 6
+    assert (run_dir / "rounds" / "2" / "adapter" / "adapter_config.json").exists()
+    with open(run_dir / "report" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["round"] for r in rows] == ["0", "1", "2"] and rows[2]["teacher_tokens"] != "0"
+    assert (run_dir / "report" / "accuracy_vs_tokens.png").stat().st_size > 1000
+
+
+def test_a_crash_mid_round_resumes_without_paying_twice(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad.students import Student
+
+    run_dir = tmp_path / "run"
+    config = make_config(esnli_dir, tiny_model_dir)
+    real_train = Student.train
+    trained_rounds = []
+
+    def train_then_crash_in_round_2(self, pairs, *args, **kwargs):
+        trained_rounds.append(len(pairs))
+        if len(pairs) == 8:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C after round 2 was annotated
+        return real_train(self, pairs, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "train", train_then_crash_in_round_2)
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(config, run_dir).run()
+    assert RunStore(run_dir / "run.db").teacher_totals().calls == 8
+
+    monkeypatch.setattr(Student, "train", real_train)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.teacher_totals().calls == 8  # round 2's annotations were reused, not bought again
+    assert store.round_done(2) and [t["examples"] for t in store.training()] == [4, 8]
+
+
+def test_budget_stops_the_loop(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.teacher_totals().calls == 6
+    assert store.stop_reason(2) == "the teacher budget is spent"
+    assert not store.round_done(3)
+    assert [t["examples"] for t in store.training()] == [4, 6]  # what was bought is still used
+
+
+def test_a_run_directory_belongs_to_one_config(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir)
+    with pytest.raises(EladError, match="different config"):
+        Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, per_round=3), run_dir)

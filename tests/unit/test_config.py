@@ -1,0 +1,55 @@
+import pytest
+
+from elad.config import ExperimentConfig, load_config, parse_config
+from elad.errors import EladError
+
+
+def test_defaults_round_trip_through_yaml():
+    config = ExperimentConfig(name="x", seed=3)
+    assert parse_config(config.to_yaml()) == config
+
+
+def test_unknown_key_is_named_with_its_line():
+    text = "name: a\nloop:\n  rounds: 2\n  per_rnd: 5\n"
+    with pytest.raises(EladError) as error:
+        parse_config(text, source="exp.yaml")
+    message = str(error.value)
+    assert "exp.yaml" in message
+    assert "loop.per_rnd (line 4): unknown key" in message
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(EladError) as error:
+        parse_config("training:\n  epochs: many\n")
+    assert "training.epochs (line 2)" in str(error.value)
+
+
+def test_unregistered_strategy_lists_the_known_ones():
+    with pytest.raises(EladError) as error:
+        parse_config("selection:\n  strategy: psychic\n")
+    assert "selection.strategy (line 2): unknown selection strategy 'psychic'" in str(error.value)
+    assert "random" in str(error.value)
+
+
+def test_overrides_apply_dotted_keys_and_are_validated():
+    config = parse_config("name: a\n", overrides={"loop.rounds": 5, "student.model": "smollm2-135m"})
+    assert config.loop.rounds == 5 and config.student.model == "smollm2-135m"
+    with pytest.raises(EladError, match="loop.rounds"):
+        parse_config("name: a\n", overrides={"loop.rounds": 0})
+
+
+def test_broken_yaml_reports_the_line():
+    with pytest.raises(EladError, match="line 2"):
+        parse_config("name: a\nseed: 1: 2\nloop: {}\n")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(EladError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_packaged_demo_config_is_valid():
+    from importlib import resources
+
+    config = load_config(str(resources.files("elad") / "configs" / "demo.yaml"))
+    assert config.task.name == "esnli" and config.teacher.backend == "replay"
