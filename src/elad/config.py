@@ -4,7 +4,7 @@ Unknown keys and wrong types fail with a message that names the key and its line
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
@@ -39,6 +39,9 @@ class TaskConfig(Strict):
     test_split: str = "test"
     pool_size: PositiveInt | None = Field(600, description="questions drawn (seeded) into the unlabeled pool")
     test_size: PositiveInt | None = Field(200, description="held-out questions drawn (seeded) for evaluation")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="task-specific settings passed to the task (e.g. a custom task's field names)"
+    )
 
 
 class LoraConfig(Strict):
@@ -78,7 +81,14 @@ class TeacherConfig(Strict):
     model: str = "palm-540b"
     source: Literal["dsbs", "jsonl", "gold"] = Field("dsbs", description="what a replay teacher replays")
     path: str | None = Field(None, description="recording folder or file; empty = next to the task's data")
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
     max_tokens: PositiveInt = 256
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    concurrency: PositiveInt = Field(4, description="requests in flight at once")
+    timeout: PositiveFloat = Field(60.0, description="seconds before a request is abandoned and retried")
+    max_retries: int = Field(5, ge=0, description="retries on 429, 5xx and timeouts, with backoff")
+    cache: bool = Field(True, description="keep every response in the run's cache: a rerun pays nothing twice")
     price_prompt: float = Field(0.0, ge=0.0, description="dollars per million prompt tokens")
     price_completion: float = Field(0.0, ge=0.0, description="dollars per million completion tokens")
 
@@ -86,6 +96,10 @@ class TeacherConfig(Strict):
 class AnnotationConfig(Strict):
     method: str = "cot"
     _known = field_validator("method")(_registered("elad.annotation:ANNOTATORS"))
+    few_shot: int = Field(0, ge=0, description="worked exemplars in the teacher's prompt")
+    gold_check: Literal["off", "drop", "reask"] = Field(
+        "off", description="where the gold label is known: drop or re-ask a teacher answer that disagrees"
+    )
 
 
 class BudgetConfig(Strict):

@@ -76,7 +76,7 @@ class Experiment:
 
     def build(self) -> Parts:
         cfg = self.config
-        task = TASKS.create(cfg.task.name, path=cfg.task.path)
+        task = TASKS.create(cfg.task.name, path=cfg.task.path, **cfg.task.options)
         with self.console.status("loading the datasets"):
             pool = draw(task.load(cfg.task.pool_split), cfg.task.pool_size, cfg.seed)
             test = draw(task.load(cfg.task.test_split), cfg.task.test_size, cfg.seed + 1)
