@@ -61,7 +61,13 @@ class StudentConfig(Strict):
 
 
 class TrainingConfig(Strict):
-    objective: Literal["cot"] = "cot"
+    objective: Literal["cot", "step_by_step"] = Field(
+        "cot", description="cot: question -> rationale + answer; step_by_step: predict: + explain: multi-task"
+    )
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="step_by_step: weight of the predict loss")
+    inference: Literal["cot", "predict"] = Field(
+        "cot", description="step_by_step students answer with a rationale (cot) or straight away (predict)"
+    )
     epochs: PositiveFloat = 2.0
     learning_rate: PositiveFloat = 2e-4
     batch_size: PositiveInt = 4
@@ -72,6 +78,12 @@ class TrainingConfig(Strict):
 
 class SelectionConfig(Strict):
     strategy: str = "random"
+    samples: int = Field(4, ge=0, description="sampled explanations per pool item (K), besides the greedy one")
+    temperature: float = Field(0.7, gt=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    weight: float = Field(0.5, ge=0.0, le=1.0, description="egss: weight of intra- against inter-explanation")
+    pool_sample: PositiveInt | None = Field(None, description="score only this many random pool items a round")
+    options: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
     _known = field_validator("strategy")(_registered("elad.selection:STRATEGIES"))
 
 
