@@ -1,10 +1,55 @@
-"""Sample selection strategies. A new strategy is one file plus one registry line."""
+"""Sample selection strategies. A new strategy is one file plus one registry line.
 
+Formulas: docs/selection.md. Constructor arguments (all optional, keyword only):
+  random, disagreement, egss_intra, egss_inter: none
+  entropy, least_confidence, margin: source ("auto" | "model" | "samples"), open_answers (bool)
+  egss: weight (float in [0, 1], default 0.5), scale ("rank" | "minmax")
+create_strategy() passes the config's weight and options to whichever strategy takes them.
+"""
+
+import inspect
+from typing import Any
+
+from elad.errors import EladError
 from elad.registry import Registry
-from elad.selection.base import RoundView, Scored, Strategy, select_top
+from elad.selection.base import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, Scored, Strategy, select_top
+from elad.selection.diversity import diverse_top
+from elad.selection.egss import EgssInterStrategy, EgssIntraStrategy, EgssStrategy
 from elad.selection.random import RandomStrategy
+from elad.selection.uncertainty import DisagreementStrategy, EntropyStrategy, LeastConfidenceStrategy, MarginStrategy
 
 STRATEGIES: Registry[Strategy] = Registry("selection strategy")
 STRATEGIES.register("random")(RandomStrategy)
+STRATEGIES.register("entropy")(EntropyStrategy)
+STRATEGIES.register("least_confidence")(LeastConfidenceStrategy)
+STRATEGIES.register("margin")(MarginStrategy)
+STRATEGIES.register("disagreement")(DisagreementStrategy)
+STRATEGIES.register("egss")(EgssStrategy)
+STRATEGIES.register("egss_intra")(EgssIntraStrategy)
+STRATEGIES.register("egss_inter")(EgssInterStrategy)
 
-__all__ = ["STRATEGIES", "RoundView", "Scored", "Strategy", "select_top"]
+
+def create_strategy(
+    name: str, weight: float | None = None, options: dict[str, Any] | None = None, open_answers: bool = False
+) -> Strategy:
+    """The strategy `name`, given `weight` and `open_answers` only if it takes them, and every key of
+    `options` (an option it does not take is an error that names the ones it does)."""
+    factory = STRATEGIES.get(name)
+    accepted = set(inspect.signature(factory).parameters)
+    kwargs = dict(options or {})
+    unknown = sorted(set(kwargs) - accepted - {"diversity"})
+    if unknown:
+        known = ", ".join(sorted(accepted)) or "none"
+        raise EladError(f"selection.options: strategy '{name}' takes no option {', '.join(unknown)} (it takes: {known})")
+    kwargs.pop("diversity", None)  # a loop-level option (see diverse_top), not the strategy's
+    if weight is not None and "weight" in accepted:
+        kwargs.setdefault("weight", weight)
+    if open_answers and "open_answers" in accepted:
+        kwargs.setdefault("open_answers", True)
+    return factory(**kwargs)
+
+
+__all__ = [
+    "ANSWER_SCORES", "EXPLANATIONS", "SAMPLES", "STRATEGIES", "RoundView", "Scored", "Strategy", "create_strategy",
+    "diverse_top", "select_top",
+]

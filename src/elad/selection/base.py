@@ -5,6 +5,7 @@ from typing import Protocol
 
 import numpy as np
 
+from elad.errors import EladError
 from elad.tasks import Example
 
 
@@ -16,8 +17,36 @@ class RoundView:
     candidates: list[Example]
     seed: int
     # Filled in only for strategies that ask for them (see Strategy.needs).
-    explanations: dict[str, list[dict]] = field(default_factory=dict)  # id -> samples (greedy first)
-    answer_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # id -> per-prefix distribution
+    # id -> [greedy, sample 1, ..., sample K], each {"text": str, "steps": list[str], "answer": str | None}
+    explanations: dict[str, list[dict]] = field(default_factory=dict)
+    # id -> the greedy explanation's answer distribution after prefix i = 0..n steps (i = n: all of it),
+    # {answer: probability} over the task's candidates; {predicted: 1.0} for open-answer tasks
+    answer_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def greedy_answer(self, example_id: str, strategy: str) -> str | None:
+        return self._explanations(example_id, strategy)[0].get("answer")
+
+    def sampled_answers(self, example_id: str, strategy: str) -> list[str | None]:
+        """The final answers of the K sampled explanations (the greedy one excluded); K >= 1 required."""
+        samples = self._explanations(example_id, strategy)[1:]
+        if not samples:
+            raise EladError(
+                f"strategy '{strategy}': item '{example_id}' has no sampled explanations; "
+                "set selection.samples (K) to 1 or more"
+            )
+        return [s.get("answer") for s in samples]
+
+    def prefix_distributions(self, example_id: str, strategy: str) -> list[dict[str, float]]:
+        scores = self.answer_scores.get(example_id)
+        if not scores:
+            raise EladError(f"strategy '{strategy}': no answer scores for item '{example_id}' in round {self.round}")
+        return scores
+
+    def _explanations(self, example_id: str, strategy: str) -> list[dict]:
+        explanations = self.explanations.get(example_id)
+        if not explanations:
+            raise EladError(f"strategy '{strategy}': no explanations for item '{example_id}' in round {self.round}")
+        return explanations
 
 
 @dataclass(frozen=True)
@@ -26,9 +55,14 @@ class Scored:
     parts: dict = field(default_factory=dict)  # the ingredients of the score, kept for `elad why`
 
 
+EXPLANATIONS, SAMPLES, ANSWER_SCORES = "explanations", "samples", "answer_scores"
+
+
 class Strategy(Protocol):
     name: str
-    needs: frozenset[str]  # of {"explanations", "samples", "answer_scores"}
+    # What the loop must compute before score(): "explanations" (the greedy one), "samples" (K sampled
+    # explanations besides it), "answer_scores" (the answer distribution after each prefix of the greedy one).
+    needs: frozenset[str]
 
     def score(self, view: RoundView) -> dict[str, Scored]: ...
 

@@ -6,9 +6,13 @@ from elad.selection.base import RoundView, Scored
 
 
 class RandomStrategy:
+    """score = a uniform draw per item, seeded by the round's seed; the draws follow the ids' sorted order,
+    so the same candidates get the same scores in any order. No constructor arguments."""
+
     name = "random"
     needs = frozenset()
 
     def score(self, view: RoundView) -> dict[str, Scored]:
-        draws = np.random.default_rng(view.seed).random(len(view.candidates))
-        return {e.id: Scored(float(d)) for e, d in zip(view.candidates, draws)}
+        ids = sorted(e.id for e in view.candidates)
+        draws = np.random.default_rng(view.seed).random(len(ids))
+        return {i: Scored(float(d)) for i, d in zip(ids, draws)}
