@@ -1,14 +1,38 @@
-"""Teachers: LLM backends behind one protocol, and the cost ledger. Knows nothing else in elad."""
+"""Teachers: LLM backends behind one protocol, the response cache, and the cost ledger.
+
+Knows nothing else in elad (the local teacher borrows the students' loader when it is built).
+"""
+
+from pathlib import Path
 
 from elad.registry import Registry
-from elad.teachers.base import Completion, Request, Response, Teacher, TeacherContext
+from elad.teachers.base import (
+    Completion, Request, Response, Teacher, TeacherContext, TeacherError, TeacherReplyError,
+)
+from elad.teachers.cache import CachedTeacher, ResponseCache
+from elad.teachers.concurrent import complete_many, in_flight
 from elad.teachers.ledger import Budget, BudgetExhausted, Ledger, Price, Spent
+from elad.teachers.local import LocalTeacher
+from elad.teachers.openai_compat import OpenAITeacher
 from elad.teachers.replay import ReplayTeacher
 
 TEACHERS: Registry[Teacher] = Registry("teacher backend")
 TEACHERS.register("replay")(ReplayTeacher)
+TEACHERS.register("openai")(OpenAITeacher)
+TEACHERS.register("local")(LocalTeacher)
+
+
+def build_teacher(config, context: TeacherContext, cache_path: Path | None = None) -> Teacher:
+    """The configured backend (`teacher.backend`), behind the response cache at `cache_path` when
+    `teacher.cache` is on and a path is given. `config` is a TeacherConfig."""
+    teacher = TEACHERS.get(config.backend).from_config(config, context)
+    if getattr(config, "cache", True) and cache_path is not None:
+        return CachedTeacher(teacher, ResponseCache(cache_path))
+    return teacher
+
 
 __all__ = [
-    "TEACHERS", "Budget", "BudgetExhausted", "Completion", "Ledger", "Price", "ReplayTeacher", "Request",
-    "Response", "Spent", "Teacher", "TeacherContext",
+    "TEACHERS", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
+    "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ResponseCache", "Spent", "Teacher",
+    "TeacherContext", "TeacherError", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
 ]

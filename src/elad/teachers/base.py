@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from elad.errors import EladError
+
 
 @dataclass(frozen=True)
 class Request:
@@ -14,6 +16,12 @@ class Request:
     n: int = 1
     # Which example this is about. Live backends ignore it; replay teachers look their record up by it.
     example_id: str | None = None
+    # Which ask this is when the same messages are sent again on purpose (a re-ask): part of the cache key,
+    # so a re-ask is not answered from the cache with the reply it means to replace.
+    sample: int = 0
+    # A JSON schema the reply must follow ({"name": ..., "schema": {...}}), for backends that support
+    # structured output (`Teacher.supports_json_schema`); others ignore it and rely on the prompt.
+    json_schema: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,31 @@ class TeacherContext:
     gold: dict[str, str] = field(default_factory=dict)  # example id -> gold "rationale + answer" text
 
 
+class TeacherError(EladError):
+    """The teacher could not be reached or refused the request, after the backend's retries.
+
+    Nothing came back, so nothing is charged; the example stays unannotated and a rerun asks again.
+    """
+
+
+class TeacherReplyError(TeacherError):
+    """The teacher answered, but the reply is unusable (not JSON, no choices).
+
+    A provider may have billed it, so the ledger charges it as a call, with the usage the reply
+    reported when it reported any (`usage` = (prompt tokens, completion tokens)).
+    """
+
+    def __init__(self, message: str, usage: tuple[int, int] | None = None, raw: str = ""):
+        super().__init__(message)
+        self.usage, self.raw = usage, raw
+
+
 class Teacher(Protocol):
     backend: str
     model: str
+    # Optional attributes, read with getattr by callers:
+    #   supports_json_schema (bool): honours Request.json_schema (structured output)
+    #   replays (bool): answers from a recording whatever the prompt says (CLEAR cannot use it)
+    #   keyed_by_example (bool): the answer depends on Request.example_id (part of the cache key)
 
     def complete(self, request: Request) -> Response: ...

@@ -1,10 +1,18 @@
-"""The cost ledger: every teacher call is counted, and a call that could overspend is never sent."""
+"""The cost ledger: every teacher call is counted, and a call that could overspend is never sent.
 
-from collections.abc import Callable
+The ledger is thread-safe. Before a request is sent, its worst case (prompt estimate plus `max_tokens`
+for each completion) is *reserved*; the reservation is released when the reply is charged. A request
+whose worst case does not fit in what is left after the spent and the reserved amounts is refused, so
+any number of requests in flight can never overspend together.
+"""
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from elad.errors import EladError
-from elad.teachers.base import Request, Response, Teacher
+from elad.teachers.base import Completion, Request, Response, Teacher, TeacherReplyError
 
 
 class BudgetExhausted(EladError):
@@ -17,6 +25,7 @@ class Spent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float = 0.0
+    failed: int = 0  # requests that got no reply at all (not charged, not counted in `calls`)
 
     @property
     def tokens(self) -> int:
@@ -41,11 +50,17 @@ class Price:
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
+OnCall = Callable[[Request, Response, float], None]
+
+
 class Ledger:
     """Counts calls, tokens and dollars, and refuses a call whose worst case could pass the budget.
 
-    `count_tokens` estimates a request's prompt size before it is sent; `on_call` receives every
-    response (with its cost) so the caller can persist it before anything else happens.
+    `count_tokens` estimates a request's prompt size before it is sent (plus `message_overhead` tokens
+    per message for the chat template's markers, which the server counts too); `on_call` receives
+    every charged response (with its cost) so the caller can persist it before anything else happens.
+    Inside `deferred()`, `on_call` runs in the thread that calls `flush()` instead of the thread that
+    made the call (SQLite connections belong to one thread).
     """
 
     def __init__(
@@ -54,36 +69,136 @@ class Ledger:
         price: Price = Price(),
         count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1,
         spent: Spent | None = None,
-        on_call: Callable[[Request, Response, float], None] | None = None,
+        on_call: OnCall | None = None,
+        message_overhead: int = 4,
     ):
         self.budget, self.price, self.count_tokens = budget, price, count_tokens
         self.spent = spent or Spent()
         self.on_call = on_call
+        self.message_overhead = message_overhead
+        self.reserved = Spent()
+        self._lock = threading.RLock()
+        self._deferred: list[tuple[Request, Response, float]] | None = None
+
+    # --- what a request may cost -------------------------------------------------------------------
+
+    def prompt_estimate(self, request: Request) -> int:
+        return sum(self.count_tokens(m["content"]) + self.message_overhead for m in request.messages)
 
     def worst_case(self, request: Request) -> tuple[int, float]:
-        prompt = sum(self.count_tokens(m["content"]) for m in request.messages)
+        prompt = self.prompt_estimate(request)
         completion = request.max_tokens * request.n
         return prompt + completion, self.price.of(prompt, completion)
 
     def affordable(self, request: Request) -> bool:
         tokens, dollars = self.worst_case(request)
-        budget, spent = self.budget, self.spent
+        with self._lock:
+            return self._fits(tokens, dollars)
+
+    def _fits(self, tokens: int, dollars: float) -> bool:
+        budget, spent, held = self.budget, self.spent, self.reserved
         return (
-            (budget.calls is None or spent.calls + 1 <= budget.calls)
-            and (budget.tokens is None or spent.tokens + tokens <= budget.tokens)
-            and (budget.dollars is None or spent.dollars + dollars <= budget.dollars + 1e-12)
+            (budget.calls is None or spent.calls + held.calls + 1 <= budget.calls)
+            and (budget.tokens is None or spent.tokens + held.tokens + tokens <= budget.tokens)
+            and (budget.dollars is None or spent.dollars + held.dollars + dollars <= budget.dollars + 1e-12)
         )
 
+    def remaining(self) -> Budget:
+        """What is left of each budget (None where there is no budget), reservations taken out."""
+        with self._lock:
+            b, s, r = self.budget, self.spent, self.reserved
+            return Budget(
+                None if b.calls is None else b.calls - s.calls - r.calls,
+                None if b.tokens is None else b.tokens - s.tokens - r.tokens,
+                None if b.dollars is None else b.dollars - s.dollars - r.dollars,
+            )
+
+    # --- calling -----------------------------------------------------------------------------------
+
     def call(self, teacher: Teacher, request: Request) -> Response:
-        if not self.affordable(request):
-            raise BudgetExhausted(f"teacher budget {self.budget} cannot pay for another call (spent {self.spent})")
-        response = teacher.complete(request)
-        dollars = 0.0 if response.cache_hit else self.price.of(response.prompt_tokens, response.completion_tokens)
-        if not response.cache_hit:
-            self.spent.calls += 1
-            self.spent.prompt_tokens += response.prompt_tokens
-            self.spent.completion_tokens += response.completion_tokens
-            self.spent.dollars += dollars
+        lookup = getattr(teacher, "lookup", None)
+        if lookup is not None:  # a cached answer costs nothing: it needs no room in the budget
+            hit = lookup(request)
+            if hit is not None:
+                self._notify(request, hit, 0.0)
+                return hit
+        tokens, dollars = self.worst_case(request)
+        with self._lock:
+            if not self._fits(tokens, dollars):
+                raise BudgetExhausted(
+                    f"teacher budget {self.budget} cannot pay for another call (spent {self.spent})"
+                )
+            self._hold(1, tokens, dollars)
+        try:
+            response = teacher.complete(request)
+        except TeacherReplyError as error:
+            # The server answered (a provider may bill it): charge the usage it reported, else the prompt.
+            prompt, completion = error.usage or (self.prompt_estimate(request), 0)
+            failed = Response(
+                completions=[Completion(text=error.raw, prompt_tokens=prompt, completion_tokens=completion,
+                                        finish_reason="error")],
+                backend=getattr(teacher, "backend", "?"), model=getattr(teacher, "model", "?"),
+                meta={"error": str(error)},
+            )
+            self._charge(request, failed, tokens, dollars)
+            raise
+        except BaseException:
+            with self._lock:
+                self._hold(-1, -tokens, -dollars)
+                self.spent.failed += 1
+            raise
+        self._charge(request, response, tokens, dollars)
+        return response
+
+    def _hold(self, calls: int, tokens: int, dollars: float) -> None:
+        self.reserved.calls += calls
+        self.reserved.prompt_tokens += tokens
+        self.reserved.dollars += dollars
+
+    def _charge(self, request: Request, response: Response, tokens: int, dollars: float) -> None:
+        cost = 0.0 if response.cache_hit else self.price.of(response.prompt_tokens, response.completion_tokens)
+        with self._lock:
+            self._hold(-1, -tokens, -dollars)
+            if not response.cache_hit:
+                self.spent.calls += 1
+                self.spent.prompt_tokens += response.prompt_tokens
+                self.spent.completion_tokens += response.completion_tokens
+                self.spent.dollars += cost
+        self._notify(request, response, cost)
+
+    # --- telling the caller ------------------------------------------------------------------------
+
+    def _notify(self, request: Request, response: Response, dollars: float) -> None:
+        with self._lock:
+            if self._deferred is not None:
+                self._deferred.append((request, response, dollars))
+                return
         if self.on_call:
             self.on_call(request, response, dollars)
-        return response
+
+    @contextmanager
+    def deferred(self) -> Iterator["Ledger"]:
+        """Queue `on_call` notifications until `flush()`; flushes what is left on the way out."""
+        with self._lock:
+            if self._deferred is not None:
+                raise RuntimeError("ledger notifications are already deferred")
+            self._deferred = []
+        try:
+            yield self
+        finally:
+            self.flush()
+            with self._lock:
+                pending, self._deferred = self._deferred or [], None
+            for item in pending:  # raced in after the last flush
+                if self.on_call:
+                    self.on_call(*item)
+
+    def flush(self) -> None:
+        """Run the queued `on_call` notifications in this thread, in the order the calls ended."""
+        with self._lock:
+            if not self._deferred:
+                return
+            pending, self._deferred[:] = list(self._deferred), []
+        if self.on_call:
+            for item in pending:
+                self.on_call(*item)

@@ -74,6 +74,9 @@ class ReplayTeacher:
     """Serves a recorded completion per example id; usage is counted with the given tokenizer."""
 
     backend = "replay"
+    replays = True  # the prompt does not change the answer: CLEAR falls back to CoT, re-asks are pointless
+    keyed_by_example = True  # the answer depends on the example id: part of the cache key
+    supports_json_schema = False
 
     def __init__(self, records: dict[str, str], model: str, count_tokens: Callable[[str], int]):
         self.records, self.model, self.count_tokens = records, model, count_tokens

@@ -1,0 +1,149 @@
+"""A teacher behind any OpenAI-compatible chat API: OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio.
+
+The official `openai` client does the HTTP: its own retries with exponential backoff on 408, 409, 429
+(waiting what `Retry-After` asks, up to two minutes), 5xx, timeouts and dropped connections, and a
+request timeout. The API key is read from the environment variable the config names, handed to the
+client and kept nowhere else: not in a log, an error message, the cache or the run store.
+"""
+
+import os
+import threading
+from collections.abc import Callable
+
+from elad.errors import EladError
+from elad.teachers.base import Completion, Request, Response, TeacherContext, TeacherError, TeacherReplyError
+
+# Servers that need no key (a local llama.cpp, vLLM or Ollama) still get a non-empty one: the client requires it.
+NO_KEY = "not-needed"
+
+
+def read_api_key(env_name: str | None, base_url: str | None) -> str:
+    if env_name:
+        value = os.environ.get(env_name)
+        if not value:
+            raise EladError(
+                f"teacher.api_key_env: the environment variable '{env_name}' is not set (or empty); "
+                f"export it with the API key before running"
+            )
+        return value
+    if base_url is None:
+        raise EladError(
+            "teacher.api_key_env: the OpenAI API needs a key; name the environment variable that holds it "
+            "(e.g. api_key_env: OPENAI_API_KEY), or set teacher.base_url to a server that needs none"
+        )
+    return NO_KEY
+
+
+class OpenAITeacher:
+    """Chat completions over HTTP; thread-safe (one client, shared by every request in flight)."""
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        count_tokens: Callable[[str], int],
+        base_url: str | None = None,
+        api_key: str = NO_KEY,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        concurrency: int = 4,
+    ):
+        import openai
+
+        self.model, self.count_tokens, self.base_url = model, count_tokens, base_url
+        self.concurrency = concurrency
+        self.supports_json_schema = True  # turned off the first time the server refuses a response_format
+        self._lock = threading.Lock()
+        self._openai = openai
+        # The client pools up to 1,000 connections: enough for any `concurrency` in flight.
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def from_config(cls, config, context: TeacherContext) -> "OpenAITeacher":
+        return cls(
+            model=config.model,
+            count_tokens=context.count_tokens,
+            base_url=config.base_url,
+            api_key=read_api_key(config.api_key_env, config.base_url),
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+            concurrency=config.concurrency,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- one request -------------------------------------------------------------------------------
+
+    def complete(self, request: Request) -> Response:
+        params = {
+            "model": self.model,
+            "messages": [dict(m) for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.n != 1:
+            params["n"] = request.n
+        structured = request.json_schema is not None and self.supports_json_schema
+        if structured:
+            params["response_format"] = {"type": "json_schema", "json_schema": {"strict": True, **request.json_schema}}
+        try:
+            result = self._send(params)
+        except self._openai.BadRequestError as error:
+            if not structured or "response_format" not in params:
+                raise self._failed(error) from None
+            # The server does not do structured output: say so once, and ask again with the prompt alone.
+            with self._lock:
+                self.supports_json_schema = False
+            del params["response_format"]
+            try:
+                result = self._send(params)
+            except self._openai.OpenAIError as again:
+                raise self._failed(again) from None
+        except self._openai.OpenAIError as error:
+            raise self._failed(error) from None
+        return self._response(request, result)
+
+    def _send(self, params: dict):
+        try:
+            return self._client.chat.completions.create(**params)
+        except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
+            raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
+
+    def _failed(self, error: Exception) -> TeacherError:
+        status = getattr(error, "status_code", None)
+        what = f"HTTP {status}" if status else type(error).__name__
+        message = getattr(error, "message", None) or str(error)
+        where = self.base_url or "the OpenAI API"
+        return TeacherError(f"teacher '{self.model}' at {where} failed after retries: {what}: {message}")
+
+    def _response(self, request: Request, result) -> Response:
+        choices = list(getattr(result, "choices", None) or [])
+        usage = getattr(result, "usage", None)
+        reported = None
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+            reported = (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+        texts = []
+        for choice in choices:
+            message = getattr(choice, "message", None)
+            texts.append((getattr(message, "content", None) or "", getattr(choice, "finish_reason", None) or "stop"))
+        if not texts:
+            raise TeacherReplyError(f"teacher '{self.model}' answered with no choices", usage=reported)
+        if reported is not None:
+            prompt_tokens, completion_total = reported
+            # The usage covers all choices together; spread it so that the sum is exact.
+            share, extra = divmod(completion_total, len(texts))
+            counts = [share + (1 if i < extra else 0) for i in range(len(texts))]
+        else:
+            prompt_tokens = sum(self.count_tokens(m["content"]) for m in request.messages)
+            counts = [self.count_tokens(text) for text, _ in texts]
+        completions = [
+            Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=count, finish_reason=finish)
+            for (text, finish), count in zip(texts, counts)
+        ]
+        meta = {"usage": "reported" if reported is not None else "counted"}
+        return Response(completions=completions, backend=self.backend, model=self.model, meta=meta)

@@ -1,0 +1,1 @@
+"""Small local stand-ins for outside services, for tests and benchmarks (loopback only)."""

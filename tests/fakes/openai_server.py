@@ -1,0 +1,238 @@
+"""A tiny OpenAI-compatible chat server on loopback, with faults on cue.
+
+Each request to `POST /v1/chat/completions` takes the next cue from a queue (`server.cue("429", "500")`)
+or, when the queue is empty, answers normally. Cues:
+
+- `ok`:         a normal answer (after `delay` seconds)
+- `429`:        Too Many Requests with `Retry-After: <retry_after>`
+- `500`:        Internal Server Error
+- `slow`:       waits `slow_seconds` (past the client's timeout), then answers
+- `truncated`:  claims a longer body than it sends, then closes the connection
+- `malformed`:  200 with a body that is not JSON
+- `empty`:      200 with `"choices": []`
+- `no_usage`:   a normal answer without the `usage` field
+
+Only answers that reach the client whole with a `usage` count are "billed" (`server.billed`), which is
+what a provider charges; tests compare it with the ledger. `answer(messages, body) -> str` decides the
+reply text (default: a fixed rationale). Usage counts whitespace-separated words.
+"""
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEFAULT_REPLY = "The premise says a person walks, so someone moves.\nSo the answer is entailment."
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass
+class Billed:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    cue: str
+    body: dict
+    headers: dict
+    at: float
+
+
+@dataclass
+class FakeOpenAIServer:
+    answer: Callable[[list[dict], dict], str] = lambda messages, body: DEFAULT_REPLY
+    delay: float = 0.0
+    retry_after: str = "1"
+    slow_seconds: float = 2.0
+    supports_json_schema: bool = True
+    model: str = "fake-teacher"
+    seen: list[Seen] = field(default_factory=list)
+    billed: Billed = field(default_factory=Billed)
+
+    def __post_init__(self):
+        self._cues: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- control ---------------------------------------------------------------------------------
+
+    def cue(self, *cues: str) -> None:
+        with self._lock:
+            self._cues.extend(cues)
+
+    def _next_cue(self) -> str:
+        with self._lock:
+            return self._cues.popleft() if self._cues else "ok"
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "FakeOpenAIServer":
+        server = self
+
+        class Handler(_Handler):
+            fake = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- answering -------------------------------------------------------------------------------
+
+    def completion(self, body: dict, with_usage: bool = True) -> tuple[dict, int, int]:
+        messages = body.get("messages", [])
+        n = int(body.get("n") or 1)
+        text = self.answer(messages, body)
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if max_tokens is not None and count_words(text) > max_tokens:  # a server stops at max_tokens
+            text, finish = " ".join(text.split()[:max_tokens]), "length"
+        prompt_tokens = sum(count_words(str(m.get("content", ""))) for m in messages)
+        completion_tokens = count_words(text) * n
+        payload = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                for i in range(n)
+            ],
+        }
+        if with_usage:
+            payload["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+        return payload, prompt_tokens, completion_tokens
+
+    def bill(self, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            self.billed.calls += 1
+            self.billed.prompt_tokens += prompt_tokens
+            self.billed.completion_tokens += completion_tokens
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._json(400, {"error": {"message": "request body is not JSON"}})
+            return
+        cue = fake._next_cue()
+        with fake._lock:
+            fake.seen.append(Seen(cue, body, dict(self.headers.items()), time.time()))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        if fake.delay:
+            time.sleep(fake.delay)
+        if "response_format" in body and not fake.supports_json_schema:
+            self._json(400, {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}})
+            return
+        if cue == "429":
+            self._json(429, {"error": {"message": "rate limited"}}, {"Retry-After": fake.retry_after})
+        elif cue == "500":
+            self._json(500, {"error": {"message": "internal error"}})
+        elif cue == "slow":
+            time.sleep(fake.slow_seconds)
+            payload, _, _ = fake.completion(body)
+            self._json(200, payload)  # the client gave up already: not billed
+        elif cue == "truncated":
+            data = json.dumps(fake.completion(body)[0]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self._write(data[: len(data) // 2])
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        elif cue == "malformed":
+            self._raw(200, b'{"id": "chatcmpl-fake", "choices": [{"message": {"content": "So the ans')
+        elif cue == "empty":
+            payload, _, _ = fake.completion(body)
+            payload["choices"] = []
+            self._json(200, payload)
+        elif cue == "no_usage":
+            payload, prompt, completion = fake.completion(body, with_usage=False)
+            if self._json(200, payload):
+                fake.bill(prompt, completion)
+        else:
+            payload, prompt, completion = fake.completion(body)
+            if self._json(200, payload):
+                fake.bill(prompt, completion)
+
+    def _json(self, status: int, payload: dict, headers: dict | None = None) -> bool:
+        return self._raw(status, json.dumps(payload).encode(), headers)
+
+    def _raw(self, status: int, data: bytes, headers: dict | None = None) -> bool:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+        except OSError:  # the client hung up (it timed out)
+            self.close_connection = True
+            return False
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass
