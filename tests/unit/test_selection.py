@@ -1,5 +1,6 @@
 """Selection: the measures on constructed distributions, the baselines, EGSS, diversity, determinism."""
 
+import json
 import math
 
 import pytest
@@ -249,6 +250,7 @@ def test_selection_is_deterministic_for_a_seed_and_never_selects_twice(items, se
         assert ids == [i for i, _ in again]
         assert sorted(ids) == sorted(items) and len(set(ids)) == len(ids)
         assert all(math.isfinite(s.score) for _, s in first)
+        json.loads(json.dumps([s.parts for _, s in first], allow_nan=False))  # parts go to the store as JSON
 
 
 # --- diversity ---------------------------------------------------------------------------------
