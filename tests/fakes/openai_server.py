@@ -9,7 +9,8 @@ or, when the queue is empty, answers normally. Cues:
 - `slow`:       waits `slow_seconds` (past the client's timeout), then answers
 - `truncated`:  claims a longer body than it sends, then closes the connection
 - `malformed`:  200 with a body that is not JSON
-- `empty`:      200 with `"choices": []`
+- `empty`:      200 with `"choices": []` (and a usage of the prompt alone, which is billed)
+- `401`:        Unauthorized (not retried by the client)
 - `no_usage`:   a normal answer without the `usage` field
 
 Only answers that reach the client whole with a `usage` count are "billed" (`server.billed`), which is
@@ -46,7 +47,7 @@ class Seen:
 
     cue: str
     body: dict
-    headers: dict
+    headers: dict  # names in lower case
     at: float
 
 
@@ -168,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cue = fake._next_cue()
         with fake._lock:
-            fake.seen.append(Seen(cue, body, dict(self.headers.items()), time.time()))
+            fake.seen.append(Seen(cue, body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
@@ -200,9 +201,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif cue == "malformed":
             self._raw(200, b'{"id": "chatcmpl-fake", "choices": [{"message": {"content": "So the ans')
         elif cue == "empty":
-            payload, _, _ = fake.completion(body)
+            payload, prompt, _ = fake.completion(body)
             payload["choices"] = []
-            self._json(200, payload)
+            payload["usage"].update(completion_tokens=0, total_tokens=prompt)
+            if self._json(200, payload):
+                fake.bill(prompt, 0)
+        elif cue == "401":
+            self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
         elif cue == "no_usage":
             payload, prompt, completion = fake.completion(body, with_usage=False)
             if self._json(200, payload):

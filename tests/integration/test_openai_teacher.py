@@ -1,0 +1,198 @@
+"""The OpenAI-compatible teacher against a local fake server that fails on cue (loopback only)."""
+
+import logging
+import time
+
+import pytest
+
+from elad.annotation import Annotation, ClearAnnotator, CotAnnotator
+from elad.tasks import Example
+from elad.tasks.esnli import EsnliTask
+from elad.teachers import (
+    Budget, BudgetExhausted, CachedTeacher, Ledger, OpenAITeacher, Request, ResponseCache, TeacherError,
+    TeacherReplyError,
+)
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.teachers import words
+
+pytestmark = pytest.mark.integration
+
+SECRET = "sk-test-SECRET-8c1f2e-do-not-store"
+REQUEST = Request(messages=({"role": "user", "content": "Is a sleeping man resting?"},), max_tokens=32)
+EXAMPLES = [
+    Example(id=f"valid-{i}", question=f"Premise: A man {i} sleeps.\nHypothesis: A man {i} rests.", answer="entailment")
+    for i in range(40)
+]
+
+
+@pytest.fixture
+def server():
+    fake = FakeOpenAIServer(retry_after="1", slow_seconds=1.5).start()
+    yield fake
+    fake.stop()
+
+
+def _teacher(server, **kwargs) -> OpenAITeacher:
+    settings = {"timeout": 0.5, "max_retries": 3, **kwargs}
+    return OpenAITeacher("fake-teacher", count_tokens=words, base_url=server.base_url, api_key=SECRET, **settings)
+
+
+def test_a_normal_reply_with_the_servers_usage(server):
+    response = _teacher(server).complete(REQUEST)
+    assert response.completions[0].text.endswith("So the answer is entailment.")
+    assert (response.prompt_tokens, response.completion_tokens) == (server.billed.prompt_tokens,
+                                                                   server.billed.completion_tokens)
+    body = server.seen[0].body
+    assert body["model"] == "fake-teacher" and body["max_tokens"] == 32
+    assert server.seen[0].headers.get("authorization") == f"Bearer {SECRET}"
+
+
+def test_429_waits_as_long_as_retry_after_says(server):
+    server.cue("429")
+    started = time.time()
+    _teacher(server).complete(REQUEST)
+    assert [s.cue for s in server.seen] == ["429", "ok"]
+    assert server.seen[1].at - server.seen[0].at >= 0.95 and time.time() - started >= 0.95
+
+
+def test_500_and_a_truncated_body_are_retried(server):
+    server.cue("500", "truncated")
+    response = _teacher(server).complete(REQUEST)
+    assert [s.cue for s in server.seen] == ["500", "truncated", "ok"] and response.completions
+
+
+def test_a_reply_slower_than_the_timeout_is_abandoned_and_retried(server):
+    server.cue("slow")
+    started = time.time()
+    _teacher(server).complete(REQUEST)
+    assert [s.cue for s in server.seen] == ["slow", "ok"] and 0.5 <= time.time() - started < 1.5
+
+
+def test_when_retries_run_out_the_error_is_clear_and_nothing_is_charged(server):
+    server.cue("500", "500", "500")
+    ledger = Ledger(Budget(calls=1), count_tokens=words)
+    with pytest.raises(TeacherError, match="HTTP 500") as caught:
+        ledger.call(_teacher(server, max_retries=2), REQUEST)
+    assert SECRET not in str(caught.value)
+    assert (ledger.spent.calls, ledger.spent.failed, ledger.remaining().calls) == (0, 1, 1)
+
+
+def test_a_wrong_key_fails_at_once_without_showing_it(server):
+    server.cue("401")
+    with pytest.raises(TeacherError, match="HTTP 401") as caught:
+        _teacher(server).complete(REQUEST)
+    assert len(server.seen) == 1 and SECRET not in str(caught.value)
+
+
+def test_a_malformed_body_and_empty_choices_are_unusable_replies(server):
+    server.cue("malformed", "empty")
+    teacher = _teacher(server)
+    with pytest.raises(TeacherReplyError, match="not valid JSON"):
+        teacher.complete(REQUEST)
+    with pytest.raises(TeacherReplyError, match="no choices") as caught:
+        teacher.complete(REQUEST)
+    assert caught.value.usage == (server.billed.prompt_tokens, 0)
+
+
+def test_without_usage_the_tokens_are_counted(server):
+    server.cue("no_usage")
+    response = _teacher(server).complete(REQUEST)
+    assert response.meta["usage"] == "counted"
+    assert response.completion_tokens == server.billed.completion_tokens
+
+
+def test_a_server_without_structured_output_is_asked_again_without_it(server):
+    server.supports_json_schema = False
+    teacher = _teacher(server)
+    schema = {"name": "review", "schema": {"type": "object", "properties": {}, "additionalProperties": False}}
+    teacher.complete(Request(messages=REQUEST.messages, json_schema=schema))
+    assert "response_format" in server.seen[0].body and "response_format" not in server.seen[1].body
+    assert teacher.supports_json_schema is False
+
+
+def test_cot_annotation_over_http_survives_a_malformed_reply(server):
+    server.cue("malformed")
+    annotator = CotAnnotator(EsnliTask(), _teacher(server), Ledger(Budget(), count_tokens=words), 64)
+    result = annotator.annotate(EXAMPLES[0])
+    assert isinstance(result, Annotation) and result.answer == "entailment"
+    assert result.details["bad_replies"] == 1 and result.details["calls"] == 2
+
+
+def test_the_ledger_never_exceeds_its_budget_under_faults_with_8_in_flight(server):
+    server.retry_after = "0.2"
+    server.slow_seconds = 0.8
+    faults = ["429", "500", "malformed", "empty", "slow", "truncated", "no_usage", "ok"]
+    server.cue(*(faults * 4))
+    budget = Budget(tokens=1500)  # each call's worst case is about 100 tokens; it spends about 85
+    ledger = Ledger(budget, count_tokens=words)
+    annotator = CotAnnotator(EsnliTask(), _teacher(server), ledger, 16)
+    done = []
+    with pytest.raises(BudgetExhausted):
+        for example, result in annotator.annotate_many(EXAMPLES, concurrency=8):
+            done.append(example.id)
+    assert 5 <= len(done) < len(EXAMPLES)
+    assert ledger.spent.tokens <= budget.tokens
+    # The ledger charged at least what the server billed (an unreadable reply is charged, billed or not).
+    assert ledger.spent.calls >= server.billed.calls
+    assert ledger.spent.tokens >= server.billed.prompt_tokens + server.billed.completion_tokens
+    assert ledger.reserved.calls == 0
+
+
+def test_the_key_is_never_written_to_the_run_store_the_cache_or_the_log(server, tmp_path, caplog):
+    from elad.store import RunStore
+
+    caplog.set_level(logging.DEBUG)
+    server.cue("429", "malformed", "500")
+    server.retry_after = "0.1"
+    store = RunStore(tmp_path / "run" / "run.db")
+    teacher = CachedTeacher(_teacher(server), ResponseCache(tmp_path / "run" / "teacher_cache.db"))
+    ledger = Ledger(Budget(), count_tokens=words,
+                    on_call=lambda req, resp, d: store.add_teacher_call(1, req.example_id, "cot", resp, req.messages, d))
+    annotator = CotAnnotator(EsnliTask(), teacher, ledger, 32)
+    for example, result in annotator.annotate_many(EXAMPLES[:6], concurrency=3):
+        store.add_annotation(1, example.id, result)
+    store.close()
+    teacher.cache.close()
+    assert any(s.headers.get("authorization") == f"Bearer {SECRET}" for s in server.seen)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert any(p.name == "teacher_cache.db" for p in files)
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in caplog.text
+
+
+def test_a_rerun_is_answered_from_the_cache(server, tmp_path):
+    cache_path = tmp_path / "teacher_cache.db"
+
+    def run() -> tuple[int, list]:
+        before = len(server.seen)
+        teacher = CachedTeacher(_teacher(server), ResponseCache(cache_path))
+        annotator = CotAnnotator(EsnliTask(), teacher, Ledger(Budget(), count_tokens=words), 32)
+        results = sorted((e.id, r.target, r.details.get("cache_hits", 0)) for e, r in
+                         annotator.annotate_many(EXAMPLES[:10], concurrency=4))
+        return len(server.seen) - before, results
+
+    first_calls, first = run()
+    second_calls, second = run()
+    assert first_calls == 10 and second_calls == 0
+    assert [r[:2] for r in first] == [r[:2] for r in second] and all(r[2] == 1 for r in second)
+
+
+def test_clear_over_http_with_structured_output(server):
+    import json
+
+    def answer(messages, body):
+        if "response_format" in body:
+            return json.dumps({"verdicts": [{"step": 1, "correct": True, "reason": "restates the premise"},
+                                            {"step": 2, "correct": False, "reason": "sleeping is resting"}],
+                               "continuation": "Sleeping is a way of resting.\nSo the answer is entailment."})
+        return "Sleeping is resting.\nSo the answer is entailment."
+
+    server.answer = answer
+    student = "A man sleeps.\nSleeping is not resting.\nSo the answer is contradiction."
+    annotator = ClearAnnotator(EsnliTask(), _teacher(server), Ledger(Budget(), count_tokens=words), 128)
+    result = annotator.annotate(EXAMPLES[0], student)
+    assert result.details["outcome"] == "revised" and result.details["format"] == "json_schema"
+    assert result.rationale == "A man sleeps.\nSleeping is a way of resting." and result.answer == "entailment"
+    sent = server.seen[0].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "step_review"
