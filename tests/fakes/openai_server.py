@@ -10,6 +10,7 @@ or, when the queue is empty, answers normally. Cues:
 - `truncated`:  claims a longer body than it sends, then closes the connection
 - `malformed`:  200 with a body that is not JSON
 - `empty`:      200 with `"choices": []` (and a usage of the prompt alone, which is billed)
+- `400`:        Bad Request, as for a prompt longer than the context (not retried)
 - `401`:        Unauthorized (not retried by the client)
 - `no_usage`:   a normal answer without the `usage` field
 
@@ -206,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload["usage"].update(completion_tokens=0, total_tokens=prompt)
             if self._json(200, payload):
                 fake.bill(prompt, 0)
+        elif cue == "400":
+            self._json(400, {"error": {"message": "prompt is longer than the context", "type": "invalid_request_error"}})
         elif cue == "401":
             self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
         elif cue == "no_usage":

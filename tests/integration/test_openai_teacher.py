@@ -84,6 +84,15 @@ def test_a_wrong_key_fails_at_once_without_showing_it(server):
     assert len(server.seen) == 1 and SECRET not in str(caught.value)
 
 
+def test_a_refused_request_rejects_that_item_only(server):
+    server.cue("400")
+    ledger = Ledger(Budget(), count_tokens=words)
+    annotator = CotAnnotator(EsnliTask(), _teacher(server), ledger, 32)
+    first, second = [r for _, r in annotator.annotate_many(EXAMPLES[:2])]
+    assert "refused the request: HTTP 400" in first.reason and first.details["refused"] == 1
+    assert isinstance(second, Annotation) and ledger.spent.calls == 1 and len(server.seen) == 2
+
+
 def test_a_malformed_body_and_empty_choices_are_unusable_replies(server):
     server.cue("malformed", "empty")
     teacher = _teacher(server)

@@ -134,6 +134,14 @@ def test_an_unusable_reply_counts_as_unparsable():
     assert result.details["outcome"] == "revised"
 
 
+def test_a_refused_review_is_not_asked_again_but_falls_back_to_cot():
+    from elad.teachers import TeacherRefused
+
+    annotator, teacher = _clear([TeacherRefused("HTTP 400"), COT_REPLY])
+    result = annotator.annotate(EXAMPLE, STUDENT)
+    assert result.details["outcome"] == "cot_fallback" and len(teacher.requests) == 2
+
+
 def test_no_student_explanation_falls_back_to_cot():
     annotator, _ = _clear([COT_REPLY])
     result = annotator.annotate(EXAMPLE, None)

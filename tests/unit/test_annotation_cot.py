@@ -124,6 +124,23 @@ def test_two_unusable_replies_reject_the_item():
     assert isinstance(result, Rejection) and result.details["bad_replies"] == 2
 
 
+def test_a_refused_request_is_rejected_at_once_and_not_charged():
+    from elad.teachers import TeacherRefused
+
+    annotator, teacher, ledger = _annotator([TeacherRefused("HTTP 400: too long")])
+    result = annotator.annotate(EXAMPLE)
+    assert isinstance(result, Rejection) and "too long" in result.reason
+    assert len(teacher.requests) == 1 and ledger.spent.calls == 0 and result.details["refused"] == 1
+
+
+def test_an_unreachable_teacher_is_raised_not_rejected():
+    from elad.teachers import TeacherError
+
+    annotator, _, _ = _annotator([TeacherError("connection refused")])
+    with pytest.raises(TeacherError):
+        annotator.annotate(EXAMPLE)
+
+
 def test_annotate_many_keeps_n_in_flight_and_records_in_the_calling_thread():
     teacher = ScriptedTeacher(lambda r: GOOD, delay=0.02)
     threads = []

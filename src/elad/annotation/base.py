@@ -6,7 +6,7 @@ from typing import Protocol
 
 from elad.tasks import Example, Task
 from elad.teachers import Ledger, Request, Teacher
-from elad.teachers.base import TeacherReplyError
+from elad.teachers.base import TeacherRefused, TeacherReplyError
 from elad.teachers.concurrent import in_flight
 
 
@@ -81,12 +81,18 @@ class TeacherAnnotator:
     # --- helpers for subclasses ----------------------------------------------------------------------
 
     def ask(self, request: Request, details: dict) -> str | None:
-        """The reply's text; an unusable reply (not JSON, no choices) is asked once more, then None.
-        Counts the calls in `details['calls']` and the unusable replies in `details['bad_replies']`."""
+        """The reply's text; an unusable reply (not JSON, no choices) is asked once more, then None; a
+        request the server refuses (HTTP 400: too long for the model, say) gives None at once. Counts the
+        calls in `details['calls']`, unusable replies in `details['bad_replies']`; the last problem is in
+        `details['last_error']`. Other teacher errors (unreachable, bad key, budget) are raised."""
         for attempt in range(2):
             details["calls"] = details.get("calls", 0) + 1
             try:
                 response = self.ledger.call(self.teacher, request)
+            except TeacherRefused as error:
+                details["refused"] = details.get("refused", 0) + 1
+                details["last_error"] = str(error)
+                return None
             except TeacherReplyError as error:
                 details["bad_replies"] = details.get("bad_replies", 0) + 1
                 details["last_error"] = str(error)

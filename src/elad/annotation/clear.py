@@ -219,9 +219,12 @@ class ClearAnnotator(CotAnnotator):
                 messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
                 example_id=example.id, sample=attempt, json_schema=REVIEW_SCHEMA if structured else None,
             )
+            refused_before = details.get("refused", 0)
             reply = self.ask(request, details)
             if reply is None:
-                problems.append("the reply was unusable (not JSON or no choices)")
+                problems.append(details.get("last_error", "no usable reply"))
+                if details.get("refused", 0) > refused_before:
+                    break  # the server refuses this request: asking it again would not help
                 continue
             raw = reply
             details.setdefault("raw_replies", []).append(raw)

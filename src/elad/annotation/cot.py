@@ -77,7 +77,8 @@ class CotAnnotator(TeacherAnnotator):
             details["asks"] = attempt + 1
             reply = self.ask(request, details)
             if reply is None:
-                return Rejection("the teacher's reply was unusable twice (not JSON or no choices)", raw, details)
+                problem = details.get("last_error", "unusable reply")
+                return Rejection(f"no usable reply from the teacher ({problem})", raw, details)
             raw = reply
             answer = self.task.parse_answer(raw, example)
             if answer is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from elad.registry import Registry
 from elad.teachers.base import (
-    Completion, Request, Response, Teacher, TeacherContext, TeacherError, TeacherReplyError,
+    Completion, Request, Response, Teacher, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
 )
 from elad.teachers.cache import CachedTeacher, ResponseCache
 from elad.teachers.concurrent import complete_many, in_flight
@@ -34,5 +34,5 @@ def build_teacher(config, context: TeacherContext, cache_path: Path | None = Non
 __all__ = [
     "TEACHERS", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
     "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ResponseCache", "Spent", "Teacher",
-    "TeacherContext", "TeacherError", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
+    "TeacherContext", "TeacherError", "TeacherRefused", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
 ]

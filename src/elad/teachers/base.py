@@ -68,6 +68,11 @@ class TeacherError(EladError):
     """
 
 
+class TeacherRefused(TeacherError):
+    """The server refused this one request as malformed (HTTP 400, 413, 422: e.g. a prompt longer than
+    the model's context). Asking again would not help, but other requests may be fine."""
+
+
 class TeacherReplyError(TeacherError):
     """The teacher answered, but the reply is unusable (not JSON, no choices).
 

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable
 
 from elad.errors import EladError
-from elad.teachers.base import Completion, Request, Response, TeacherContext, TeacherError, TeacherReplyError
+from elad.teachers.base import (
+    Completion, Request, Response, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
+)
 
 # Servers that need no key (a local llama.cpp, vLLM or Ollama) still get a non-empty one: the client requires it.
 NO_KEY = "not-needed"
@@ -94,16 +96,17 @@ class OpenAITeacher:
         try:
             result = self._send(params)
         except self._openai.BadRequestError as error:
-            if not structured or "response_format" not in params:
+            if not structured:
                 raise self._failed(error) from None
-            # The server does not do structured output: say so once, and ask again with the prompt alone.
-            with self._lock:
-                self.supports_json_schema = False
+            # Perhaps the server does not do structured output: ask again with the prompt alone, and if
+            # that works, stop sending a schema to this server.
             del params["response_format"]
             try:
                 result = self._send(params)
             except self._openai.OpenAIError as again:
                 raise self._failed(again) from None
+            with self._lock:
+                self.supports_json_schema = False
         except self._openai.OpenAIError as error:
             raise self._failed(error) from None
         return self._response(request, result)
@@ -119,6 +122,8 @@ class OpenAITeacher:
         what = f"HTTP {status}" if status else type(error).__name__
         message = getattr(error, "message", None) or str(error)
         where = self.base_url or "the OpenAI API"
+        if status in (400, 413, 422):
+            return TeacherRefused(f"teacher '{self.model}' at {where} refused the request: {what}: {message}")
         return TeacherError(f"teacher '{self.model}' at {where} failed after retries: {what}: {message}")
 
     def _response(self, request: Request, result) -> Response:
