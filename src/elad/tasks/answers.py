@@ -1,19 +1,26 @@
 """Answer extraction from free model text, per answer kind.
 
 The rule for every kind: if the text states its answer behind a cue ("the answer is", "Answer:",
-"#### ", "\\boxed{}"), read the answer right after the *last* cue; otherwise take the last answer-like
-mention in the text. Reading after the last cue keeps a rationale that quotes other candidates (or a
-question that contains "the answer is") from changing the recorded answer.
+"#### ", "\\boxed{}", "the answer (arabic numerals) is"), read the answer right after the *last* cue;
+otherwise take the last answer-like mention in the text. Reading after the last cue keeps a
+rationale that quotes other candidates (or a question that contains "the answer is") from changing the
+recorded answer. A text whose last cue leads nowhere ("the answer is moot", "it depends") has no
+answer: guessing one from the reasoning would credit a model for an answer it did not give.
 """
 
+import ast
 import math
+import operator
 import re
 
 LETTERS = "ABCDEFGHIJ"
 
 _CUES = re.compile(
-    r"(?:the\s+(?:final\s+|correct\s+)?answer\s+(?:is|would\s+be|will\s+be)\s*:?"
-    r"|answer\s*:|####|\\boxed\s*\{)",
+    # "the answer is", "the final answer would be", "the answer (arabic numerals) is", "Answer is D"
+    r"(?:\b(?:final\s+|correct\s+|right\s+)?answer(?:\s*\([^()\n]{0,40}\))?\s+(?:is|would\s+be|will\s+be|should\s+be)\b"
+    r"\s*[:,]?"
+    r"|\b(?:final\s+|correct\s+)?(?:answer|ans)\s*[:\-–=]"  # "Answer:", "Answer - A", "Ans: B"
+    r"|####|\\boxed\s*\{)",
     re.IGNORECASE,
 )
 
@@ -22,6 +29,7 @@ NLI_SYNONYMS = {
     "entailment": ("entailment", "entailed", "entails", "entail", "implied", "implies"),
     "neutral": (
         "neutral",
+        "neither",
         "undetermined",
         "cannot be determined",
         "can not be determined",
@@ -30,6 +38,7 @@ NLI_SYNONYMS = {
         "impossible to tell",
         "can't tell",
         "cannot tell",
+        "not enough information",
         "unknown",
         "unclear",
     ),
@@ -38,17 +47,21 @@ NLI_SYNONYMS = {
 # Words that may stand for a label only when they are the whole answer ("So the answer is yes.").
 _NLI_BARE = {"yes": "entailment", "true": "entailment", "no": "contradiction", "false": "contradiction",
              "maybe": "neutral", "it is not possible to tell": "neutral"}
-_NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
+_NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bneither|\bnor)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 
+# A number: optional sign (only when no operand precedes it: "10 - 4" is not "-4"), optional currency,
+# thousands commas, decimals, a fraction. Letters may follow (units: "5km"), digits may not.
 _NUMBER = re.compile(
-    r"(?<![\w.])-?\s?[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?(?![\w])"
+    r"(?:(?<![\w.)])(?<![\d)]\s)-)?(?<![\w.])(?:[$€£₹]\s?|Rs\.?\s?)?"
+    r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?(?!\d)"
     r"|(?<![\w.])-?\.\d+"
 )
 _FRAC = re.compile(r"\\d?frac\s*\{\s*(-?[\d.]+)\s*\}\s*\{\s*(-?[\d.]+)\s*\}")
 
 
 def answer_segment(text: str) -> str | None:
-    """The text right after the last answer cue, up to the end of its line; None if there is no cue."""
+    """The text right after the last answer cue, up to the end of its first non-empty line (a `\\boxed{}`:
+    its content); None if there is no cue."""
     last = None
     for last in _CUES.finditer(text):
         pass
@@ -57,9 +70,7 @@ def answer_segment(text: str) -> str | None:
     rest = text[last.end():]
     if last.group(0).lower().startswith("\\boxed"):
         return _until_closing_brace(rest)
-    lines = [line for line in rest.split("\n")]
-    first = next((line for line in lines if line.strip()), "")
-    return first
+    return next((line for line in rest.split("\n") if line.strip()), "")
 
 
 def _until_closing_brace(text: str) -> str:
@@ -81,9 +92,7 @@ def extract(text: str, kind: str, labels=(), choices=()) -> str | None:
     parse = parsers[kind]
     segment = answer_segment(text)
     if segment is not None:
-        found = parse(segment, labels=labels, choices=choices, last=False)
-        if found is not None:
-            return found
+        return parse(segment, labels=labels, choices=choices, last=False)
     return parse(text, labels=labels, choices=choices, last=True)
 
 
@@ -133,28 +142,49 @@ def _yes_no(text: str, last: bool, **_) -> str | None:
 # --- options ---------------------------------------------------------------------------------------
 
 
+_HEDGES = r"(?i:(?:probably|possibly|most\s+likely|likely|definitely|clearly|certainly|option|choice)\s*:?\s*)*"
+
+
 def _option(text: str, choices, last: bool, **_) -> str | None:
     letters = LETTERS[: len(choices) or 5]
-    marked = re.findall(rf"\(([{letters}])\)|\b([{letters}])\)|\boption\s+([{letters}])\b", text)
-    picks = [next(g for g in groups if g) for groups in marked]
-    if not last and not picks:
-        bare = re.match(rf"\s*([{letters}])(?:\b|[.:,])", text)
+    if not last:
+        # Right after a cue: "B", "(B) library", "most likely B.", "b)"; a lone lower-case letter only if
+        # it is all there is ("the answer is a bank" is not option A). A hedge between letters ("either A
+        # or C", "A, B, or D") names no single answer.
+        text = re.sub(rf"^\s*{_HEDGES}", " ", text)
+        if re.match(rf"\s*(?i:either\s+)?\(?[{letters}]\)?\s*(?:,|/|\bor\b|\band\b)\s*(?:or\s+)?\(?[{letters}]\b", text):
+            return None
+        bare = re.match(rf"\s*\(?([{letters}])(?:\)|\b|[.:,])", text) or \
+            re.fullmatch(rf"\s*\(?([{letters.lower()}])\s*[.)]?\s*\.?\s*", text)
         if bare:
-            return bare.group(1)
+            return bare.group(1).upper()
+    else:
+        # No cue: a closing line that names a letter ("Answer D", "correct option is B", "A").
+        closing = re.search(rf"(?:\b(?:answer|ans|option|choice)\b[^\w\n]*(?:is\b)?[^\w\n]*(?:option\s*)?|^\s*)"
+                            rf"\(?([{letters}])\)?[.\s]*\Z", text.rstrip().rsplit("\n", 1)[-1],
+                            re.IGNORECASE | re.MULTILINE)
+        if closing and closing.group(1).isupper():
+            return closing.group(1)
+    marked = re.findall(rf"\(([{letters}{letters.lower()}])\)|\b([{letters}])\)|(?i:\boption)\s+\(?([{letters}])\b",
+                        text)
+    picks = [next(g for g in groups if g).upper() for groups in marked]
     if picks:
         return picks[-1] if last else picks[0]
     return _option_by_text(text, choices, last)
 
 
 def _option_by_text(text: str, choices, last: bool) -> str | None:
-    hits = []
+    """The choice whose text is mentioned last (first); the longest one where mentions overlap."""
+    hits = []  # (start, end, letter)
     lowered = text.lower()
     for index, choice in enumerate(choices):
         choice = choice.strip().lower()
         if not choice:
             continue
-        for match in re.finditer(rf"(?<!\w){re.escape(choice)}(?!\w)", lowered):
-            hits.append((match.start(), -len(choice), LETTERS[index]))
+        # A number must match whole: choice "4" is not in "4.5" or "44".
+        for match in re.finditer(rf"(?<![\w.]){re.escape(choice)}(?!\w|[.,]\d)", lowered):
+            hits.append((match.start(), match.end(), LETTERS[index]))
+    hits = [h for h in hits if not any(o[0] <= h[0] and h[1] <= o[1] and o != h for o in hits)]
     if not hits:
         return None
     hits.sort()
@@ -166,16 +196,111 @@ def _option_by_text(text: str, choices, last: bool) -> str | None:
 
 def _number(text: str, last: bool, **_) -> str | None:
     text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
-    found = [m.group(0) for m in _NUMBER.finditer(text)]
-    values = [v for v in (parse_number(s) for s in found) if v is not None]
-    if not values:
+    if not last:
+        value = _segment_value(text)
+    else:
+        value = _closing_value(text)
+    return None if value is None else format_number(value)
+
+
+def _numbers(text: str) -> list[float]:
+    return [v for v in (parse_number(m.group(0)) for m in _NUMBER.finditer(text)) if v is not None]
+
+
+def _segment_value(segment: str) -> float | None:
+    """After a cue: a leading calculation is worked out ("(10 * 45)" -> 450, "42 + 24 = 66" -> 66),
+    a number word read ("seventy six"), else the first number."""
+    calculation = re.sub(r"(?<=[\d)\s])[x×](?=[\s\d(])", "*", segment)
+    head = re.match(r"[\s\d.,+\-*/÷()$€£%=]*", calculation).group(0)
+    if "=" in head:
+        for part in reversed(head.split("=")):
+            found = _numbers(part)
+            if found:
+                return found[0]
+    if re.search(r"[\d)]\s*[+\-*/÷]\s*[\d($]", head):
+        try:
+            return evaluate_arithmetic(head)
+        except ValueError:
+            pass
+    found = _numbers(segment)
+    if found:
+        return found[0]
+    return words_to_number(segment)
+
+
+def _closing_value(text: str) -> float | None:
+    """No cue: the last sentence that has a number gives it; where that sentence is a calculation, its
+    result (the number after its last "="): "... = 6 kilometers for 2 hours." -> 6, not 2."""
+    sentences = [s for s in re.split(r"\n+|(?<=[.!?])\s+", text) if _numbers(s)]
+    if not sentences:
         return None
-    return format_number(values[-1] if last else values[0])
+    closing = sentences[-1]
+    if "=" in closing:
+        after = _numbers(closing.rsplit("=", 1)[1])
+        if after:
+            return after[0]
+    return _numbers(closing)[-1]
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def evaluate_arithmetic(expression: str) -> float:
+    """The value of numbers, + - * / and brackets ("$1,200 / 4", "( 76.0 - 25.0 )"); ValueError otherwise.
+    (ast rather than eval: the expression comes from data files and model output.)"""
+    cleaned = re.sub(r"(?<=\d),(?=\d{3})", "", expression)
+    cleaned = re.sub(r"[$€£%\s]", "", cleaned).replace("÷", "/").rstrip(".,")
+    try:
+        tree = ast.parse(cleaned, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"not an arithmetic expression: {expression!r}") from None
+
+    def value(node) -> float:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return -value(node.operand) if isinstance(node.op, ast.USub) else value(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError(f"not an arithmetic expression: {expression!r}")
+
+    try:
+        result = value(tree.body)
+    except (ZeroDivisionError, OverflowError, RecursionError):
+        raise ValueError(f"cannot evaluate {expression!r}") from None
+    if not math.isfinite(result):
+        raise ValueError(f"cannot evaluate {expression!r}")
+    return result
+
+
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+
+
+def words_to_number(text: str) -> float | None:
+    """'two hundred ninety-four dollars' -> 294: the number words the text starts with; None if none."""
+    total, current, seen = 0, 0, False
+    for word in re.findall(r"[a-z]+", text.lower().replace("-", " ")):
+        if word in _UNITS or word in _TENS:
+            current += _UNITS.get(word, 0) + _TENS.get(word, 0)
+        elif word in _SCALES and seen:
+            if _SCALES[word] == 100:
+                current *= 100
+            else:
+                total, current = total + current * _SCALES[word], 0
+        elif word == "and" and seen:
+            continue
+        else:
+            break
+        seen = True
+    return float(total + current) if seen else None
 
 
 def parse_number(raw: str) -> float | None:
-    """A float from '1,234.5', '$12', '-3', '3/4'; None when it is not a finite number."""
-    cleaned = re.sub(r"[\s$€£,]", "", raw)
+    """A float from '1,234.5', '$12', '-3', '3/4', 'Rs. 50'; None when it is not a finite number."""
+    cleaned = re.sub(r"[\s$€£₹,]|Rs\.?", "", raw)
     try:
         if "/" in cleaned:
             top, bottom = cleaned.split("/", 1)
@@ -210,5 +335,6 @@ def split_rationale(text: str) -> str:
         pass
     head = text if last is None else text[: last.start()]
     # "So the answer is" leaves a dangling "So" / "Therefore," when the cue matched only "the answer is".
+    head = re.sub(r"\b(?:the|our|my)\s*$", "", head.rstrip(), flags=re.IGNORECASE)  # the cue starts at "answer"
     head = re.sub(r"(?:\b(?:so|thus|therefore|hence)\s*,?\s*)$", "", head.rstrip(), flags=re.IGNORECASE)
     return head.strip()
