@@ -47,7 +47,7 @@ NLI_SYNONYMS = {
 # Words that may stand for a label only when they are the whole answer ("So the answer is yes.").
 _NLI_BARE = {"yes": "entailment", "true": "entailment", "no": "contradiction", "false": "contradiction",
              "maybe": "neutral", "it is not possible to tell": "neutral"}
-_NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bneither|\bnor)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
+_NEGATION = re.compile(r"(?:\bnot|n't|\bcannot|\bno|\bnever|\bneither|\bnor)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 
 # A number: optional sign (only when no operand precedes it: "10 - 4" is not "-4"), optional currency,
 # thousands commas, decimals, a fraction. Letters may follow (units: "5km"), digits may not.
@@ -313,12 +313,13 @@ def parse_number(raw: str) -> float | None:
 
 
 def format_number(value: float) -> str:
-    """'72' for 72.0, '0.75' for 0.75: one spelling per value, so answers compare as strings too."""
+    """'72' for 72.0, '0.75' for 0.75: one spelling per value, so answers compare as strings too. Ten
+    decimals keep 1/6 equal to 0.16666... within numbers_equal's tolerance, and drop float noise (0.1 + 0.2)."""
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     if abs(value) < 1e-6 or abs(value) >= 1e15:
-        return f"{value:.6g}"
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+        return f"{value:.10g}"
+    return f"{value:.10f}".rstrip("0").rstrip(".")
 
 
 def numbers_equal(a: str, b: str, rel: float = 1e-6) -> bool:

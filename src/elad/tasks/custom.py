@@ -34,12 +34,12 @@ _NO = {"no", "false", "0", "n"}
 
 class CustomTask(Task):
     """options: answer_kind, question | template, answer, choices, choice_separator, rationale, id, labels,
-    files, name, instruction, skip_bad_rows, exemplars."""
+    files, task_name, instruction, skip_bad_rows, exemplars."""
 
     def __init__(self, path: str | Path | None = None, answer_kind: str | None = None, question: str | None = None,
                  template: str | None = None, answer: str = "answer", choices: str | None = None,
                  choice_separator: str = "|", rationale: str | None = None, id: str | None = None,
-                 labels: list[str] | None = None, files: dict[str, str] | None = None, name: str = "custom",
+                 labels: list[str] | None = None, files: dict[str, str] | None = None, task_name: str = "custom",
                  instruction: str | None = None, skip_bad_rows: bool = False, exemplars: str = "train", **unknown):
         reject_unknown("custom", unknown)
         kinds = [kind.value for kind in AnswerKind]
@@ -57,7 +57,7 @@ class CustomTask(Task):
         label_set = tuple(str(label) for label in labels) if labels else ()
         if kind == AnswerKind.YES_NO:
             label_set = ("yes", "no")
-        super().__init__(name=name, answer_kind=kind, labels=label_set,
+        super().__init__(name=task_name, answer_kind=kind, labels=label_set,
                          instruction=instruction or INSTRUCTIONS[kind], splits=tuple(self.split_files),
                          default_splits=_default_splits(tuple(self.split_files)), skip_bad_rows=skip_bad_rows,
                          exemplar_source=exemplars)
@@ -76,7 +76,8 @@ class CustomTask(Task):
                     found.setdefault(canonical_split(path.name[: -len(suffix)]), path)
         if not found:
             raise EladError(f"task.path: {self.root} holds no {{split}}.jsonl, .json or .csv files")
-        return found
+        order = {"train": 0, "valid": 1, "test": 2}
+        return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
 
     def _labels_seen(self) -> tuple[str, ...]:
         """Label tasks without `labels`: the answers found in every split, sorted (a stable answer space)."""
