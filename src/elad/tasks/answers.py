@@ -148,29 +148,40 @@ _HEDGES = r"(?i:(?:probably|possibly|most\s+likely|likely|definitely|clearly|cer
 def _option(text: str, choices, last: bool, **_) -> str | None:
     letters = LETTERS[: len(choices) or 5]
     if not last:
-        # Right after a cue: "B", "(B) library", "most likely B.", "b)"; a lone lower-case letter only if
-        # it is all there is ("the answer is a bank" is not option A). A hedge between letters ("either A
-        # or C", "A, B, or D") names no single answer.
         text = re.sub(rf"^\s*{_HEDGES}", " ", text)
-        if re.match(rf"\s*(?i:either\s+)?\(?[{letters}]\)?\s*(?:,|/|\bor\b|\band\b)\s*(?:or\s+)?\(?[{letters}]\b", text):
+        if _names_several(text, letters):
             return None
-        bare = re.match(rf"\s*\(?([{letters}])(?:\)|\b|[.:,])", text) or \
-            re.fullmatch(rf"\s*\(?([{letters.lower()}])\s*[.)]?\s*\.?\s*", text)
-        if bare:
-            return bare.group(1).upper()
-    else:
-        # No cue: a closing line that names a letter ("Answer D", "correct option is B", "A").
-        closing = re.search(rf"(?:\b(?:answer|ans|option|choice)\b[^\w\n]*(?:is\b)?[^\w\n]*(?:option\s*)?|^\s*)"
-                            rf"\(?([{letters}])\)?[.\s]*\Z", text.rstrip().rsplit("\n", 1)[-1],
-                            re.IGNORECASE | re.MULTILINE)
-        if closing and closing.group(1).isupper():
-            return closing.group(1)
+    found = _letter_first(text, letters) if not last else _letter_closing(text, letters)
+    if found:
+        return found
     marked = re.findall(rf"\(([{letters}{letters.lower()}])\)|\b([{letters}])\)|(?i:\boption)\s+\(?([{letters}])\b",
                         text)
     picks = [next(g for g in groups if g).upper() for groups in marked]
     if picks:
         return picks[-1] if last else picks[0]
     return _option_by_text(text, choices, last)
+
+
+def _names_several(segment: str, letters: str) -> bool:
+    """A hedge between letters ("either A or C", "A, B, or D") names no single answer."""
+    return bool(re.match(rf"\s*(?i:either\s+)?\(?[{letters}]\)?\s*(?:,|/|\bor\b|\band\b)\s*(?:or\s+)?\(?[{letters}]\b",
+                         segment))
+
+
+def _letter_first(segment: str, letters: str) -> str | None:
+    """Right after a cue: "B", "(B) library", "B.", "b)"; a lone lower-case letter only if it is all there
+    is ("the answer is a bank" is not option A)."""
+    bare = re.match(rf"\s*\(?([{letters}])(?:\)|\b|[.:,])", segment) or \
+        re.fullmatch(rf"\s*\(?([{letters.lower()}])\s*[.)]?\s*\.?\s*", segment)
+    return bare.group(1).upper() if bare else None
+
+
+def _letter_closing(text: str, letters: str) -> str | None:
+    """No cue: a closing line that names a letter ("Answer D", "correct option is B", a bare "A")."""
+    last_line = text.rstrip().rsplit("\n", 1)[-1]
+    closing = re.search(rf"(?:\b(?:answer|ans|option|choice)\b[^\w\n]*(?:is\b)?[^\w\n]*(?:option\s*)?|^\s*)"
+                        rf"\(?([{letters}])\)?[.\s]*\Z", last_line, re.IGNORECASE)
+    return closing.group(1) if closing and closing.group(1).isupper() else None
 
 
 def _option_by_text(text: str, choices, last: bool) -> str | None:

@@ -63,6 +63,10 @@ class CustomTask(Task):
                          exemplar_source=exemplars)
         if kind == AnswerKind.LABEL and not self.labels:
             self.labels = self._labels_seen()
+        if kind == AnswerKind.LABEL and instruction is None and self.labels:
+            # The student can only say a label it has been told about.
+            listed = " or ".join(f"'So the answer is {label}.'" for label in self.labels)
+            self.instruction = f"Explain your reasoning step by step, then finish with {listed}"
 
     def _split_files(self, files: dict | None) -> dict[str, Path]:
         if files:
