@@ -38,7 +38,11 @@ def _quiet_libraries() -> None:
     """Keep transformers' and torch's chatter out of a run's output (progress comes from elad)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import warnings
+
     import transformers
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
@@ -104,25 +108,87 @@ def status(run_dir: Path = typer.Argument(..., help="A run directory written by 
         _fail(error)
 
 
-def _status(run_dir: Path) -> None:
-    from elad.report import round_summaries
+def _open_run(run_dir: Path):
     from elad.store import RunStore
 
     if not (run_dir / "run.db").exists():
         raise EladError(f"{run_dir}: no run here (run.db not found)")
-    store = RunStore(run_dir / "run.db")
+    return RunStore(run_dir / "run.db")
+
+
+def _status(run_dir: Path) -> None:
+    from elad.report import round_summaries
+
+    store = _open_run(run_dir)
     states = {r["round"]: r["state"] for r in store.rounds()}
     table = Table(title=f"{run_dir}")
-    for column in ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy", "stop"):
-        table.add_column(column, justify="right" if column not in ("state", "stop") else "left")
+    for column in ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy"):
+        table.add_column(column, justify="left" if column == "state" else "right")
+    table.add_column("stop", overflow="fold", min_width=16)
     for row in round_summaries(store):
         accuracy = row.get("accuracy")
         table.add_row(
-            str(row["round"]), states.get(row["round"], "?"), str(int(row["annotations"])), str(int(row["calls"])),
-            f"{int(row['tokens']):,}", f"{row['dollars']:.4f}",
+            str(row["round"]), states.get(row["round"], "?"), str(int(row["annotations"])),
+            str(int(row["teacher_calls"])), f"{int(row['teacher_tokens']):,}", f"{row['teacher_dollars']:.4f}",
             f"{accuracy:.1%}" if accuracy is not None else "-", row.get("stop_reason") or "",
         )
     console.print(table)
+
+
+@app.command()
+def why(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
+    round_: int = typer.Option(1, "--round", "-r", help="The round whose selection to explain."),
+    top: int = typer.Option(10, help="How many of the chosen items to show, best first."),
+):
+    """Why these questions went to the teacher: the student's steps, its answer after each step, the
+    sampled answers and the scores, for the chosen items of a round."""
+    try:
+        from elad.report.why import why as explain_selection
+
+        console.print(explain_selection(_open_run(run_dir), round_, top))
+    except EladError as error:
+        _fail(error)
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
+    round_: int = typer.Option(..., "--round", "-r", help="The round whose student to export (0 = untrained)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the model directory (must not exist or be empty)."),
+):
+    """Write a round's student as a standalone Hugging Face model directory (LoRA merged), with its
+    tokenizer and a model card."""
+    try:
+        _quiet_libraries()
+        from elad.students.export import export_round
+
+        written = export_round(run_dir, round_, out)
+        console.print(f"exported round {round_} of {run_dir} to {written}")
+    except EladError as error:
+        _fail(error)
+
+
+data_app = typer.Typer(help="Look at a task's data before running on it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    task: str = typer.Argument(..., help="Task name: esnli, anli, gsm8k, aqua, commonsenseqa, strategyqa, svamp, custom."),
+    path: Path = typer.Option(None, "--path", help="Dataset folder or file; empty = the task's packaged sample."),
+    split: list[str] = typer.Option([], "--split", help="Splits to show (repeatable); default: the task's own."),
+    option: list[str] = typer.Option([], "--option", help="A task option KEY=VALUE (repeatable), as task.options."),
+    examples: int = typer.Option(3, help="Formatted examples to print."),
+):
+    """Counts, label balance and a few formatted examples of a task's data."""
+    try:
+        from elad.tasks.inspect import inspect_task
+
+        options = _parse_overrides(option)
+        console.print(inspect_task(task, str(path) if path else None, options, split or None, examples))
+    except EladError as error:
+        _fail(error)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

@@ -35,8 +35,8 @@ class TaskConfig(Strict):
     name: str = "esnli"
     _known = field_validator("name")(_registered("elad.tasks:TASKS"))
     path: str | None = Field(None, description="dataset folder; empty = the small sample shipped with elad")
-    pool_split: str = "valid"
-    test_split: str = "test"
+    pool_split: str | None = Field(None, description="split the unlabeled pool comes from; empty = the task's default")
+    test_split: str | None = Field(None, description="held-out split for evaluation; empty = the task's default")
     pool_size: PositiveInt | None = Field(600, description="questions drawn (seeded) into the unlabeled pool")
     test_size: PositiveInt | None = Field(200, description="held-out questions drawn (seeded) for evaluation")
     options: dict[str, Any] = Field(

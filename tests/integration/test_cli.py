@@ -21,7 +21,10 @@ def test_bad_config_exits_2_naming_the_key(tmp_path):
     assert "loop.roundz (line 3): unknown key" in result.output
 
 
-def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path):
+def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)  # a wide terminal: table cells stay on one line
     config = tmp_path / "tiny.yaml"
     config.write_text(
         f"name: tiny\ntask: {{path: '{esnli_dir}', pool_size: null, test_size: null}}\n"

@@ -51,7 +51,7 @@ def test_two_rounds_write_everything_to_the_store(esnli_dir, tiny_model_dir, tmp
     assert (run_dir / "rounds" / "2" / "adapter" / "adapter_config.json").exists()
     with open(run_dir / "report" / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["round"] for r in rows] == ["0", "1", "2"] and rows[2]["teacher_tokens"] != "0"
+    assert [r["round"] for r in rows] == ["0", "1", "2"] and int(rows[2]["teacher_tokens"]) > 0
     assert (run_dir / "report" / "accuracy_vs_tokens.png").stat().st_size > 1000
 
 

@@ -192,6 +192,7 @@ class ClearAnnotator(CotAnnotator):
     """CLEAR, with CoT prompting (and its few-shot exemplars and gold check) as the fallback."""
 
     name = "clear"
+    reads_student_explanation = True  # the loop passes the student's greedy explanation of each item
 
     def review_messages(self, example: Example, steps: list[str], structured: bool) -> tuple[dict, ...]:
         user = (

@@ -31,6 +31,6 @@ def summary_line(row: dict) -> str:
     accuracy = row.get("accuracy")
     shown = f"{accuracy:.1%} ({int(row.get('correct', 0))}/{int(row.get('total', 0))})" if accuracy is not None else "-"
     return (
-        f"round {row['round']}: annotations {int(row['annotations'])} | teacher calls {int(row['calls'])}, "
-        f"tokens {int(row['tokens']):,}, ${row['dollars']:.4f} | accuracy {shown} | {row['seconds']:.0f} s"
+        f"round {row['round']}: annotations {int(row['annotations'])} | teacher calls {int(row['teacher_calls'])}, "
+        f"tokens {int(row['teacher_tokens']):,}, ${row['teacher_dollars']:.4f} | accuracy {shown} | {row['seconds']:.0f} s"
     )

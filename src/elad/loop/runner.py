@@ -1,49 +1,31 @@
 """The active distillation loop: select -> annotate -> train -> evaluate, round after round.
 
 Every stage writes its results to the run store before the next begins. Rerunning on the same run
-directory skips finished rounds and, inside an unfinished one, reuses its stored selection and
-annotations, so nothing is paid for twice.
+directory skips finished rounds and, inside an unfinished one, reuses its stored explanations,
+selection and annotations (and the teacher cache), so nothing is paid for twice.
 """
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from elad.annotation import ANNOTATORS, Annotation
+from elad.annotation import Annotation
 from elad.config import ExperimentConfig, parse_config
 from elad.errors import EladError
+from elad.loop.build import Parts, build_parts
 from elad.loop.evaluate import evaluate
+from elad.loop.explain import explanation_rows, round_view
 from elad.loop.progress import stage, summary_line
 from elad.report import round_summaries, write_report
-from elad.selection import STRATEGIES, RoundView, select_top
+from elad.selection import diverse_top, select_top
 from elad.store import RunStore
-from elad.students import Student
-from elad.tasks import TASKS, Example, Task
-from elad.teachers import TEACHERS, Budget, BudgetExhausted, Ledger, Price, Spent, TeacherContext
+from elad.students.student import TrainRecord
+from elad.tasks import Example
+from elad.teachers import BudgetExhausted
 
-
-@dataclass
-class Parts:
-    """The components of one experiment, built from its config through the registries."""
-
-    task: Task
-    pool: list[Example]
-    test: list[Example]
-    student: Student
-    ledger: Ledger
-    annotator: object
-    strategy: object
-
-
-def draw(examples: list[Example], size: int | None, seed: int) -> list[Example]:
-    """A seeded subset, in file order (the same config always draws the same questions)."""
-    if size is None or size >= len(examples):
-        return list(examples)
-    keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=size, replace=False))
-    return [examples[i] for i in keep]
+ALL_ROUNDS_DONE = "all rounds done"
 
 
 def round_seed(seed: int, round_: int) -> int:
@@ -59,6 +41,8 @@ class Experiment:
         self._check_same_config()
         self.store = RunStore(self.run_dir / "run.db")
         self.store.set_meta("name", config.name)
+        self.student_round = 0  # which round's weights the student holds (0 = the base model)
+        self.current_round = 0  # the round teacher calls are booked to
 
     def _check_same_config(self) -> None:
         """A run directory belongs to one config: resuming with another would mix two experiments."""
@@ -72,47 +56,16 @@ class Experiment:
             tmp.write_text(self.config.to_yaml())
             tmp.replace(saved)
 
-    # --- building ------------------------------------------------------------------------------
-
-    def build(self) -> Parts:
-        cfg = self.config
-        task = TASKS.create(cfg.task.name, path=cfg.task.path, **cfg.task.options)
-        with self.console.status("loading the datasets"):
-            pool = draw(task.load(cfg.task.pool_split), cfg.task.pool_size, cfg.seed)
-            test = draw(task.load(cfg.task.test_split), cfg.task.test_size, cfg.seed + 1)
-        self.store.add_examples("pool", cfg.task.pool_split, pool)
-        self.store.add_examples("test", cfg.task.test_split, test)
-        with self.console.status(f"loading the student {cfg.student.model}"):
-            student = Student(cfg.student)
-        context = TeacherContext(
-            count_tokens=student.count_tokens,
-            dataset=task.name,
-            split=cfg.task.pool_split,
-            data_root=getattr(task, "root", None),
-            gold={e.id: task.target(e.rationale, e.answer) for e in pool if e.rationale},
-        )
-        teacher = TEACHERS.get(cfg.teacher.backend).from_config(cfg.teacher, context)
-        totals = self.store.teacher_totals()
-        ledger = Ledger(
-            budget=Budget(cfg.loop.budget.calls, cfg.loop.budget.tokens, cfg.loop.budget.dollars),
-            price=Price(cfg.teacher.price_prompt, cfg.teacher.price_completion),
-            count_tokens=student.count_tokens,
-            spent=Spent(totals.calls, totals.prompt_tokens, totals.completion_tokens, totals.dollars),
-        )
-        annotator = ANNOTATORS.create(cfg.annotation.method, task, teacher, ledger, cfg.teacher.max_tokens)
-        strategy = STRATEGIES.create(cfg.selection.strategy)
-        return Parts(task, pool, test, student, ledger, annotator, strategy)
-
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> list[dict]:
-        parts = self.build()
-        cfg = self.config
-        if cfg.loop.evaluate_initial and not self.store.round_done(0):
+        parts = build_parts(self.config, self.store, self.run_dir, self.console)
+        parts.ledger.on_call = self._record_call
+        if self.config.loop.evaluate_initial and not self.store.round_done(0):
             self._round_zero(parts)
-        for round_ in range(1, cfg.loop.rounds + 1):
+        for round_ in range(1, self.config.loop.rounds + 1):
             if self.store.round_done(round_):
-                if self.store.stop_reason(round_):
+                if self.store.stop_reason(round_) not in (None, ALL_ROUNDS_DONE):
                     break
                 continue
             stop_reason = self._round(parts, round_)
@@ -131,72 +84,118 @@ class Experiment:
 
     def _round(self, parts: Parts, round_: int) -> str | None:
         started = time.time()
+        self.current_round = round_
         self.store.start_round(round_)
+        self._student_at(parts, round_ - 1)
         chosen = self.store.chosen(round_) or self._select(parts, round_)
-        stop_reason = self._annotate(parts, round_, chosen)
-        annotations = self.store.annotations(up_to_round=round_)
-        if not chosen:
-            stop_reason = stop_reason or "the pool is exhausted"
-        if annotations and (chosen and self._annotated_in(round_)):
-            self._train(parts, round_, annotations)
+        stop_reason = self._annotate(parts, round_, chosen) if chosen else "the pool is exhausted"
+        if self._annotated_in(round_):
+            self._train(parts, round_)
             accuracy = self._evaluate(parts, round_)
             target = self.config.loop.target_accuracy
             if stop_reason is None and target is not None and accuracy >= target:
                 stop_reason = f"target accuracy {target:.1%} reached"
         if stop_reason is None and round_ == self.config.loop.rounds:
-            stop_reason = "all rounds done"
+            stop_reason = ALL_ROUNDS_DONE
         self.store.finish_round(round_, stop_reason)
         self._announce(round_, started)
-        return stop_reason if stop_reason != "all rounds done" else None
+        return stop_reason if stop_reason != ALL_ROUNDS_DONE else None
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
 
+    def _student_at(self, parts: Parts, round_: int) -> None:
+        """Make the student hold the weights trained in `round_` (after a resume it starts from the base)."""
+        if self.student_round == round_:
+            return
+        adapter = self.run_dir / "rounds" / str(round_) / "adapter"
+        if round_ > 0 and adapter.exists():
+            parts.student.load_adapter(adapter)
+        else:
+            parts.student.reset()
+        self.student_round = round_
+
+    # --- select --------------------------------------------------------------------------------
+
     def _select(self, parts: Parts, round_: int) -> list[str]:
+        settings = self.config.selection
+        seed = round_seed(self.config.seed, round_)
         taken = self.store.ever_chosen()
         candidates = [e for e in parts.pool if e.id not in taken]
+        if settings.pool_sample and settings.pool_sample < len(candidates):
+            keep = np.random.default_rng(seed).choice(len(candidates), size=settings.pool_sample, replace=False)
+            candidates = [candidates[i] for i in sorted(keep)]
         if not candidates:
             return []
-        seed = round_seed(self.config.seed, round_)
-        view = RoundView(round=round_, candidates=candidates, seed=seed)
+        view = round_view(
+            self.store, round_, parts.task, parts.student, candidates, parts.strategy.needs, settings, seed, self.console
+        )
         ranked = select_top(parts.strategy.score(view), len(candidates), seed)
-        chosen = [example_id for example_id, _ in ranked[: self.config.loop.per_round]]
+        budget = self.config.loop.per_round
+        diversity = settings.options.get("diversity")
+        if diversity is not None:
+            ranked = diverse_top(ranked, {e.id: e.question for e in candidates}, budget, threshold=float(diversity))
+        chosen = [example_id for example_id, _ in ranked[:budget]]
         self.store.add_selection(
             round_, parts.strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen)
         )
         return chosen
 
+    # --- annotate ------------------------------------------------------------------------------
+
+    def _record_call(self, request, response, dollars) -> None:
+        self.store.add_teacher_call(
+            self.current_round, request.example_id, self.config.annotation.method, response, request.messages, dollars
+        )
+
     def _annotate(self, parts: Parts, round_: int, chosen: list[str]) -> str | None:
         by_id = {e.id: e for e in parts.pool}
-        todo = [by_id[i] for i in chosen if i not in self.store.handled()]
-
-        def record(request, response, dollars):
-            self.store.add_teacher_call(round_, request.example_id, parts.annotator.name, response, request.messages, dollars)
-
-        parts.ledger.on_call = record
+        handled = self.store.handled()
+        todo = [by_id[i] for i in chosen if i not in handled]
+        explanations = self._student_explanations(parts, round_, todo)
+        items = [(example, explanations.get(example.id)) for example in todo]
         with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
-            for done, example in enumerate(todo, start=1):
-                try:
-                    result = parts.annotator.annotate(example)
-                except BudgetExhausted:
-                    return "the teacher budget is spent"
-                if isinstance(result, Annotation):
-                    self.store.add_annotation(round_, example.id, result)
-                else:
-                    self.store.add_rejected(round_, example.id, result.reason, result.raw)
-                update(done)
+            try:
+                results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
+                for done, (example, result) in enumerate(results, start=1):
+                    if isinstance(result, Annotation):
+                        self.store.add_annotation(round_, example.id, result)
+                    else:
+                        self.store.add_rejected(round_, example.id, result.reason, result.raw)
+                    update(done)
+            except BudgetExhausted:
+                return "the teacher budget is spent"
         return None
 
-    def _train(self, parts: Parts, round_: int, annotations: list[dict]) -> None:
+    def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
+        """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""
+        if not examples or not getattr(parts.annotator, "reads_student_explanation", False):
+            return {}
+        stored = self.store.explanations_by_id(round_, "pool")
+        missing = [e for e in examples if e.id not in stored]
+        if missing:
+            with stage(self.console, f"round {round_} · explain {len(missing)} chosen items", len(missing)) as update:
+                texts = parts.student.generate([parts.task.prompt(e) for e in missing], progress=update)
+            rows = [row for e, t in zip(missing, texts) for row in explanation_rows(parts.task, e, [t])]
+            self.store.add_explanations(round_, "pool", rows)
+            stored = self.store.explanations_by_id(round_, "pool")
+        return {e.id: stored[e.id][0]["text"] for e in examples}
+
+    # --- train and evaluate --------------------------------------------------------------------
+
+    def _train(self, parts: Parts, round_: int) -> None:
         by_id = {e.id: e for e in parts.pool}
-        pairs = [(parts.task.prompt(by_id[a["example_id"]]), a["target"]) for a in annotations]
+        records = [
+            TrainRecord(prompt=parts.task.prompt(by_id[a["example_id"]]), target=a["target"],
+                        rationale=a["rationale"], answer=a["answer"])
+            for a in self.store.annotations(up_to_round=round_)
+        ]
         warm = self.config.training.warm_start and round_ > 1
-        if warm:
-            parts.student.load_adapter(self.run_dir / "rounds" / str(round_ - 1) / "adapter")
-        with stage(self.console, f"round {round_} · train on {len(pairs)}") as update:
+        with stage(self.console, f"round {round_} · train on {len(records)}") as update:
             report = parts.student.train(
-                pairs, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update
+                records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update
             )
+        self.student_round = round_
         adapter = self.run_dir / "rounds" / str(round_) / "adapter"
         adapter.parent.mkdir(parents=True, exist_ok=True)
         parts.student.save_adapter(adapter)
@@ -218,9 +217,9 @@ class Experiment:
             "teacher",
             {
                 "annotations": len(self.store.annotations(up_to_round=round_)),
-                "calls": totals.calls,
-                "tokens": totals.prompt_tokens + totals.completion_tokens,
-                "dollars": totals.dollars,
+                "teacher_calls": totals.calls,
+                "teacher_tokens": totals.prompt_tokens + totals.completion_tokens,
+                "teacher_dollars": totals.dollars,
                 "seconds": time.time() - started,
             },
         )

@@ -12,7 +12,7 @@ def accuracy_vs_tokens_png(rows: list[dict], title: str) -> bytes:
     points = [r for r in rows if r.get("accuracy") is not None]
     figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
     if points:
-        tokens = [r["tokens"] for r in points]
+        tokens = [r["teacher_tokens"] for r in points]
         accuracy = [100 * r["accuracy"] for r in points]
         axis.plot(tokens, accuracy, marker="o")
         for r, x, y in zip(points, tokens, accuracy):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from elad.store import RunStore
 
-COLUMNS = ("round", "annotations", "calls", "tokens", "dollars", "accuracy", "correct", "total", "unparsed",
-           "seconds", "stop_reason")
+COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "accuracy", "correct",
+           "total", "unparsed", "seconds", "stop_reason")
 
 
 def round_summaries(store: RunStore) -> list[dict]:
@@ -17,7 +17,7 @@ def round_summaries(store: RunStore) -> list[dict]:
         rows.setdefault(metric["round"], {"round": metric["round"]})[metric["name"]] = metric["value"]
     stop = {r["round"]: r["stop_reason"] for r in store.rounds()}
     for round_, row in rows.items():
-        for name in ("annotations", "calls", "tokens", "dollars", "seconds"):
+        for name in ("annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "seconds"):
             row.setdefault(name, 0)
         row["stop_reason"] = stop.get(round_)
     return [rows[r] for r in sorted(rows)]

@@ -208,6 +208,32 @@ class RunStore:
         query = "SELECT * FROM explanations WHERE round = ? AND role = ? ORDER BY example_id, sample"
         return [dict(r) for r in self.db.execute(query, (round_, role))]
 
+    def explanations_by_id(self, round_: int, role: str) -> dict[str, list[dict]]:
+        """id -> [greedy, sample 1, ...], each {"text", "steps", "answer"}: what strategies read."""
+        grouped: dict[str, list[dict]] = {}
+        for row in self.explanations(round_, role):
+            grouped.setdefault(row["example_id"], []).append(
+                {"text": row["text"], "steps": json.loads(row["steps"]), "answer": row["answer"]}
+            )
+        return grouped
+
+    def add_answer_scores(self, round_: int, scores: dict[str, list[dict[str, float]]]) -> None:
+        """id -> the answer distribution after each step prefix (prefix 0 = no steps) of the greedy explanation."""
+        values = [
+            (round_, example_id, prefix, json.dumps(distribution))
+            for example_id, distributions in scores.items()
+            for prefix, distribution in enumerate(distributions)
+        ]
+        with self.transaction():
+            self.db.executemany("INSERT OR REPLACE INTO answer_scores VALUES (?, ?, ?, ?)", values)
+
+    def answer_scores(self, round_: int) -> dict[str, list[dict[str, float]]]:
+        scores: dict[str, list[dict[str, float]]] = {}
+        query = "SELECT example_id, distribution FROM answer_scores WHERE round = ? ORDER BY example_id, prefix"
+        for row in self.db.execute(query, (round_,)):
+            scores.setdefault(row["example_id"], []).append(json.loads(row["distribution"]))
+        return scores
+
     def add_training(self, round_: int, examples: int, steps: int, loss, seconds: float, tokens: int) -> None:
         with self.transaction():
             self.db.execute(

@@ -1,0 +1,85 @@
+"""Build an experiment's components from its config, through the registries."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from elad.annotation import build_annotator
+from elad.config import ExperimentConfig
+from elad.selection import create_strategy
+from elad.store import RunStore
+from elad.students import Student
+from elad.tasks import TASKS, AnswerKind, Example, Task
+from elad.teachers import Budget, Ledger, Price, Spent, TeacherContext, build_teacher
+
+
+@dataclass
+class Parts:
+    """The components of one experiment."""
+
+    task: Task
+    pool: list[Example]
+    test: list[Example]
+    student: Student
+    ledger: Ledger
+    annotator: object
+    strategy: object
+
+
+def draw(examples: list[Example], size: int | None, seed: int) -> list[Example]:
+    """A seeded subset, in file order (the same config always draws the same questions)."""
+    if size is None or size >= len(examples):
+        return list(examples)
+    keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=size, replace=False))
+    return [examples[i] for i in keep]
+
+
+def splits(config: ExperimentConfig, task: Task) -> tuple[str, str]:
+    default_pool, default_test = task.default_splits
+    return config.task.pool_split or default_pool, config.task.test_split or default_test
+
+
+def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example], list[Example]]:
+    """The pool and the test set. When both come from one split, the test set is drawn first and the
+    pool from what is left, so no question is both trained on and tested."""
+    pool_split, test_split = splits(config, task)
+    test = draw(task.load(test_split), config.task.test_size, config.seed + 1)
+    pool_rows = task.load(pool_split)
+    if pool_split == test_split:
+        held_out = {e.id for e in test}
+        pool_rows = [e for e in pool_rows if e.id not in held_out]
+    return draw(pool_rows, config.task.pool_size, config.seed), test
+
+
+def build_parts(config: ExperimentConfig, store: RunStore, run_dir: Path, console: Console) -> Parts:
+    task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
+    with console.status("loading the datasets"):
+        pool, test = load_questions(config, task)
+    pool_split, test_split = splits(config, task)
+    store.add_examples("pool", pool_split, pool)
+    store.add_examples("test", test_split, test)
+    with console.status(f"loading the student {config.student.model}"):
+        student = Student(config.student)
+    context = TeacherContext(
+        count_tokens=student.count_tokens,
+        dataset=task.name,
+        split=pool_split,
+        data_root=getattr(task, "root", None),
+        gold={e.id: task.target(e.rationale, e.answer) for e in pool if e.rationale},
+    )
+    teacher = build_teacher(config.teacher, context, cache_path=run_dir / "teacher_cache.db")
+    totals = store.teacher_totals()
+    ledger = Ledger(
+        budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),
+        price=Price(config.teacher.price_prompt, config.teacher.price_completion),
+        count_tokens=student.count_tokens,
+        spent=Spent(totals.calls, totals.prompt_tokens, totals.completion_tokens, totals.dollars),
+    )
+    annotator = build_annotator(config.annotation, config.teacher, task, teacher, ledger, seed=config.seed)
+    strategy = create_strategy(
+        config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
+        open_answers=task.answer_kind == AnswerKind.NUMBER,
+    )
+    return Parts(task, pool, test, student, ledger, annotator, strategy)

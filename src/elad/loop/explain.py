@@ -1,0 +1,86 @@
+"""The student's view of the pool in one round: its explanations and its answer after each step.
+
+Computed only as far as the round's strategy needs it, stored before selection uses it, and read back
+from the store when a round is resumed (so a crash after sampling does not sample again).
+"""
+
+from rich.console import Console
+
+from elad.config import SelectionConfig
+from elad.loop.progress import stage
+from elad.selection import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView
+from elad.store import RunStore
+from elad.students import Student
+from elad.tasks import ANSWER_CUE, Example, Task
+from elad.tasks.steps import split_steps
+
+
+def reasoning_steps(text: str) -> list[str]:
+    """The explanation's steps without its answer sentence: prefix i = the first i reasoning steps."""
+    steps = split_steps(text)
+    while steps and ANSWER_CUE.lower() in steps[-1].lower():
+        steps.pop()
+    return steps
+
+
+def explanation_rows(task: Task, example: Example, texts: list[str]) -> list[tuple]:
+    """Store rows (example_id, sample, text, steps, answer, correct) for one item's explanations."""
+    rows = []
+    for sample, text in enumerate(texts):
+        answer = task.parse_answer(text, example)
+        rows.append((example.id, sample, text, split_steps(text), answer, int(task.is_correct(answer, example.answer))))
+    return rows
+
+
+def write_explanations(
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], settings: SelectionConfig,
+    samples: int, seed: int, console: Console,
+) -> None:
+    """Greedy (+ `samples` sampled) explanations of the items not yet explained this round."""
+    done = set(store.explanations_by_id(round_, "pool"))
+    todo = [e for e in examples if e.id not in done]
+    if not todo:
+        return
+    label = f"round {round_} · explain {len(todo)} pool items" + (f" × {1 + samples}" if samples else "")
+    with stage(console, label, len(todo) * (1 + samples)) as update:
+        texts = student.explain(
+            [task.prompt(e) for e in todo], samples=samples, temperature=settings.temperature, top_p=settings.top_p,
+            seed=seed, progress=update,
+        )
+    rows = [row for example, item_texts in zip(todo, texts) for row in explanation_rows(task, example, item_texts)]
+    store.add_explanations(round_, "pool", rows)
+
+
+def write_answer_scores(
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+) -> None:
+    """The answer distribution after each prefix of each item's greedy explanation."""
+    done = store.answer_scores(round_)
+    explanations = store.explanations_by_id(round_, "pool")
+    todo = [e for e in examples if e.id not in done]
+    if not todo:
+        return
+    steps = [reasoning_steps(explanations[e.id][0]["text"]) for e in todo]
+    with stage(console, f"round {round_} · answer after each step", len(todo)) as update:
+        scores = student.answer_scores(
+            [task.prompt(e) for e in todo], steps, [task.candidates(e) for e in todo],
+            parse=task.parse_answer, progress=update,
+        )
+    store.add_answer_scores(round_, {e.id: s for e, s in zip(todo, scores)})
+
+
+def round_view(
+    store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
+    settings: SelectionConfig, seed: int, console: Console,
+) -> RoundView:
+    view = RoundView(round=round_, candidates=candidates, seed=seed)
+    if not needs:
+        return view
+    samples = settings.samples if SAMPLES in needs else 0
+    write_explanations(store, round_, task, student, candidates, settings, samples, seed, console)
+    if ANSWER_SCORES in needs:
+        write_answer_scores(store, round_, task, student, candidates, console)
+        view.answer_scores = store.answer_scores(round_)
+    if needs & {EXPLANATIONS, SAMPLES, ANSWER_SCORES}:
+        view.explanations = store.explanations_by_id(round_, "pool")
+    return view
