@@ -124,8 +124,19 @@ class LoopConfig(Strict):
     rounds: PositiveInt = 3
     per_round: PositiveInt = Field(32, description="questions sent to the teacher each round")
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    round_budget: BudgetConfig = Field(default_factory=BudgetConfig, description="teacher spend cap per round")
+    initial_random: PositiveInt | None = Field(
+        None, description="round 1 takes this many random questions (a seed set) whatever the strategy"
+    )
     evaluate_initial: bool = Field(True, description="evaluate the untrained student as round 0")
-    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="stop once test accuracy reaches it")
+    patience: PositiveInt | None = Field(
+        None, description="stop when accuracy has not beaten its best by min_gain for this many rounds"
+    )
+    min_gain: float = Field(0.0, ge=0.0, description="the gain (accuracy, 0-1) that counts as progress")
+    stop_uncertainty: float | None = Field(
+        None, ge=0.0, description="stop when the pool's mean uncertainty falls below it (knowledge transferred)"
+    )
 
 
 class ExperimentConfig(Strict):

@@ -20,10 +20,11 @@ from elad.loop.explain import explanation_rows, round_view
 from elad.loop.progress import stage, summary_line
 from elad.report import round_summaries, write_report
 from elad.selection import diverse_top, select_top
+from elad.selection.random import RandomStrategy
 from elad.store import RunStore
 from elad.students.student import TrainRecord
 from elad.tasks import Example
-from elad.teachers import BudgetExhausted
+from elad.teachers import Budget, BudgetExhausted
 
 ALL_ROUNDS_DONE = "all rounds done"
 
@@ -88,18 +89,43 @@ class Experiment:
         self.store.start_round(round_)
         self._student_at(parts, round_ - 1)
         chosen = self.store.chosen(round_) or self._select(parts, round_)
-        stop_reason = self._annotate(parts, round_, chosen) if chosen else "the pool is exhausted"
+        stop_reason = self._transferred(round_) if chosen else "the pool is exhausted"
+        if stop_reason is None:
+            stop_reason = self._annotate(parts, round_, chosen)
         if self._annotated_in(round_):
             self._train(parts, round_)
-            accuracy = self._evaluate(parts, round_)
-            target = self.config.loop.target_accuracy
-            if stop_reason is None and target is not None and accuracy >= target:
-                stop_reason = f"target accuracy {target:.1%} reached"
+            self._evaluate(parts, round_)
+            stop_reason = stop_reason or self._accuracy_says_stop(round_)
         if stop_reason is None and round_ == self.config.loop.rounds:
             stop_reason = ALL_ROUNDS_DONE
         self.store.finish_round(round_, stop_reason)
         self._announce(round_, started)
         return stop_reason if stop_reason != ALL_ROUNDS_DONE else None
+
+    # --- stopping rules ------------------------------------------------------------------------
+
+    def _accuracy_says_stop(self, round_: int) -> str | None:
+        loop = self.config.loop
+        history = [r["accuracy"] for r in self.summaries() if r.get("accuracy") is not None and r["round"] <= round_]
+        if loop.target_accuracy is not None and history and history[-1] >= loop.target_accuracy:
+            return f"target accuracy {loop.target_accuracy:.1%} reached"
+        if loop.patience is not None and len(history) > loop.patience:
+            best_before = max(history[: -loop.patience])
+            if max(history[-loop.patience:]) < best_before + loop.min_gain:
+                return f"no gain of {loop.min_gain:.1%} over the last {loop.patience} rounds"
+        return None
+
+    def _transferred(self, round_: int) -> str | None:
+        """Knowledge sufficiently transferred: the pool's mean uncertainty is below the threshold. The
+        measure is the inter-explanation uncertainty (in [0, 1]) where the strategy has it, else its score."""
+        threshold = self.config.loop.stop_uncertainty
+        scored = self.store.selection_scores(round_)
+        if threshold is None or not scored:
+            return None
+        mean = float(np.mean([parts.get("inter", score) for score, parts in scored]))
+        if mean < threshold:
+            return f"mean pool uncertainty {mean:.3f} is below {threshold}: knowledge sufficiently transferred"
+        return None
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
@@ -127,17 +153,19 @@ class Experiment:
             candidates = [candidates[i] for i in sorted(keep)]
         if not candidates:
             return []
+        strategy, budget = parts.strategy, self.config.loop.per_round
+        if round_ == 1 and self.config.loop.initial_random:
+            strategy, budget = RandomStrategy(), self.config.loop.initial_random
         view = round_view(
-            self.store, round_, parts.task, parts.student, candidates, parts.strategy.needs, settings, seed, self.console
+            self.store, round_, parts.task, parts.student, candidates, strategy.needs, settings, seed, self.console
         )
-        ranked = select_top(parts.strategy.score(view), len(candidates), seed)
-        budget = self.config.loop.per_round
+        ranked = select_top(strategy.score(view), len(candidates), seed)
         diversity = settings.options.get("diversity")
         if diversity is not None:
             ranked = diverse_top(ranked, {e.id: e.question for e in candidates}, budget, threshold=float(diversity))
         chosen = [example_id for example_id, _ in ranked[:budget]]
         self.store.add_selection(
-            round_, parts.strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen)
+            round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen)
         )
         return chosen
 
@@ -154,6 +182,7 @@ class Experiment:
         todo = [by_id[i] for i in chosen if i not in handled]
         explanations = self._student_explanations(parts, round_, todo)
         items = [(example, explanations.get(example.id)) for example in todo]
+        parts.ledger.budget = self._round_cap()
         with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
             try:
                 results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
@@ -164,8 +193,36 @@ class Experiment:
                         self.store.add_rejected(round_, example.id, result.reason, result.raw)
                     update(done)
             except BudgetExhausted:
-                return "the teacher budget is spent"
+                return "the teacher budget is spent" if self._total_spent(parts) else None
         return None
+
+    def _total_budget(self) -> Budget:
+        total = self.config.loop.budget
+        return Budget(total.calls, total.tokens, total.dollars)
+
+    def _round_cap(self) -> Budget:
+        """The tighter of the total budget and what this round may still spend (round_budget)."""
+        total, cap = self._total_budget(), self.config.loop.round_budget
+        at_start = self.store.teacher_totals(up_to_round=self.current_round - 1)
+        start = {"calls": at_start.calls, "tokens": at_start.prompt_tokens + at_start.completion_tokens,
+                 "dollars": at_start.dollars}
+
+        def tighter(name):
+            limits = [v for v in (getattr(total, name), None if getattr(cap, name) is None
+                                  else start[name] + getattr(cap, name)) if v is not None]
+            return min(limits) if limits else None
+
+        return Budget(tighter("calls"), tighter("tokens"), tighter("dollars"))
+
+    def _total_spent(self, parts: Parts) -> bool:
+        """Whether the total budget (not just this round's cap) is too low for one more typical call."""
+        total, spent = self._total_budget(), parts.ledger.spent
+        typical_tokens = self.config.teacher.max_tokens
+        return (
+            (total.calls is not None and spent.calls + 1 > total.calls)
+            or (total.tokens is not None and spent.tokens + typical_tokens > total.tokens)
+            or (total.dollars is not None and spent.dollars + parts.ledger.price.of(0, typical_tokens) > total.dollars)
+        )
 
     def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
         """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""

@@ -145,6 +145,11 @@ class RunStore:
         query = "SELECT example_id FROM selections WHERE round = ? AND chosen = 1 ORDER BY rank"
         return [r["example_id"] for r in self.db.execute(query, (round_,))]
 
+    def selection_scores(self, round_: int) -> list[tuple[float, dict]]:
+        """(score, parts) of every item scored in a round, best first."""
+        query = "SELECT score, parts FROM selections WHERE round = ? ORDER BY rank"
+        return [(r["score"], json.loads(r["parts"])) for r in self.db.execute(query, (round_,))]
+
     def ever_chosen(self) -> set[str]:
         return {r["example_id"] for r in self.db.execute("SELECT example_id FROM selections WHERE chosen = 1")}
 

@@ -1,0 +1,88 @@
+"""Strategies, objectives and stopping rules through the real loop (tiny random Llama)."""
+
+import pytest
+from typer.testing import CliRunner
+
+from elad.cli import app
+from elad.loop import Experiment
+from elad.store import RunStore
+from tests.integration.test_loop import make_config
+
+pytestmark = pytest.mark.integration
+
+
+def _config(esnli_dir, tiny_model_dir, selection=None, training=None, **loop):
+    config = make_config(esnli_dir, tiny_model_dir, **loop)
+    data = config.model_dump()
+    data["selection"].update(selection or {})
+    data["training"].update(training or {})
+    return type(config).model_validate(data)
+
+
+def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "egss", "samples": 2}, rounds=1)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+
+    explained = store.explanations_by_id(1, "pool")
+    assert len(explained) == 12 and all(len(samples) == 3 for samples in explained.values())  # greedy + K
+    scores = store.answer_scores(1)
+    assert set(scores) == set(explained)
+    for example_id, distributions in scores.items():
+        assert len(distributions) >= 1
+        assert set(distributions[0]) == {"entailment", "neutral", "contradiction"}
+        assert sum(distributions[-1].values()) == pytest.approx(1.0, abs=1e-4)
+    scored = store.selection_scores(1)
+    assert len(scored) == 12 and all("intra_scaled" in parts and "inter_scaled" in parts for _, parts in scored)
+    assert len(store.chosen(1)) == 4
+
+    from elad import cli
+
+    monkeypatch.setattr(cli.console, "width", 160)
+    result = CliRunner().invoke(app, ["why", str(run_dir), "--round", "1", "--top", "2"])
+    assert result.exit_code == 0, result.output
+    first = store.chosen(1)[0]
+    assert first in result.output
+
+
+def test_initial_random_round_then_the_strategy(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "disagreement", "samples": 2},
+                     rounds=2, initial_random=3)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    strategies = dict(store.db.execute("SELECT round, strategy FROM selections GROUP BY round").fetchall())
+    assert strategies == {1: "random", 2: "disagreement"}
+    assert len(store.chosen(1)) == 3 and len(store.chosen(2)) == 4
+    assert not set(store.chosen(1)) & set(store.chosen(2))
+
+
+def test_step_by_step_objective_runs_in_the_loop(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, training={"objective": "step_by_step", "inference": "predict"},
+                     rounds=1)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.training()[0]["examples"] == 4
+    assert len(store.explanations(1, "test")) == 6
+
+
+def test_round_budget_caps_a_round_but_not_the_run(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, rounds=2, round_budget={"calls": 3})
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    per_round = dict(store.db.execute("SELECT round, COUNT(*) FROM teacher_calls GROUP BY round").fetchall())
+    assert per_round == {1: 3, 2: 3}
+    assert store.round_done(2) and store.stop_reason(2) == "all rounds done"
+
+
+def test_patience_stops_when_accuracy_does_not_move(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    # A random tiny model stays at the same accuracy; demanding a 50-point gain stops after 1 round.
+    config = _config(esnli_dir, tiny_model_dir, rounds=3, patience=1, min_gain=0.5)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.stop_reason(1) == "no gain of 50.0% over the last 1 rounds"
+    assert not store.round_done(2)
