@@ -1,17 +1,85 @@
+"""The student engine on tiny random models: loss masks, the multi-task loss, prefix answer scores, explain,
+learning to exact match, merged generation, export.
+
+Two tokenizers: SmolLM2's real one (the conftest's tiny Llama) where tokenisation matters, and a 400-token
+byte-level BPE trained here on the tests' texts where a model must learn (a 49k vocabulary makes every
+training step ~50x dearer on CPU).
+"""
+
+import json
+import math
+from pathlib import Path
+
 import pytest
 import torch
 
 from elad.config import StudentConfig, TrainingConfig
 from elad.students import Student
-from elad.students.student import IGNORE_INDEX
+from elad.students.student import IGNORE_INDEX, TrainRecord
+from elad.students.training import PadCollator, multitask_loss, target_loss
 
 pytestmark = pytest.mark.integration
+
+LABELS = ("entailment", "neutral", "contradiction")
+CUE = "So the answer is"
+
+
+# --- tiny models -----------------------------------------------------------------------------------
+
+
+def eight_records() -> list[TrainRecord]:
+    return [
+        TrainRecord(prompt=f"Premise: item {i}\nHypothesis: thing {i}", target=f"Reason {i}.\n{CUE} {LABELS[i % 3]}.",
+                    rationale=f"Reason {i}.", answer=LABELS[i % 3])
+        for i in range(8)
+    ]
+
+
+def small_tokenizer():
+    """A byte-level BPE with 400 tokens learnt from the tests' texts (reversible on any text)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [f"predict: explain: {r.prompt}\n{r.target}" for r in eight_records()] * 3
+    corpus += ["Premise: a cat sleeps. Hypothesis: an animal rests. The answer is 42 steps; step by step."]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="session")
+def small_llama_dir(tmp_path_factory) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = small_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+    )
+    directory = tmp_path_factory.mktemp("small-llama")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
 
 
 @pytest.fixture
 def student(tiny_model_dir):
-    return Student(StudentConfig(model=str(tiny_model_dir), max_new_tokens=6, generation_batch_size=2,
+    return Student(StudentConfig(model=str(tiny_model_dir), dtype="float32", max_new_tokens=6, generation_batch_size=2,
                                  lora={"r": 8, "alpha": 16, "dropout": 0.0}))
+
+
+def small_student(directory, lora=True, **settings) -> Student:
+    lora_config = {"r": 8, "alpha": 16, "dropout": 0.0} if lora else None
+    return Student(StudentConfig(model=str(directory), dtype="float32", max_new_tokens=16, generation_batch_size=8,
+                                 lora=lora_config, **settings))
 
 
 def _target_loss(student, pairs):
@@ -24,6 +92,9 @@ def _target_loss(student, pairs):
     return total / len(pairs)
 
 
+# --- loss masks and the multi-task loss ---------------------------------------------------------------
+
+
 def test_loss_is_on_target_tokens_only(student):
     features = student.encode_pair("Premise: a\nHypothesis: b", "So the answer is neutral.", max_length=256)
     prompt_length = len(student.tokenizer(student.render_prompt("Premise: a\nHypothesis: b"), add_special_tokens=False)["input_ids"])
@@ -33,20 +104,98 @@ def test_loss_is_on_target_tokens_only(student):
     assert decoded.startswith("So the answer is neutral.")
 
 
-def test_training_lowers_the_loss_on_what_it_saw(student, tmp_path):
-    pairs = [(f"Premise: thing {i}\nHypothesis: other {i}", "They match. So the answer is entailment.") for i in range(4)]
-    before = _target_loss(student, pairs)
-    report = student.train(pairs, TrainingConfig(epochs=8, learning_rate=5e-3, batch_size=4), seed=0)
-    after = _target_loss(student, pairs)
-    assert report.steps == 8 and report.examples == 4
-    assert after < before - 0.5
+@pytest.mark.parametrize("inference", ["predict", "cot"])
+def test_step_by_step_instances_and_their_masks(student, inference):
+    record = eight_records()[1]
+    feature = student.features([record], TrainingConfig(objective="step_by_step", inference=inference))[0]
+    decode = student.tokenizer.decode
+    for task, target in (("predict", f"{CUE} neutral."), ("explain", record.target if inference == "cot" else "Reason 1.")):
+        ids, labels = feature[task]["input_ids"], feature[task]["labels"]
+        start = next(i for i, label in enumerate(labels) if label != IGNORE_INDEX)
+        assert f"{task}: Premise: item 1" in decode(ids[:start])
+        assert decode(ids[start:]).startswith(target + "<|im_end|>")
+        assert labels[start:] == ids[start:]
 
-    student.save_adapter(tmp_path / "adapter")
-    fresh = Student(student.config)
-    fresh.load_adapter(tmp_path / "adapter")
-    assert _target_loss(fresh, pairs) == pytest.approx(after, abs=1e-3)
-    fresh.reset()
-    assert _target_loss(fresh, pairs) == pytest.approx(before, abs=1e-3)
+
+def test_target_loss_equals_the_models_own_loss(student):
+    features = [student.encode_pair(r.prompt, r.target, 128) for r in eight_records()[:3]]
+    batch = PadCollator(student.tokenizer.pad_token_id)(features)
+    with torch.no_grad():
+        assert target_loss(student.model, batch, seq2seq=False).item() == pytest.approx(student.model(**batch).loss.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_multitask_loss_is_the_alpha_weighted_sum(student, alpha):
+    settings = TrainingConfig(objective="step_by_step", alpha=alpha, inference="predict")
+    batch = PadCollator(student.tokenizer.pad_token_id)(student.features(eight_records()[:3], settings))
+    with torch.no_grad():
+        combined = multitask_loss(student.model, batch, alpha, seq2seq=False)
+        predict, explain = student.model(**batch["predict"]).loss.item(), student.model(**batch["explain"]).loss.item()
+    assert float(combined) == pytest.approx(alpha * predict + (1 - alpha) * explain, rel=1e-5)
+
+
+# --- answer scores after each step prefix -------------------------------------------------------------
+
+
+def reference_scores(student, prompt, steps, candidates):
+    """One prefix and one candidate at a time: a full forward pass each, no cache, no tree."""
+    rendered = student.render_prompt(prompt)
+    out = []
+    for i in range(len(steps) + 1):
+        prefix = student.tokenizer(rendered + "\n".join(steps[:i] + [CUE]), add_special_tokens=False)["input_ids"]
+        logprobs = []
+        for candidate in candidates:
+            ids = student.tokenizer(" " + candidate, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = student.model(torch.tensor([prefix + ids])).logits[0].float()
+            lp = torch.log_softmax(logits, dim=-1)
+            logprobs.append(sum(lp[len(prefix) - 1 + k, token].item() for k, token in enumerate(ids)))
+        top = max(logprobs)
+        weights = [math.exp(x - top) for x in logprobs]
+        out.append({c: w / sum(weights) for c, w in zip(candidates, weights)})
+    return out
+
+
+PROMPTS = ["Premise: a cat sleeps\nHypothesis: an animal rests", "Premise: a much longer premise, with more words\nHypothesis: h", "Q: 2+2?"]
+STEPS = [["A cat is an animal.", "Sleeping is resting."], ["Words are many.", "A second step.", "Third step, longer than the others."], []]
+
+
+def test_prefix_scores_equal_one_prefix_at_a_time(student):
+    candidates = [LABELS, ("yes", "no"), LABELS]
+    got = student.answer_scores(PROMPTS, STEPS, candidates)
+    for prompt, steps, cands, scores in zip(PROMPTS, STEPS, candidates, got):
+        assert len(scores) == len(steps) + 1
+        expected = reference_scores(student, prompt, steps, cands)
+        for mine, theirs in zip(scores, expected):
+            assert set(mine) == set(cands) and sum(mine.values()) == pytest.approx(1.0)
+            for c in cands:
+                assert mine[c] == pytest.approx(theirs[c], abs=1e-5)
+
+
+def test_open_answers_are_the_greedy_short_answer_after_the_cue(student):
+    got = student.answer_scores(PROMPTS[:2], STEPS[:2], [(), ()], parse=lambda text: text.upper(), max_answer_tokens=5)
+    student.model.generation_config.eos_token_id = None  # plain greedy for the reference: no early stop
+    for prompt, steps, scores in zip(PROMPTS, STEPS, got):
+        for i, distribution in enumerate(scores):
+            text = student.render_prompt(prompt) + "\n".join(steps[:i] + [CUE])
+            ids = student.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            out = student.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)
+            answer = student.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split("\n")[0].strip()
+            assert distribution == {answer.upper(): 1.0}
+
+
+# --- explanations -------------------------------------------------------------------------------------
+
+
+def test_explain_gives_greedy_then_samples_deterministically(student):
+    prompts = PROMPTS
+    first = student.explain(prompts, samples=3, temperature=1.0, top_p=0.95, seed=7)
+    assert [len(x) for x in first] == [4, 4, 4]
+    assert [x[0] for x in first] == student.generate(prompts)  # greedy first
+    assert student.explain(prompts, samples=3, temperature=1.0, top_p=0.95, seed=7) == first
+    other = student.explain(prompts, samples=3, temperature=1.0, top_p=0.95, seed=8)
+    assert [x[1:] for x in other] != [x[1:] for x in first]
+    assert student.explain(prompts, samples=0) == [[x[0]] for x in first]
 
 
 def test_batched_generation_matches_one_at_a_time(student):
@@ -54,3 +203,92 @@ def test_batched_generation_matches_one_at_a_time(student):
     batched = student.generate(prompts)
     single = [student.generate([p])[0] for p in prompts]
     assert batched == single
+
+
+# --- training ----------------------------------------------------------------------------------------
+
+
+def test_lora_training_lowers_the_loss_and_reloads(small_llama_dir, tmp_path):
+    student = small_student(small_llama_dir)
+    pairs = [(r.prompt, r.target) for r in eight_records()[:4]]
+    before = _target_loss(student, pairs)
+    report = student.train(pairs, TrainingConfig(epochs=8, learning_rate=1e-2, batch_size=4), seed=0)
+    after = _target_loss(student, pairs)
+    assert report.steps == 8 and report.examples == 4
+    assert after < before - 0.5
+
+    student.save_adapter(tmp_path / "adapter")
+    fresh = Student(student.config)
+    fresh.load_adapter(tmp_path / "adapter")
+    assert _target_loss(fresh, pairs) == pytest.approx(after, abs=1e-4)
+    fresh.reset()
+    assert _target_loss(fresh, pairs) == pytest.approx(before, abs=1e-4)
+
+
+def test_merged_generation_gives_the_same_text_and_training_resumes_exactly(small_llama_dir):
+    student = small_student(small_llama_dir)
+    records = eight_records()
+    student.train(records, TrainingConfig(epochs=3, learning_rate=1e-2, batch_size=8), seed=0)
+    student.merge_for_generation = False
+    unmerged = student.generate([r.prompt for r in records])
+    adapter = {k: v.clone() for k, v in student.model.state_dict().items() if "lora_" in k}
+    student.merge_for_generation = True
+    assert student.generate([r.prompt for r in records]) == unmerged
+    assert student._merged
+    student._unmerged_for_training()  # what a warm start does before training on
+    assert not student._merged
+    base = Student(student.config).model.state_dict()
+    for name, value in student.model.state_dict().items():
+        if "lora_" in name:
+            assert torch.equal(value, adapter[name]), name
+        else:
+            assert torch.equal(value, base[name.removeprefix("base_model.model.").replace(".base_layer", "")]), name
+
+
+@pytest.mark.parametrize("objective", ["cot", "step_by_step"])
+def test_a_student_overfits_eight_examples_to_exact_match(small_llama_dir, objective):
+    student = small_student(small_llama_dir, lora=False)
+    records = eight_records()
+    settings = TrainingConfig(objective=objective, inference="predict", epochs=150, learning_rate=1e-2, batch_size=8)
+    student.train(records, settings, seed=0)
+    if objective == "cot":
+        assert student.generate([r.prompt for r in records]) == [r.target for r in records]
+    else:  # answers straight away under predict:, explains under explain:
+        assert student.generate([r.prompt for r in records]) == [f"{CUE} {r.answer}." for r in records]
+        assert student.generate([r.prompt for r in records], mode="explain") == [r.rationale for r in records]
+
+
+# --- export ------------------------------------------------------------------------------------------
+
+
+def test_export_writes_a_standalone_model_that_gives_the_same_outputs(small_llama_dir, tmp_path):
+    from elad.config import ExperimentConfig
+    from elad.store import RunStore
+    from elad.students.export import export_round
+
+    config = ExperimentConfig(
+        name="tiny", student=StudentConfig(model=str(small_llama_dir), dtype="float32", max_new_tokens=12,
+                                           lora={"r": 8, "alpha": 16, "dropout": 0.0}),
+    )
+    run = tmp_path / "run"
+    (run / "rounds" / "1").mkdir(parents=True)
+    (run / "config.yaml").write_text(config.to_yaml())
+    store = RunStore(run / "run.db")
+    store.set_metrics(0, "test", {"accuracy": 0.25, "correct": 1, "total": 4})
+    store.set_metrics(1, "test", {"accuracy": 0.75, "correct": 3, "total": 4})
+    store.close()
+    student = Student(config.student)
+    records = eight_records()
+    student.train(records, TrainingConfig(epochs=3, learning_rate=1e-2, batch_size=8), seed=0)
+    student.save_adapter(run / "rounds" / "1" / "adapter")
+    expected = student.generate([r.prompt for r in records])
+
+    out = export_round(run, 1, tmp_path / "exported")
+    assert not (out / "adapter_config.json").exists() and (out / "config.json").exists()
+    card = (out / "README.md").read_text()
+    assert "75.0% (3/4)" in card and "esnli" in card and "replay / palm-540b" in card
+    assert json.loads((out / "elad.json").read_text())["prompt_prefix"] == ""
+    exported = Student(StudentConfig(model=str(out), dtype="float32", max_new_tokens=12, lora=None))
+    assert exported.generate([r.prompt for r in records]) == expected
+    with pytest.raises(Exception, match="not empty"):
+        export_round(run, 1, out)

@@ -1,33 +1,101 @@
-"""Training through the Hugging Face Trainer, with prompt tokens masked out of the loss."""
+"""Training through the Hugging Face Trainer: the loss on target tokens only, one task or two.
+
+- `cot`: a batch of {input_ids, labels}; the loss is the mean over target tokens.
+- `step_by_step`: a batch of {predict: ..., explain: ...}; loss = alpha * predict loss + (1 - alpha) *
+  explain loss, each the mean over its target tokens (Distilling Step-by-Step's multi-task loss).
+
+For a decoder-only model the vocabulary projection is computed only where a target token is predicted
+(`logits_to_keep` with a boolean mask): prompt positions cost no logits, which matters with 150k-token
+vocabularies. Batches are drawn grouped by length, so there is little padding.
+"""
 
 import tempfile
 
 import torch
+import torch.nn.functional as F
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from elad.config import TrainingConfig
+from elad.students.scoring import _accepts_logits_to_keep
 from elad.students.student import IGNORE_INDEX
 
 
 class PadCollator:
-    """Right-pads a batch of {input_ids, labels}; padding gets no attention and no loss."""
+    """Right-pads {input_ids, labels} features; padding gets no attention and no loss. Multi-task features
+    ({task: {input_ids, labels}}) are padded per task."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: list[dict]) -> dict:
+        if "input_ids" not in features[0]:
+            return {task: self(list(f[task] for f in features)) for task in features[0]}
         width = max(len(f["input_ids"]) for f in features)
+        label_width = max(len(f["labels"]) for f in features)
         input_ids, labels, attention = [], [], []
         for f in features:
             pad = width - len(f["input_ids"])
             input_ids.append(f["input_ids"] + [self.pad_token_id] * pad)
-            labels.append(f["labels"] + [IGNORE_INDEX] * pad)
+            labels.append(f["labels"] + [IGNORE_INDEX] * (label_width - len(f["labels"])))
             attention.append([1] * len(f["input_ids"]) + [0] * pad)
         return {
             "input_ids": torch.tensor(input_ids),
             "labels": torch.tensor(labels),
             "attention_mask": torch.tensor(attention),
         }
+
+
+def target_loss(model, batch: dict, seq2seq: bool) -> torch.Tensor:
+    """Mean cross-entropy over the labelled tokens of a padded batch."""
+    if seq2seq:
+        return model(**batch).loss  # labels are the decoder's targets; -100 padding is skipped
+    labels = batch["labels"]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t + 1
+    targets = labels[:, 1:][keep[:, :-1]]
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if _accepts_logits_to_keep(model):
+        logits = model(**inputs, logits_to_keep=keep).logits
+        if logits.dim() == 3:
+            logits = logits[keep]
+    else:
+        logits = model(**inputs).logits[keep]
+    return F.cross_entropy(logits.float(), targets)
+
+
+def multitask_loss(model, batch: dict, alpha: float, seq2seq: bool) -> torch.Tensor:
+    """alpha * predict loss + (1 - alpha) * explain loss (a task with weight 0 is not run)."""
+    loss = 0.0
+    if alpha > 0:
+        loss = loss + alpha * target_loss(model, batch["predict"], seq2seq)
+    if alpha < 1:
+        loss = loss + (1 - alpha) * target_loss(model, batch["explain"], seq2seq)
+    return loss
+
+
+class DistilTrainer(Trainer):
+    """The Trainer with elad's losses and a length-grouped sampler over precomputed lengths."""
+
+    def __init__(self, *args, alpha: float, seq2seq: bool, lengths: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpha = alpha
+        self.seq2seq = seq2seq
+        self.lengths = lengths
+        self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it for accumulation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "predict" in inputs:
+            loss = multitask_loss(model, inputs, self.alpha, self.seq2seq)
+        else:
+            loss = target_loss(model, inputs, self.seq2seq)
+        return (loss, None) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset=None):
+        # batches of similar length: less padding (lengths of both tasks together for step_by_step)
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=self.lengths
+        )
 
 
 class _ReportProgress(TrainerCallback):
@@ -44,40 +112,66 @@ class _ReportProgress(TrainerCallback):
             self.progress(state.global_step, state.max_steps)
 
 
-def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_token_id: int, progress=None):
-    """Train `model` in place; returns (optimizer steps, last logged loss)."""
+def feature_length(feature: dict) -> int:
+    if "input_ids" in feature:
+        return len(feature["input_ids"]) + len(feature["labels"])
+    return sum(feature_length(part) for part in feature.values())
+
+
+def training_arguments(scratch: str, settings: TrainingConfig, seed: int, mixed_bf16: bool) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=scratch,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0.05,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=mixed_bf16,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+
+def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_token_id: int, progress=None,
+        seq2seq: bool = False, autocast_bf16: bool = False):
+    """Train `model` in place; returns (optimizer steps, last logged loss).
+
+    Mixed precision (bf16 autocast over fp32 weights): on a GPU with bf16 always; on CPU when asked
+    (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA on CPU
+    runs on bf16 base weights with fp32 adapter weights, without autocast."""
+    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and _cpu_bf16())
     reporter = _ReportProgress(progress)
     with tempfile.TemporaryDirectory(prefix="elad-train-") as scratch:
-        args = TrainingArguments(
-            output_dir=scratch,
-            per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.gradient_accumulation,
-            num_train_epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            lr_scheduler_type="linear",
-            warmup_steps=0.05,
-            logging_steps=1,
-            save_strategy="no",
-            report_to=[],
-            seed=seed,
-            data_seed=seed,
-            use_cpu=not torch.cuda.is_available(),
-            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-            disable_tqdm=True,
-            remove_unused_columns=False,
-            train_sampling_strategy="group_by_length",  # batches of similar length: less padding
-            dataloader_num_workers=0,
-        )
-        trainer = Trainer(
+        trainer = DistilTrainer(
             model=model,
-            args=args,
+            args=training_arguments(scratch, settings, seed, mixed_bf16),
             train_dataset=_ListDataset(features),
             data_collator=PadCollator(pad_token_id),
             callbacks=[reporter],
+            alpha=settings.alpha,
+            seq2seq=seq2seq,
+            lengths=[feature_length(f) for f in features],
         )
         trainer.remove_callback(PrinterCallback)  # elad shows its own progress; no raw log dicts on stdout
         result = trainer.train()
     return result.global_step, reporter.last_loss
+
+
+def _cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 / AMX); emulated bf16 would be slower."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class _ListDataset(torch.utils.data.Dataset):

@@ -1,0 +1,316 @@
+"""The student's answer after every step prefix of an explanation, in batched forward passes.
+
+For a decoder-only model, each row of a batch holds the *trunk* (the prompt and all the steps) once,
+followed by one *branch* per step boundary i = 0..n: the answer cue, then the candidate answers. A 4D
+attention mask makes a branch see only the trunk up to its boundary and its own ancestors, and explicit
+position ids place it right after that boundary, so every prefix is scored in the same forward pass
+without recomputing the shared prefix. Open answers are decoded greedily on those branches, a token per
+branch per step, with the KV cache of the first pass.
+
+A seq2seq model reads the prompt once in its encoder; its decoder rows (one per prefix and candidate)
+share those encoder states.
+"""
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Item:
+    """One prompt's explanation, tokenised into pieces whose concatenation is the scored text."""
+
+    prompt_ids: list[int]  # the rendered prompt (trunk start)
+    step_ids: list[list[int]]  # step k's tokens ("\n" + step for k > 0)
+    cue_ids: list[list[int]]  # cue tokens at boundary i (i = 0: cue; i > 0: "\n" + cue)
+    candidate_ids: list[list[int]]  # " " + candidate, per candidate; empty list = open answer
+
+
+@dataclass
+class _Layout:
+    """One row: trunk tokens, then branch tokens in any order (the mask, not the order, defines the tree)."""
+
+    trunk: list[int]
+    tokens: list[int] = field(default_factory=list)  # branch tokens
+    positions: list[int] = field(default_factory=list)
+    boundary: list[int] = field(default_factory=list)  # trunk length this branch token sees
+    parent: list[int] = field(default_factory=list)  # index of the parent branch token, -1 = the trunk
+
+
+def _boundaries(item: Item) -> list[int]:
+    bounds = [len(item.prompt_ids)]
+    for step in item.step_ids:
+        bounds.append(bounds[-1] + len(step))
+    return bounds
+
+
+def _add(layout: _Layout, token: int, boundary: int, parent: int) -> int:
+    depth = 0 if parent < 0 else layout.positions[parent] - boundary + 1
+    layout.tokens.append(token)
+    layout.positions.append(boundary + depth)
+    layout.boundary.append(boundary)
+    layout.parent.append(parent)
+    return len(layout.tokens) - 1
+
+
+def _attention(layouts: list[_Layout], dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """input ids, position ids, an additive 4D mask (B, 1, W, W), and the trunk width of the batch."""
+    trunk_width = max(len(lay.trunk) for lay in layouts)
+    branch_width = max(len(lay.tokens) for lay in layouts)
+    width = trunk_width + branch_width
+    batch = len(layouts)
+    ids = torch.zeros(batch, width, dtype=torch.long)
+    pos = torch.zeros(batch, width, dtype=torch.long)
+    allowed = torch.zeros(batch, width, width, dtype=torch.bool)
+    allowed[:, torch.arange(width), torch.arange(width)] = True  # padding sees itself: no empty softmax rows
+    for row, lay in enumerate(layouts):
+        t = len(lay.trunk)
+        ids[row, :t] = torch.tensor(lay.trunk)
+        pos[row, :t] = torch.arange(t)
+        allowed[row, :t, :t] = torch.tril(torch.ones(t, t, dtype=torch.bool))
+        for q, (token, position, bound, parent) in enumerate(zip(lay.tokens, lay.positions, lay.boundary, lay.parent)):
+            column = trunk_width + q
+            ids[row, column] = token
+            pos[row, column] = position
+            if parent < 0:
+                allowed[row, column, :bound] = True
+            else:
+                allowed[row, column] = allowed[row, trunk_width + parent]
+            allowed[row, column, column] = True
+    mask = torch.zeros(batch, 1, width, width, dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    return ids.to(device), pos.to(device), mask.to(device), trunk_width
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def _selected_logits(model, ids, pos, mask, keep: torch.Tensor, **kwargs):
+    """Logits at the True positions of `keep` (B, W), flattened row-major: (N, vocab)."""
+    if _accepts_logits_to_keep(model):
+        out = model(input_ids=ids, position_ids=pos, attention_mask=mask, logits_to_keep=keep, **kwargs)
+        logits = out.logits
+        if logits.dim() == 3:  # an implementation that ignored the boolean form
+            logits = logits[keep]
+        return logits, out
+    out = model(input_ids=ids, position_ids=pos, attention_mask=mask, **kwargs)
+    return out.logits[keep], out
+
+
+# --- decoder-only --------------------------------------------------------------------------------
+
+
+def causal_candidate_scores(model, items: list[Item], device, dtype) -> list[list[list[float]]]:
+    """Per item, per boundary, the summed log-probability of each candidate (teacher forced)."""
+    layouts, reads = [], []  # reads[row] = per boundary, per candidate: [(branch index, target token)]
+    for item in items:
+        bounds = _boundaries(item)
+        lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
+        per_boundary = []
+        for i, bound in enumerate(bounds):
+            parent = -1
+            for token in item.cue_ids[i]:
+                parent = _add(lay, token, bound, parent)
+            cue_end = parent
+            per_candidate = []
+            for cand in item.candidate_ids:
+                pairs, last = [(cue_end, cand[0])], cue_end
+                for k in range(1, len(cand)):
+                    last = _add(lay, cand[k - 1], bound, last)
+                    pairs.append((last, cand[k]))
+                per_candidate.append(pairs)
+            per_boundary.append(per_candidate)
+        layouts.append(lay)
+        reads.append(per_boundary)
+    ids, pos, mask, trunk_width = _attention(layouts, dtype, device)
+    keep = torch.zeros(ids.shape, dtype=torch.bool)
+    for row, per_boundary in enumerate(reads):
+        for per_candidate in per_boundary:
+            for pairs in per_candidate:
+                for index, _ in pairs:
+                    keep[row, trunk_width + index] = True
+    # the flattened logits come row-major over keep's True cells: map (row, column) -> flat index
+    flat = torch.full(ids.shape, -1, dtype=torch.long)
+    flat[keep] = torch.arange(int(keep.sum()))
+    logits, _ = _selected_logits(model, ids, pos, mask, keep.to(device), use_cache=False)
+    logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+    scores = []
+    for row, per_boundary in enumerate(reads):
+        scores.append([
+            [sum(float(logprobs[flat[row, trunk_width + index], token]) for index, token in pairs) for pairs in per_candidate]
+            for per_candidate in per_boundary
+        ])
+    return scores
+
+
+def causal_greedy_answers(model, items: list[Item], device, dtype, max_tokens: int, stop_ids: set[int]) -> list[list[list[int]]]:
+    """Per item, per boundary, the greedy tokens after the cue (up to `max_tokens`, stopping at `stop_ids`)."""
+    from transformers import DynamicCache
+
+    layouts, tips = [], []  # tips[row][i] = branch index of the last cue token of boundary i
+    for item in items:
+        bounds = _boundaries(item)
+        lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
+        row_tips = []
+        for i, bound in enumerate(bounds):
+            parent = -1
+            for token in item.cue_ids[i]:
+                parent = _add(lay, token, bound, parent)
+            row_tips.append(parent)
+        layouts.append(lay)
+        tips.append(row_tips)
+    ids, pos, mask, trunk_width = _attention(layouts, dtype, device)
+    batch, width = ids.shape
+    branches = max(len(t) for t in tips)
+    # visibility of each branch's newest token, over every column so far (grows as tokens are added)
+    allowed = mask[:, 0] == 0  # (B, W, W)
+    last_column = torch.zeros(batch, branches, dtype=torch.long)  # padding branches point at column 0
+    next_pos = torch.zeros(batch, branches, dtype=torch.long)
+    live = torch.zeros(batch, branches, dtype=torch.bool)
+    for row, row_tips in enumerate(tips):
+        lay = layouts[row]
+        for i, tip in enumerate(row_tips):
+            last_column[row, i] = trunk_width + tip
+            next_pos[row, i] = lay.positions[tip] + 1
+            live[row, i] = True
+    visible = torch.stack([allowed[r, last_column[r]] for r in range(batch)]).cpu()  # (B, branches, W)
+    keep = torch.zeros(batch, width, dtype=torch.bool)
+    for row in range(batch):
+        keep[row, last_column[row][live[row]]] = True
+    cache = DynamicCache()
+    logits, _ = _selected_logits(model, ids, pos, mask, keep.to(device), use_cache=True, past_key_values=cache)
+    generated = [[[] for _ in row_tips] for row_tips in tips]
+    done = ~live
+    columns = width
+    for step in range(max_tokens):
+        # logits arrive row-major over keep: the live branches of each row, in column order
+        # (tips are added in boundary order, so column order is boundary order)
+        flat_rows = [(row, i) for row in range(batch) for i in range(branches) if live[row, i]]
+        chosen = logits.float().argmax(dim=-1).cpu()
+        new_tokens = torch.zeros(batch, branches, dtype=torch.long)
+        for (row, i), token in zip(flat_rows, chosen.tolist()):
+            new_tokens[row, i] = token
+            if not done[row, i]:
+                if token in stop_ids:
+                    done[row, i] = True
+                else:
+                    generated[row][i].append(token)
+        if bool(done.all()) or step == max_tokens - 1:
+            break
+        # feed one token per branch (finished or padding branches too: their results are ignored)
+        new_visible = torch.zeros(batch, branches, columns + branches, dtype=torch.bool)
+        new_visible[:, :, :columns] = visible
+        new_visible[:, torch.arange(branches), columns + torch.arange(branches)] = True
+        step_mask = torch.zeros(batch, 1, branches, columns + branches, dtype=dtype)
+        step_mask.masked_fill_(~new_visible[:, None], torch.finfo(dtype).min)
+        keep = live.clone()
+        out = model(
+            input_ids=new_tokens.to(device), position_ids=next_pos.to(device), attention_mask=step_mask.to(device),
+            past_key_values=cache, use_cache=True,
+            **({"logits_to_keep": keep.to(device)} if _accepts_logits_to_keep(model) else {}),
+        )
+        logits = out.logits if out.logits.dim() == 2 else out.logits[keep.to(device)]
+        visible = new_visible
+        columns += branches
+        next_pos += 1
+    return generated
+
+
+# --- seq2seq -------------------------------------------------------------------------------------
+
+
+def _encode(model, items: list[Item], pad_id: int, device):
+    width = max(len(item.prompt_ids) for item in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    attention = torch.zeros(len(items), width, dtype=torch.long)
+    for row, item in enumerate(items):
+        ids[row, : len(item.prompt_ids)] = torch.tensor(item.prompt_ids)
+        attention[row, : len(item.prompt_ids)] = 1
+    encoder = model.get_encoder()
+    return encoder(input_ids=ids.to(device), attention_mask=attention.to(device)).last_hidden_state, attention.to(device)
+
+
+def _decoder_logits(model, states, attention, owners: list[int], rows: list[list[int]], pad_id: int, device):
+    """Logits of right-padded decoder rows (causal: padding after a row's tokens changes nothing)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for index, row in enumerate(rows):
+        ids[index, : len(row)] = torch.tensor(row)
+    owner = torch.tensor(owners, device=states.device)
+    out = model(
+        encoder_outputs=(states.index_select(0, owner),), attention_mask=attention.index_select(0, owner),
+        decoder_input_ids=ids.to(device), use_cache=False,
+    )
+    return out.logits.float()
+
+
+def seq2seq_candidate_scores(model, items: list[Item], start_id: int, pad_id: int, device) -> list[list[list[float]]]:
+    states, attention = _encode(model, items, pad_id, device)
+    owners, rows, reads = [], [], []  # reads: (item, boundary, candidate, row, first read position, tokens)
+    for index, item in enumerate(items):
+        prefix = [start_id]
+        for i in range(len(item.step_ids) + 1):
+            if i:
+                prefix = prefix + item.step_ids[i - 1]
+            head = prefix + item.cue_ids[i]
+            for c, cand in enumerate(item.candidate_ids):
+                owners.append(index)
+                rows.append(head + cand[:-1])
+                reads.append((index, i, c, len(rows) - 1, len(head) - 1, cand))
+    logits = _decoder_logits(model, states, attention, owners, rows, pad_id, device)
+    logprobs = torch.log_softmax(logits, dim=-1).cpu()
+    scores = [[[0.0] * len(item.candidate_ids) for _ in range(len(item.step_ids) + 1)] for item in items]
+    for index, i, c, row, first, cand in reads:
+        scores[index][i][c] = sum(float(logprobs[row, first + k, token]) for k, token in enumerate(cand))
+    return scores
+
+
+def seq2seq_greedy_answers(model, items: list[Item], start_id: int, pad_id: int, device, max_tokens: int,
+                           stop_ids: set[int]) -> list[list[list[int]]]:
+    states, attention = _encode(model, items, pad_id, device)
+    owners, rows, where = [], [], []
+    for index, item in enumerate(items):
+        prefix = [start_id]
+        for i in range(len(item.step_ids) + 1):
+            if i:
+                prefix = prefix + item.step_ids[i - 1]
+            owners.append(index)
+            rows.append(prefix + item.cue_ids[i])
+            where.append((index, i))
+    generated = [[[] for _ in range(len(item.step_ids) + 1)] for item in items]
+    done = [False] * len(rows)
+    for _ in range(max_tokens):
+        logits = _decoder_logits(model, states, attention, owners, rows, pad_id, device)
+        for r, row in enumerate(rows):
+            token = int(logits[r, len(row) - 1].argmax())
+            if done[r]:
+                continue
+            if token in stop_ids:
+                done[r] = True
+            else:
+                index, i = where[r]
+                generated[index][i].append(token)
+                rows[r] = row + [token]
+        if all(done):
+            break
+    return generated
+
+
+def normalise(logprobs: Sequence[float], candidates: Sequence[str]) -> dict[str, float]:
+    """Softmax over the candidates' summed log-probabilities."""
+    top = max(logprobs)
+    weights = [math.exp(lp - top) for lp in logprobs]
+    total = sum(weights)
+    return {c: w / total for c, w in zip(candidates, weights)}
+
+
+def one_hot(text: str, parse: Callable[[str], str | None] | None) -> dict[str, float]:
+    """The short answer after the cue as a distribution: parsed (or raw) answer -> 1.0; "" = unparsable."""
+    text = text.split("\n")[0].strip()
+    key = text.rstrip(".").strip() if parse is None else parse(text)
+    return {key if key is not None else "": 1.0}
