@@ -1,0 +1,402 @@
+"""Comparing runs: read several run directories, group them by task, strategy and annotator, and
+aggregate over seeds (mean and sample standard deviation) at each round and at equal teacher budgets.
+
+Used by the grid's results table (grid_results.csv / .md) and by the HTML report. Reads each run's
+store (run.db) and its resolved config.yaml; knows nothing else in elad.
+
+Definitions (the same everywhere in the reports):
+- cost: teacher tokens (prompt + completion, cache hits excluded) or, where any run paid dollars, dollars.
+- a run's accuracy at budget B: the test accuracy of its last evaluated round whose cumulative cost is
+  <= B (the student you would hold had you stopped spending at B). A run that stopped early keeps its
+  last accuracy at every larger budget. Below its first evaluated round it has none.
+- budget points of a task: for each round r, the mean over the task's runs (those that reached r) of the
+  cost spent by the end of round r. Round 0 (no teacher call yet) is budget 0.
+- equal budget of a task: the smallest final cost over its runs, so that every run has a round at or
+  under it: the fair "same spend" comparison for the paper-style table.
+- std: the sample standard deviation (n - 1); None with a single seed.
+"""
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from elad.errors import EladError
+from elad.report.tables import round_summaries
+from elad.store import RunStore
+
+COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
+
+
+@dataclass
+class RunResult:
+    """One run directory, read back: what it was (from config.yaml) and its rounds (from run.db)."""
+
+    path: Path
+    task: str
+    strategy: str
+    annotator: str
+    seed: int
+    name: str
+    rows: list[dict]  # round_summaries: one dict per round
+    training: dict[int, dict] = field(default_factory=dict)
+    states: dict[int, str] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        return self.task, self.strategy, self.annotator
+
+    @property
+    def evaluated(self) -> list[dict]:
+        return [r for r in self.rows if r.get("accuracy") is not None]
+
+    @property
+    def final(self) -> dict | None:
+        evaluated = self.evaluated
+        return evaluated[-1] if evaluated else None
+
+    @property
+    def stop_reason(self) -> str | None:
+        reasons = [r.get("stop_reason") for r in self.rows if r.get("stop_reason")]
+        return reasons[-1] if reasons else None
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories among `paths`: a path holding run.db is a run; any other directory contributes the
+    runs directly inside it (a grid's output folder). Order kept; duplicates dropped."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "run.db").exists():
+            candidates = [path]
+        elif path.is_dir():
+            candidates = sorted((p for p in path.iterdir() if (p / "run.db").exists()), key=_grid_order(path))
+            if not candidates:
+                raise EladError(f"{path}: no run here (no run.db in it or in its sub-folders)")
+        else:
+            raise EladError(f"{path}: no such run directory")
+        for candidate in candidates:
+            if candidate.resolve() not in {f.resolve() for f in found}:
+                found.append(candidate)
+    return found
+
+
+def _grid_order(folder: Path):
+    """Sort key for the runs of a folder: the order of its grid.yaml (strategies as given, then annotators,
+    then seeds) where there is one, then by name."""
+    order: dict[str, int] = {}
+    grid = folder / "grid.yaml"
+    if grid.exists():
+        try:
+            listed = (yaml.safe_load(grid.read_text(encoding="utf-8")) or {}).get("runs") or []
+            order = {str(item.get("dir")): i for i, item in enumerate(listed) if isinstance(item, dict)}
+        except yaml.YAMLError:
+            order = {}
+    return lambda path: (order.get(path.name, len(order)), path.name)
+
+
+def load_run(path: str | Path) -> RunResult:
+    path = Path(path)
+    if not (path / "run.db").exists():
+        raise EladError(f"{path}: no run here (run.db not found)")
+    config: dict = {}
+    if (path / "config.yaml").exists():
+        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    store = RunStore(path / "run.db")
+    try:
+        rows = round_summaries(store)
+        training = {t["round"]: t for t in store.training()}
+        states = {r["round"]: r["state"] for r in store.rounds()}
+        name = config.get("name") or store.get_meta("name") or path.name
+        strategy = (config.get("selection") or {}).get("strategy") or _most_common_strategy(store)
+        annotator = (config.get("annotation") or {}).get("method") or _annotator(store)
+    finally:
+        store.close()
+    return RunResult(
+        path=path, task=(config.get("task") or {}).get("name") or "?", strategy=strategy or "?",
+        annotator=annotator or "?", seed=int(config.get("seed", 0)), name=str(name), rows=rows,
+        training=training, states=states, config=config,
+    )
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RunResult]:
+    return [load_run(p) for p in find_runs(paths)]
+
+
+def _most_common_strategy(store: RunStore) -> str | None:
+    row = store.db.execute(
+        "SELECT strategy, COUNT(*) AS n FROM selections GROUP BY strategy ORDER BY n DESC LIMIT 1"
+    ).fetchone()
+    return row["strategy"] if row else None
+
+
+def _annotator(store: RunStore) -> str | None:
+    row = store.db.execute("SELECT annotator FROM annotations LIMIT 1").fetchone()
+    return row["annotator"] if row else None
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def cost_key(runs: list[RunResult]) -> str:
+    """teacher_dollars where any run paid dollars, else teacher_tokens."""
+    paid = any((r.get("teacher_dollars") or 0) > 0 for run in runs for r in run.rows)
+    return "teacher_dollars" if paid else "teacher_tokens"
+
+
+def accuracy_at(run: RunResult, budget: float, cost: str = "teacher_tokens") -> float | None:
+    """The accuracy of the run's last evaluated round whose cumulative cost is <= budget."""
+    best = None
+    for row in run.evaluated:
+        if (row.get(cost) or 0) <= budget + 1e-9:
+            best = row["accuracy"]
+        else:
+            break
+    return best
+
+
+def by_group(runs: list[RunResult]) -> dict[tuple[str, str, str], list[RunResult]]:
+    """(task, strategy, annotator) -> its runs (seeds), in a stable order: tasks, then strategies and
+    annotators in the order they first appear."""
+    groups: dict[tuple[str, str, str], list[RunResult]] = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    for members in groups.values():
+        members.sort(key=lambda r: (r.seed, r.label))
+    return groups
+
+
+def tasks_of(runs: list[RunResult]) -> list[str]:
+    return list(dict.fromkeys(run.task for run in runs))
+
+
+def budget_points(runs: list[RunResult], cost: str) -> list[float]:
+    """For each round, the mean cost spent by its end over the runs that reached it (sorted, distinct)."""
+    per_round: dict[int, list[float]] = {}
+    for run in runs:
+        for row in run.evaluated:
+            per_round.setdefault(int(row["round"]), []).append(float(row.get(cost) or 0))
+    points = sorted({round(statistics.fmean(v), 6) for v in per_round.values()})
+    return points
+
+
+def equal_budget(runs: list[RunResult], cost: str) -> float | None:
+    """The smallest final cost over the runs: every run has an evaluated round at or under it."""
+    finals = [float(run.final.get(cost) or 0) for run in runs if run.final]
+    return min(finals) if finals else None
+
+
+@dataclass
+class Cell:
+    """Accuracy of one group at one round or budget, over its seeds."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    cost_mean: float | None = None
+    cost_std: float | None = None
+    annotations: float | None = None
+    values: list[float] = field(default_factory=list)  # each seed's accuracy
+    costs: list[float] = field(default_factory=list)  # each seed's cost, in the order of values
+
+
+def round_cells(members: list[RunResult], cost: str) -> dict[int, Cell]:
+    """round -> the group's accuracy there (over the seeds that evaluated that round) and its cost."""
+    per_round: dict[int, list[dict]] = {}
+    for run in members:
+        for row in run.evaluated:
+            per_round.setdefault(int(row["round"]), []).append(row)
+    cells = {}
+    for round_, rows in sorted(per_round.items()):
+        accuracy = [r["accuracy"] for r in rows]
+        costs = [float(r.get(cost) or 0) for r in rows]
+        mean, std = mean_std(accuracy)
+        cost_mean, cost_std = mean_std(costs)
+        annotations, _ = mean_std([float(r.get("annotations") or 0) for r in rows])
+        cells[round_] = Cell(len(rows), mean, std, cost_mean, cost_std, annotations, accuracy, costs)
+    return cells
+
+
+def budget_cell(members: list[RunResult], budget: float, cost: str) -> Cell:
+    values = [v for v in (accuracy_at(run, budget, cost) for run in members) if v is not None]
+    mean, std = mean_std(values)
+    return Cell(len(values), mean, std, budget, None, None, values)
+
+
+def final_cell(members: list[RunResult], cost: str) -> Cell:
+    finals = [run.final for run in members if run.final]
+    mean, std = mean_std([f["accuracy"] for f in finals])
+    cost_mean, cost_std = mean_std([float(f.get(cost) or 0) for f in finals])
+    return Cell(len(finals), mean, std, cost_mean, cost_std, None, [f["accuracy"] for f in finals])
+
+
+# --- the results table (grid_results.csv / .md) ----------------------------------------------------
+
+RESULT_COLUMNS = (
+    "task", "strategy", "annotator", "round", "seeds", "annotations", "cost_unit", "cost_mean", "cost_std",
+    "accuracy_mean", "accuracy_std", "budget", "accuracy_at_budget_mean", "accuracy_at_budget_std",
+    "seeds_at_budget",
+)
+
+
+def results_rows(runs: list[RunResult]) -> list[dict]:
+    """One row per task x strategy x annotator x round: accuracy at that round (mean, std over seeds) with
+    the cost spent by then, and accuracy at the task's budget point of that round (equal spend)."""
+    cost = cost_key(runs)
+    groups = by_group(runs)
+    out = []
+    for task in tasks_of(runs):
+        task_runs = [r for r in runs if r.task == task]
+        round_budget = _round_budgets(task_runs, cost)
+        for (group_task, strategy, annotator), members in groups.items():
+            if group_task != task:
+                continue
+            for round_, cell in round_cells(members, cost).items():
+                budget = round_budget.get(round_)
+                at = budget_cell(members, budget, cost) if budget is not None else Cell(0, None, None)
+                out.append({
+                    "task": task, "strategy": strategy, "annotator": annotator, "round": round_, "seeds": cell.n,
+                    "annotations": cell.annotations, "cost_unit": COSTS[cost], "cost_mean": cell.cost_mean,
+                    "cost_std": cell.cost_std, "accuracy_mean": cell.mean, "accuracy_std": cell.std,
+                    "budget": budget, "accuracy_at_budget_mean": at.mean, "accuracy_at_budget_std": at.std,
+                    "seeds_at_budget": at.n,
+                })
+    return out
+
+
+def _round_budgets(runs: list[RunResult], cost: str) -> dict[int, float]:
+    per_round: dict[int, list[float]] = {}
+    for run in runs:
+        for row in run.evaluated:
+            per_round.setdefault(int(row["round"]), []).append(float(row.get(cost) or 0))
+    return {r: statistics.fmean(v) for r, v in per_round.items()}
+
+
+def results_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in RESULT_COLUMNS})
+    return buffer.getvalue()
+
+
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else round(value, 6)
+    return value
+
+
+def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
+    """Per task: accuracy by round and accuracy at equal teacher budget, strategy x annotator rows, mean ±
+    std over seeds in %, the best mean of each column in bold."""
+    cost = cost_key(runs)
+    unit = COSTS[cost]
+    groups = by_group(runs)
+    lines = [f"# {title}", ""]
+    seeds = sorted({run.seed for run in runs})
+    lines.append(
+        f"{len(runs)} runs in {len(groups)} groups (task × strategy × annotator), seeds "
+        f"{', '.join(map(str, seeds))}. Test accuracy in %, mean ± sample std over seeds (n=… where a group has "
+        f"fewer seeds than the others). Teacher cost in {unit} (cache hits excluded); a run's accuracy at a "
+        "budget is that of its last round within it. Best mean of each column in **bold**."
+    )
+    for task in tasks_of(runs):
+        task_groups = {g: m for g, m in groups.items() if g[0] == task}
+        task_runs = [r for m in task_groups.values() for r in m]
+        most = max(len(m) for m in task_groups.values())
+        cells = {g: round_cells(m, cost) for g, m in task_groups.items()}
+        rounds = sorted({r for c in cells.values() for r in c})
+        lines += ["", f"## {task}", "", f"### Accuracy by round (mean {unit} spent by then in brackets)", ""]
+        header = ["strategy", "annotator"] + [f"round {r}" for r in rounds]
+        body = []
+        for (_, strategy, annotator), group_cells in cells.items():
+            shown = []
+            for r in rounds:
+                cell = group_cells.get(r)
+                cost_text = f" ({format_cost(cell.cost_mean, cost)})" if cell else ""
+                shown.append((_md_cell(cell, most) + cost_text, cell))
+            body.append(([strategy, annotator], shown))
+        lines += _md_table(header, body)
+
+        points = budget_points(task_runs, cost)
+        lines += ["", f"### Accuracy at equal teacher budget (at most this many {unit})", ""]
+        header = ["strategy", "annotator"] + [f"≤ {format_cost(b, cost)}" for b in points]
+        body = [([g[1], g[2]], [(_md_cell(c, most), c) for c in (budget_cell(m, b, cost) for b in points)])
+                for g, m in task_groups.items()]
+        lines += _md_table(header, body)
+    return "\n".join(lines) + "\n"
+
+
+def best_means(columns: list[list["Cell | None"]]) -> list[float | None]:
+    """The best mean of each column; None where there is nothing to single out (fewer than two cells
+    with a mean, or all of them equal)."""
+    out = []
+    for cells in columns:
+        means = [c.mean for c in cells if c is not None and c.mean is not None]
+        out.append(max(means) if len(means) > 1 and max(means) - min(means) > 1e-12 else None)
+    return out
+
+
+def is_best(cell: "Cell | None", best: float | None) -> bool:
+    return best is not None and cell is not None and cell.mean is not None and abs(cell.mean - best) < 1e-12
+
+
+def _md_cell(cell: Cell | None, most: int) -> str:
+    if cell is None or cell.mean is None:
+        return "–"
+    return format_accuracy(cell.mean, cell.std) + (f" (n={cell.n})" if cell.n < most else "")
+
+
+def _md_table(header: list[str], body: list[tuple[list[str], list[tuple[str, "Cell | None"]]]]) -> list[str]:
+    """Markdown rows; in each value column the cells with the column's best mean are bolded."""
+    columns = len(header) - 2
+    best = best_means([[values[i][1] for _, values in body] for i in range(columns)])
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * columns) + "|"]
+    for names, values in body:
+        marked = [f"**{text}**" if is_best(cell, best[i]) else text for i, (text, cell) in enumerate(values)]
+        shown = list(names) + marked
+        out.append("| " + " | ".join(_md_escape(s) for s in shown) + " |")
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def format_accuracy(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+
+
+def format_cost(value: float | None, cost: str = "teacher_tokens") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if cost == "teacher_dollars":
+        return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.0f}k"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"

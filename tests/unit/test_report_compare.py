@@ -1,0 +1,175 @@
+"""Comparing runs (elad.report.compare) on small run directories built here, without a model."""
+
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from elad.config import ExperimentConfig
+from elad.errors import EladError
+from elad.report import write_report
+from elad.report.compare import (
+    accuracy_at, budget_points, equal_budget, find_runs, load_run, load_runs, mean_std, results_csv,
+    results_markdown, results_rows,
+)
+from elad.store import RunStore
+from elad.tasks import Example
+
+LABELS = ("entailment", "neutral", "contradiction")
+
+
+def make_run(folder: Path, strategy: str, annotator: str, seed: int, accuracy: list[float], tokens: list[int],
+             task: str = "esnli", dollars: list[float] | None = None, stop: str = "all rounds done",
+             question: str = "A man plays. Hypothesis: he sleeps.") -> Path:
+    """A finished run directory: config.yaml and a store with rounds 0..len(accuracy)-1, their test and
+    teacher metrics, training rows, and for rounds >= 1 a selection of two chosen items (with greedy
+    steps, samples, answer scores) that the teacher annotated."""
+    run_dir = folder / f"{strategy}-{annotator}-s{seed}"
+    config = ExperimentConfig.model_validate({
+        "name": run_dir.name, "seed": seed, "task": {"name": task}, "selection": {"strategy": strategy},
+        "annotation": {"method": annotator}, "loop": {"rounds": len(accuracy) - 1, "per_round": 2},
+    })
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    store = RunStore(run_dir / "run.db")
+    store.set_meta("name", config.name)
+    pool = [Example(f"p-{i}", f"{question} #{i}", LABELS[i % 3]) for i in range(8)]
+    store.add_examples("pool", "valid", pool)
+    store.add_examples("test", "test", [Example(f"t-{i}", f"test {i}", LABELS[i % 3]) for i in range(20)])
+    for r, acc in enumerate(accuracy):
+        store.start_round(r)
+        store.set_metrics(r, "test", {"accuracy": acc, "correct": round(acc * 20), "total": 20, "unparsed": 1})
+        store.set_metrics(r, "teacher", {
+            "annotations": 2 * r, "teacher_calls": 2 * r, "teacher_tokens": tokens[r],
+            "teacher_dollars": (dollars or [0.0] * len(accuracy))[r], "seconds": 3.0,
+        })
+        if r >= 1:
+            chosen = [pool[2 * r - 2], pool[2 * r - 1]] if 2 * r <= len(pool) else []
+            ranked = [(e.id, 1.0 - 0.1 * k, {"intra": 0.5 - 0.1 * k, "inter": 0.25}) for k, e in enumerate(chosen)]
+            store.add_selection(r, strategy, ranked, chosen={e.id for e in chosen})
+            rows = []
+            for e in chosen:
+                steps = ["A man plays.", "Playing is not sleeping.", f"So the answer is {e.answer}."]
+                rows.append((e.id, 0, " ".join(steps), steps, e.answer, 1))
+                rows += [(e.id, k, "sampled", ["sampled"], LABELS[k % 3], None) for k in (1, 2)]
+            store.add_explanations(r - 1, "pool", rows)
+            store.add_answer_scores(r - 1, {e.id: [{"entailment": 0.6, "neutral": 0.3, "contradiction": 0.1},
+                                                   {"entailment": 0.2, "neutral": 0.2, "contradiction": 0.6}]
+                                            for e in chosen})
+            # the why helpers read the selection round's explanations: store them under round r too
+            store.add_explanations(r, "pool", rows)
+            store.add_answer_scores(r, {e.id: [{"entailment": 0.6, "neutral": 0.3, "contradiction": 0.1},
+                                               {"entailment": 0.2, "neutral": 0.2, "contradiction": 0.6}]
+                                        for e in chosen})
+            for e in chosen:
+                store.add_annotation(r, e.id, SimpleNamespace(
+                    annotator=annotator, rationale=f"Teacher <b>says</b> {e.answer} & more.", answer=e.answer,
+                    target=f"So the answer is {e.answer}.", raw="raw", details={}))
+            store.add_training(r, 2 * r, 1, 0.5 / r, 1.0, 100)
+        store.finish_round(r, stop if r == len(accuracy) - 1 else None)
+    store.close()
+    return run_dir
+
+
+@pytest.fixture
+def grid(tmp_path) -> Path:
+    """2 strategies x 1 annotator x 2 seeds on one task; egss is better and spends a little more."""
+    folder = tmp_path / "grid"
+    make_run(folder, "random", "cot", 0, [0.30, 0.40, 0.45], [0, 1000, 2000])
+    make_run(folder, "random", "cot", 1, [0.32, 0.36, 0.47], [0, 1100, 2100])
+    make_run(folder, "egss", "cot", 0, [0.30, 0.50, 0.60], [0, 1200, 2400])
+    make_run(folder, "egss", "cot", 1, [0.32, 0.46, 0.58], [0, 1300, 2500])
+    return folder
+
+
+def test_find_runs_expands_a_grid_folder_and_names_a_missing_run(grid, tmp_path):
+    runs = find_runs([grid])
+    assert [p.name for p in runs] == ["egss-cot-s0", "egss-cot-s1", "random-cot-s0", "random-cot-s1"]
+    assert find_runs([grid / "random-cot-s1", grid]) [0].name == "random-cot-s1"
+    assert len(find_runs([grid / "random-cot-s1", grid])) == 4  # no duplicates
+    with pytest.raises(EladError, match="no run here"):
+        find_runs([tmp_path])
+    with pytest.raises(EladError, match="no such run directory"):
+        find_runs([tmp_path / "missing"])
+
+
+def test_load_run_reads_config_and_rounds(grid):
+    run = load_run(grid / "egss-cot-s1")
+    assert (run.task, run.strategy, run.annotator, run.seed) == ("esnli", "egss", "cot", 1)
+    assert [r["round"] for r in run.rows] == [0, 1, 2]
+    assert run.final["accuracy"] == pytest.approx(0.58) and run.stop_reason == "all rounds done"
+    assert run.training[2]["examples"] == 4
+
+
+def test_accuracy_at_budget_is_the_last_round_within_it(grid):
+    run = load_run(grid / "egss-cot-s0")  # tokens 0, 1200, 2400
+    assert accuracy_at(run, 0) == pytest.approx(0.30)
+    assert accuracy_at(run, 1199) == pytest.approx(0.30)
+    assert accuracy_at(run, 1200) == pytest.approx(0.50)
+    assert accuracy_at(run, 10**9) == pytest.approx(0.60)  # stopped: keeps its last accuracy
+
+
+def test_budget_points_and_equal_budget(grid):
+    runs = load_runs([grid])
+    assert budget_points(runs, "teacher_tokens") == [0, 1150, 2250]
+    assert equal_budget(runs, "teacher_tokens") == 2000
+
+
+def test_mean_std_uses_the_sample_std_and_none_for_one_seed():
+    assert mean_std([0.4, 0.6]) == (pytest.approx(0.5), pytest.approx(statistics.stdev([0.4, 0.6])))
+    assert mean_std([0.4]) == (0.4, None)
+    assert mean_std([]) == (None, None)
+
+
+def test_results_rows_and_csv_hold_mean_and_std_over_seeds(grid):
+    runs = load_runs([grid])
+    rows = results_rows(runs)
+    assert len(rows) == 6  # 2 groups x 3 rounds
+    egss_final = next(r for r in rows if r["strategy"] == "egss" and r["round"] == 2)
+    assert egss_final["seeds"] == 2 and egss_final["cost_unit"] == "tokens"
+    assert egss_final["accuracy_mean"] == pytest.approx(0.59)
+    assert egss_final["accuracy_std"] == pytest.approx(statistics.stdev([0.60, 0.58]))
+    assert egss_final["cost_mean"] == pytest.approx(2450)
+    # round 2's budget point is the mean spend of all four runs by then: 2250 tokens; egss had spent more
+    # than that by round 2, so at that budget it holds its round-1 students
+    assert egss_final["budget"] == pytest.approx(2250)
+    assert egss_final["accuracy_at_budget_mean"] == pytest.approx(0.48)
+    random_final = next(r for r in rows if r["strategy"] == "random" and r["round"] == 2)
+    assert random_final["accuracy_at_budget_mean"] == pytest.approx(0.46)
+
+    parsed = list(csv.DictReader(io.StringIO(results_csv(rows))))
+    assert parsed[0]["task"] == "esnli" and float(parsed[2]["accuracy_mean"]) == pytest.approx(0.59)
+    single = [r for r in results_rows(runs[:1])]
+    assert single[0]["accuracy_std"] is None
+    assert list(csv.DictReader(io.StringIO(results_csv(single))))[0]["accuracy_std"] == ""
+
+
+def test_results_markdown_bolds_the_best_mean_of_each_column(grid):
+    text = results_markdown(load_runs([grid]))
+    assert "## esnli" in text
+    egss = next(line for line in text.splitlines() if line.startswith("| egss | cot |") and "round" not in line)
+    assert "**59.0 ± 1.4 (2.5k)**" in egss
+    # a column where every group ties (round 0: the same untrained students) singles nothing out
+    assert "| random | cot | 31.0 ± 1.4 (0) | 38.0 ± 2.8 (1.1k) | 46.0 ± 1.4 (2.0k) |" in text
+    assert "| random | cot | 31.0 ± 1.4 | **38.0 ± 2.8** | 46.0 ± 1.4 |" in text  # at equal budget
+    assert "| strategy | annotator | ≤ 0 | ≤ 1.1k | ≤ 2.2k |" in text
+
+
+def test_dollars_become_the_cost_when_any_run_paid(tmp_path):
+    folder = tmp_path / "paid"
+    make_run(folder, "random", "cot", 0, [0.3, 0.4], [0, 500], dollars=[0.0, 0.25])
+    rows = results_rows(load_runs([folder]))
+    assert rows[-1]["cost_unit"] == "dollars" and rows[-1]["cost_mean"] == pytest.approx(0.25)
+
+
+def test_write_report_per_run_still_writes_csv_and_png(grid):
+    store = RunStore(grid / "random-cot-s0" / "run.db")
+    paths = write_report(store, grid / "random-cot-s0" / "report")
+    store.close()
+    assert [p.name for p in paths] == ["metrics.csv", "accuracy_vs_tokens.png"]
+    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(json.dumps(paths[0].read_text().splitlines()[0].split(",")))[0] == "round"
