@@ -1,7 +1,10 @@
-"""Reports of a run: CSV tables and PNG plots. Knows only the store."""
+"""Reports: a run's CSV table and PNG plot (after every round), and the comparison of many runs (the
+grid's results table, the HTML report). Knows only the store (and each run's config.yaml)."""
 
 from pathlib import Path
 
+from elad.report.compare import find_runs, load_runs, results_csv, results_markdown, results_rows
+from elad.report.html import write_html_report
 from elad.report.plots import accuracy_vs_tokens_png
 from elad.report.tables import metrics_csv, round_summaries, write_atomic
 from elad.store import RunStore
@@ -17,4 +20,7 @@ def write_report(store: RunStore, out_dir: Path, title: str | None = None) -> li
     return [csv_path, png_path]
 
 
-__all__ = ["round_summaries", "write_report"]
+__all__ = [
+    "find_runs", "load_runs", "results_csv", "results_markdown", "results_rows", "round_summaries",
+    "write_html_report", "write_report",
+]

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 
 def accuracy_vs_tokens_png(rows: list[dict], title: str) -> bytes:
@@ -27,3 +28,87 @@ def accuracy_vs_tokens_png(rows: list[dict], title: str) -> bytes:
     figure.savefig(buffer, format="png")
     plt.close(figure)
     return buffer.getvalue()
+
+
+# --- comparing runs: accuracy against teacher cost, one line per strategy, seed bands ----------------
+
+STRATEGY_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                    "tab:gray", "tab:olive", "tab:cyan")
+
+
+def accuracy_vs_cost_png(
+    series: dict[tuple[str, str], list[dict]], title: str, cost_label: str, strategies: list[str] | None = None,
+) -> bytes:
+    """One panel per annotator, one line per strategy: mean accuracy against mean cost at each round, a
+    band of ± one standard deviation over seeds, and each seed's own points, faint.
+
+    series: (strategy, annotator) -> one dict per round, sorted by round, with keys cost, mean, std (None
+    for a single seed), values (each seed's accuracy) and costs (each seed's cost); accuracies in 0-1."""
+    annotators = list(dict.fromkeys(a for _, a in series))
+    strategies = strategies or list(dict.fromkeys(s for s, _ in series))
+    colour = {s: STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)] for i, s in enumerate(strategies)}
+    width = 6.4 if len(annotators) <= 1 else 5.0 * len(annotators)
+    figure, axes = plt.subplots(1, max(1, len(annotators)), figsize=(width, 4.6), dpi=120, sharex=True, sharey=True,
+                                squeeze=False)
+    for axis, annotator in zip(axes[0], annotators or [""]):
+        for strategy in strategies:
+            points = series.get((strategy, annotator))
+            if not points:
+                continue
+            x = [p["cost"] for p in points]
+            y = [100 * p["mean"] for p in points]
+            spread = [100 * (p["std"] or 0.0) for p in points]
+            c = colour[strategy]
+            axis.fill_between(x, [a - s for a, s in zip(y, spread)], [a + s for a, s in zip(y, spread)], color=c,
+                              alpha=0.15, linewidth=0)
+            seeds = max(len(p["values"]) for p in points)
+            axis.plot(x, y, marker="o", markersize=4, color=c, label=f"{strategy} (n={seeds})")
+            for p in points:
+                if len(p["values"]) > 1:
+                    axis.scatter(p["costs"], [100 * v for v in p["values"]], s=8, color=c, alpha=0.35, linewidths=0)
+        axis.set_title(f"annotator: {annotator}" if annotator else title, fontsize=10)
+        axis.set_xlabel(cost_label)
+        axis.grid(alpha=0.3)
+        axis.set_xlim(left=0)
+        axis.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    axes[0][0].set_ylabel("student test accuracy (%)")
+    extent = [100 * (p["mean"] + sign * (p["std"] or 0.0)) for points in series.values() for p in points
+              for sign in (-1, 1)] + [100 * v for points in series.values() for p in points for v in p["values"]]
+    if extent:  # accuracy lives in [0, 100]: never show negative accuracies, and leave room around the lines
+        low, high = min(extent), max(extent)
+        pad = max(2.0, 0.08 * (high - low))
+        low, high = max(0.0, low - pad), min(100.0, high + pad)
+        if high - low < 10:
+            middle = (high + low) / 2
+            low, high = max(0.0, middle - 5), min(100.0, max(middle + 5, 10.0))
+        # a line at 0 % (or 100 %) would hide under the axis: leave it half a point of room
+        axes[0][0].set_ylim(low - 0.5 if low <= 0 else low, high + 0.5 if high >= 100 else high)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for axis in axes[0][1:]:
+        more_handles, more_labels = axis.get_legend_handles_labels()
+        for handle, label in zip(more_handles, more_labels):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if len(annotators) > 1:
+        figure.suptitle(title, fontsize=11)
+    if handles:  # below the panels, where it hides no line
+        columns = min(len(labels), 6)
+        figure.legend(handles, labels, fontsize=8, loc="lower center", ncol=columns, frameon=False)
+        rows = -(-len(labels) // columns)
+        figure.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
+    else:
+        figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _short_number(value: float, _position=None) -> str:
+    """Axis labels: 0, 500, 1.5k, 20k, 1.2M (dollars and small values as they are)."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:g}k"
+    return f"{value:g}"

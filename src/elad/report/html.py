@@ -1,0 +1,443 @@
+"""`elad report`: one self-contained HTML page comparing runs, with its PNG plots beside it.
+
+What it shows, per task: accuracy against teacher cost (tokens, or dollars where any run paid) for each
+strategy and annotator with seed bands; accuracy at equal budgets with the leader at each budget; then
+the paper-style table (strategy x annotator rows, tasks as columns: final accuracy and accuracy at equal
+budget); every run's rounds; and a few items each run's strategy chose, with the student's explanation,
+its answer after each step, the sampled answers, the scores and the teacher's annotation.
+
+The page needs no network and no script: inline CSS, images by relative path. Every text that comes
+from a store or a config is escaped. The definitions (budget points, equal budget, std) are those of
+elad.report.compare.
+"""
+
+import datetime as _dt
+import html
+import json
+import re
+from pathlib import Path
+
+from elad.errors import EladError
+from elad.report.compare import (
+    COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, final_cell,
+    format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of,
+)
+from elad.report.plots import accuracy_vs_cost_png
+from elad.report.tables import write_atomic
+from elad.report.why import _answer, _example, _explanations, _number, _prefix_distributions, _top, _value
+from elad.store import RunStore
+
+REPORT_NAME = "report.html"
+
+
+def e(value) -> str:
+    """Escaped text for HTML (None shows as an empty string)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def write_html_report(
+    run_dirs: list[Path], out_dir: Path, title: str = "elad report", items_per_run: int = 2, item_runs: int = 6,
+) -> Path:
+    """Write out_dir/report.html and its PNGs for the runs in `run_dirs` (a directory that is not a run
+    contributes the runs inside it, e.g. a grid's folder). Returns the HTML file's path.
+
+    items_per_run: chosen items shown per run; item_runs: how many runs show items (the first seed of
+    each strategy x annotator group first)."""
+    runs = load_runs(run_dirs)
+    if not runs:
+        raise EladError("no runs to report on")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cost = cost_key(runs)
+    plots = {}
+    for task in tasks_of(runs):
+        name = f"accuracy_vs_{COSTS[cost]}_{_slug(task)}.png"
+        write_atomic(out_dir / name, _task_plot(task, [r for r in runs if r.task == task], cost))
+        plots[task] = name
+    page = _page(runs, cost, plots, title, items_per_run, item_runs)
+    path = out_dir / REPORT_NAME
+    write_atomic(path, page)
+    return path
+
+
+# --- plots -----------------------------------------------------------------------------------------
+
+def _task_plot(task: str, runs: list[RunResult], cost: str) -> bytes:
+    series = {}
+    for (_, strategy, annotator), members in by_group(runs).items():
+        series[(strategy, annotator)] = [
+            {"cost": cell.cost_mean, "mean": cell.mean, "std": cell.std, "values": cell.values, "costs": cell.costs}
+            for cell in round_cells(members, cost).values()
+        ]
+    label = "teacher dollars spent" if cost == "teacher_dollars" else "teacher tokens spent (prompt + completion)"
+    return accuracy_vs_cost_png(series, f"{task}: accuracy against teacher cost (mean ± std over seeds)", label)
+
+
+# --- the page --------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1d232a; margin: 0;
+       background: #f6f7f9; line-height: 1.45; font-size: 14px; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 34px 0 8px; padding-top: 10px; border-top: 2px solid #e3e6ea; }
+h3 { font-size: 15px; margin: 22px 0 6px; }
+p.lead, p.note { color: #4a5360; margin: 4px 0 10px; }
+p.note { font-size: 12.5px; }
+table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
+th, td { border: 1px solid #d9dde3; padding: 4px 8px; vertical-align: top; }
+th { background: #eef1f5; font-weight: 600; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.best { background: #e3f4e1; font-weight: 700; }
+tr.leader td { background: #fbf7e6; }
+small, .muted { color: #6b7480; }
+figure { margin: 10px 0 18px; }
+figure img { max-width: 100%; border: 1px solid #e3e6ea; }
+figcaption { color: #4a5360; font-size: 12.5px; }
+details { margin: 6px 0; border: 1px solid #e3e6ea; border-radius: 4px; padding: 4px 10px; }
+details > summary { cursor: pointer; font-weight: 600; padding: 2px 0; }
+details h4 { margin: 14px 0 4px; font-size: 13.5px; }
+.item { border: 1px solid #d9dde3; border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
+.item h4 { margin: 2px 0 6px; font-size: 14px; }
+.question { white-space: pre-wrap; background: #f6f7f9; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
+.rationale { white-space: pre-wrap; margin: 2px 0 4px; }
+.flip { color: #b5470b; font-weight: 700; }
+.ok { color: #1a7f37; } .bad { color: #c62828; }
+ul.verdicts { margin: 2px 0 4px; padding-left: 20px; font-size: 13px; }
+code { font-size: 12.5px; background: #f0f2f5; padding: 0 3px; border-radius: 3px; }
+"""
+
+
+def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, items_per_run: int,
+          item_runs: int) -> str:
+    unit = COSTS[cost]
+    groups = by_group(runs)
+    seeds = sorted({r.seed for r in runs})
+    body = [
+        f"<h1>{e(title)}</h1>",
+        f"<p class='lead'>{len(runs)} runs · tasks: {e(', '.join(tasks_of(runs)))} · strategies: "
+        f"{e(', '.join(dict.fromkeys(r.strategy for r in runs)))} · annotators: "
+        f"{e(', '.join(dict.fromkeys(r.annotator for r in runs)))} · seeds: {e(', '.join(map(str, seeds)))} · "
+        f"cost in teacher {e(unit)} · written {e(_dt.datetime.now().strftime('%Y-%m-%d %H:%M'))}</p>",
+        "<p class='note'>Accuracy is the student's test accuracy in %, mean ± sample standard deviation over "
+        f"seeds (n = number of seeds). Teacher cost counts the {e(unit)} of calls actually made (answers from the "
+        "response cache cost nothing). A run's accuracy <em>at budget B</em> is that of its last round whose "
+        "cumulative cost is at most B. The budget points of a task are the mean cost by the end of each round; "
+        "the <em>equal budget</em> is the smallest final cost among the task's runs.</p>",
+        _contents(runs),
+    ]
+    for task in tasks_of(runs):
+        body.append(_task_section(task, [r for r in runs if r.task == task], cost, plots[task]))
+    body.append(_paper_table(runs, groups, cost))
+    body.append(_items_section(runs, items_per_run, item_runs))
+    body.append(_runs_section(runs, cost))
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _contents(runs: list[RunResult]) -> str:
+    links = [f"<a href='#task-{e(_slug(t))}'>{e(t)}</a>" for t in tasks_of(runs)]
+    links += ["<a href='#paper-table'>strategy × annotator table</a>", "<a href='#items'>selected items</a>",
+              "<a href='#runs'>runs and rounds</a>"]
+    return "<p>Contents: " + " · ".join(links) + "</p>"
+
+
+def _task_section(task: str, runs: list[RunResult], cost: str, plot: str) -> str:
+    unit = COSTS[cost]
+    groups = by_group(runs)
+    most = max(len(m) for m in groups.values())
+    out = [f"<h2 id='task-{e(_slug(task))}'>Task: {e(task)}</h2>",
+           f"<figure><img src='{e(plot)}' alt='{e(task)}: accuracy against teacher {e(unit)}'>"
+           f"<figcaption>Lines: mean over seeds at each round (x: mean cost by the end of the round); band: ± one "
+           f"standard deviation; faint dots: single seeds.</figcaption></figure>"]
+
+    points = budget_points(runs, cost)
+    cells = {g: [budget_cell(m, b, cost) for b in points] for g, m in groups.items()}
+    best = best_means([[cs[i] for cs in cells.values()] for i in range(len(points))])
+    out.append(f"<h3>Accuracy at equal teacher budget (at most this many {e(unit)})</h3>")
+    header = "".join(f"<th class='num'>≤ {e(format_cost(b, cost))}</th>" for b in points)
+    rows = [f"<tr><th>strategy</th><th>annotator</th>{header}</tr>"]
+    for (_, strategy, annotator), group_cells in cells.items():
+        tds = "".join(_cell_td(c, best[i], most) for i, c in enumerate(group_cells))
+        rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
+    leaders = "".join(f"<td class='num'>{_leader(cells, i)}</td>" for i in range(len(points)))
+    rows.append(f"<tr class='leader'><td colspan='2'><strong>leader</strong> (margin over the next)</td>{leaders}</tr>")
+    out.append(f"<table id='budget-{e(_slug(task))}'>" + "".join(rows) + "</table>")
+
+    round_table = {g: round_cells(m, cost) for g, m in groups.items()}
+    rounds = sorted({r for c in round_table.values() for r in c})
+    best = best_means([[round_table[g].get(r) for g in round_table] for r in rounds])
+    out.append(f"<h3>Accuracy by round (mean {e(unit)} spent by then below)</h3>")
+    header = "".join(f"<th class='num'>round {r}</th>" for r in rounds)
+    rows = [f"<tr><th>strategy</th><th>annotator</th>{header}</tr>"]
+    for (_, strategy, annotator), group_cells in round_table.items():
+        tds = "".join(_cell_td(group_cells.get(r), best[i], most, cost) for i, r in enumerate(rounds))
+        rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
+    out.append(f"<table id='rounds-{e(_slug(task))}'>" + "".join(rows) + "</table>")
+    return "\n".join(out)
+
+
+def _cell_td(cell: Cell | None, best: float | None, most: int, cost: str | None = None) -> str:
+    if cell is None or cell.mean is None:
+        return "<td class='num muted'>–</td>"
+    text = e(format_accuracy(cell.mean, cell.std))
+    if cell.n < most:
+        text += f" <small>(n={cell.n})</small>"
+    if cost is not None:
+        text += f"<br><small>{e(format_cost(cell.cost_mean, cost))}</small>"
+    css = "num best" if is_best(cell, best) else "num"
+    return f"<td class='{css}'>{text}</td>"
+
+
+def _leader(cells: dict[tuple, list[Cell]], i: int) -> str:
+    ranked = sorted(((cs[i].mean, g, cs[i]) for g, cs in cells.items() if cs[i].mean is not None),
+                    key=lambda t: -t[0])
+    if not ranked:
+        return "–"
+    mean, group, cell = ranked[0]
+    name = e(f"{group[1]} / {group[2]}")
+    if len(ranked) == 1:
+        return name
+    tied = sum(1 for m, _, _ in ranked if abs(m - mean) < 1e-12)
+    if tied > 1:
+        return f"<small>tie: {tied} groups at {e(format_accuracy(mean, None))}</small>"
+    margin = mean - ranked[1][0]
+    spread = max((c.std or 0.0) for _, _, c in ranked[:2])
+    noise = " <small>(within 1 std)</small>" if margin <= spread else ""
+    return f"{name}<br><small>+{100 * margin:.1f} pts</small>{noise}"
+
+
+def _paper_table(runs: list[RunResult], groups: dict, cost: str) -> str:
+    tasks = tasks_of(runs)
+    rows_of = list(dict.fromkeys((s, a) for _, s, a in groups))
+    budget = {t: equal_budget([r for r in runs if r.task == t], cost) for t in tasks}
+    finals = {(t, s, a): final_cell(groups[(t, s, a)], cost) for (t, s, a) in groups}
+    at_budget = {(t, s, a): budget_cell(groups[(t, s, a)], budget[t], cost) for (t, s, a) in groups
+                 if budget[t] is not None}
+    most = max(len(m) for m in groups.values())
+    out = ["<h2 id='paper-table'>Strategy × annotator, by task</h2>",
+           "<p class='note'>Final: accuracy at each run's last evaluated round (its mean cost below). Equal "
+           "budget: accuracy at the task's smallest final cost, so every run is compared at the same spend. "
+           "The best mean of each column is highlighted.</p>"]
+    head1 = "".join(f"<th colspan='2'>{e(t)}</th>" for t in tasks)
+    head2 = "".join(f"<th class='num'>final</th><th class='num'>≤ {e(format_cost(budget[t], cost))}</th>"
+                    for t in tasks)
+    rows = [f"<tr><th rowspan='2'>strategy</th><th rowspan='2'>annotator</th>{head1}</tr><tr>{head2}</tr>"]
+    best_final = {t: best_means([[finals.get((t, s, a)) for s, a in rows_of]])[0] for t in tasks}
+    best_budget = {t: best_means([[at_budget.get((t, s, a)) for s, a in rows_of]])[0] for t in tasks}
+    for strategy, annotator in rows_of:
+        tds = []
+        for t in tasks:
+            tds.append(_cell_td(finals.get((t, strategy, annotator)), best_final[t], most, cost))
+            tds.append(_cell_td(at_budget.get((t, strategy, annotator)), best_budget[t], most))
+        rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{''.join(tds)}</tr>")
+    out.append("<table id='paper'>" + "".join(rows) + "</table>")
+    return "\n".join(out)
+
+
+# --- runs and their rounds -------------------------------------------------------------------------
+
+ROUND_COLUMNS = ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy",
+                 "correct / total", "unparsed", "trained on", "train loss", "seconds", "stop reason")
+
+
+def _runs_section(runs: list[RunResult], cost: str) -> str:
+    out = ["<h2 id='runs'>Runs and their rounds</h2>"]
+    head = "".join(f"<th>{e(c)}</th>" for c in ("run", "task", "strategy", "annotator", "seed", "rounds",
+                                                  "final accuracy", f"teacher {COSTS[cost]}", "stopped because"))
+    rows = [f"<tr>{head}</tr>"]
+    for i, run in enumerate(runs, start=1):
+        final = run.final
+        rows.append(
+            f"<tr><td><a href='#{_run_id(i, run)}'>{e(run.label)}</a></td><td>{e(run.task)}</td>"
+            f"<td>{e(run.strategy)}</td><td>{e(run.annotator)}</td><td class='num'>{e(run.seed)}</td>"
+            f"<td class='num'>{len(run.rows)}</td>"
+            f"<td class='num'>{e(format_accuracy(final['accuracy'], None)) if final else '–'}</td>"
+            f"<td class='num'>{e(format_cost(float(final.get(cost) or 0), cost)) if final else '–'}</td>"
+            f"<td>{e(run.stop_reason or 'not finished')}</td></tr>"
+        )
+    out.append("<table id='runs-overview'>" + "".join(rows) + "</table>")
+    opened = "" if len(runs) > 6 else " open"
+    out.append(f"<details{opened}><summary>Every round of every run ({len(runs)} runs)</summary>")
+    for i, run in enumerate(runs, start=1):
+        out.append(f"<h4 id='{_run_id(i, run)}'>{e(run.label)} <small>{e(run.path)}</small></h4>"
+                   f"{_round_table(run, f'rounds-of-{_run_id(i, run)}')}")
+    out.append("</details>")
+    return "\n".join(out)
+
+
+def _run_id(index: int, run: RunResult) -> str:
+    """An HTML id for a run, unique in the page (two grids may both hold a run named random-cot-s0)."""
+    return f"run-{index}-{_slug(run.label)}"
+
+
+def _round_table(run: RunResult, table_id: str) -> str:
+    rows = ["<tr>" + "".join(f"<th>{e(c)}</th>" for c in ROUND_COLUMNS) + "</tr>"]
+    for row in run.rows:
+        r = int(row["round"])
+        training = run.training.get(r, {})
+        accuracy = row.get("accuracy")
+        values = [
+            r, run.states.get(r, "?"), int(row.get("annotations") or 0), int(row.get("teacher_calls") or 0),
+            f"{int(row.get('teacher_tokens') or 0):,}", f"{float(row.get('teacher_dollars') or 0):.4f}",
+            format_accuracy(accuracy, None) if accuracy is not None else "–",
+            f"{int(row['correct'])} / {int(row['total'])}" if "correct" in row and "total" in row else "–",
+            int(row["unparsed"]) if "unparsed" in row else "–",
+            training.get("examples", "–"),
+            f"{training['loss']:.4f}" if training.get("loss") is not None else "–",
+            f"{float(row.get('seconds') or 0):.0f}",
+        ]
+        cells = "".join(f"<td class='num'>{e(v)}</td>" for v in values)
+        rows.append(f"<tr>{cells}<td>{e(row.get('stop_reason') or '')}</td></tr>")
+    return f"<table id='{e(table_id)}'>" + "".join(rows) + "</table>"
+
+
+# --- selected items --------------------------------------------------------------------------------
+
+def _items_section(runs: list[RunResult], per_run: int, max_runs: int) -> str:
+    out = ["<h2 id='items'>Selected items and their explanations</h2>",
+           "<p class='note'>The items each strategy chose in its run's last selection round, best score first: the "
+           "question, the student's greedy steps with its answer after each step (<span class='flip'>↺</span> "
+           "marks a change of answer), its sampled answers, the strategy's score parts, and what the teacher "
+           "returned. One run (the first seed) per strategy × annotator.</p>"]
+    chosen_runs, seen = [], set()
+    for run in runs:
+        if run.group not in seen:
+            seen.add(run.group)
+            chosen_runs.append(run)
+    shown = 0
+    for run in chosen_runs[:max_runs]:
+        store = RunStore(run.path / "run.db")
+        try:
+            block = _run_items(store, run, per_run)
+        finally:
+            store.close()
+        if block:
+            out.append(block)
+            shown += 1
+    if not shown:
+        out.append("<p class='muted'>No run has a stored selection yet.</p>")
+    return "\n".join(out)
+
+
+def _run_items(store: RunStore, run: RunResult, per_run: int) -> str:
+    row = store.db.execute("SELECT MAX(round) AS r FROM selections WHERE chosen = 1").fetchone()
+    if row is None or row["r"] is None or per_run <= 0:
+        return ""
+    round_ = row["r"]
+    total = store.db.execute(
+        "SELECT COUNT(*) AS n, SUM(chosen) AS c, MIN(strategy) AS s FROM selections WHERE round = ?", (round_,)
+    ).fetchone()
+    chosen = [dict(r) for r in store.db.execute(
+        "SELECT * FROM selections WHERE round = ? AND chosen = 1 ORDER BY rank LIMIT ?", (round_, per_run))]
+    out = [f"<h3>{e(run.label)} · round {round_} · strategy {e(total['s'])} · {total['c']} chosen of "
+           f"{total['n']} scored</h3>"]
+    for item in chosen:
+        out.append(_item(store, round_, item))
+    return "\n".join(out)
+
+
+def _item(store: RunStore, round_: int, item: dict) -> str:
+    example_id = item["example_id"]
+    example = _example(store, example_id)
+    explanations = _explanations(store, round_, example_id)
+    distributions = _prefix_distributions(store, round_, example_id)
+    parts = json.loads(item["parts"] or "{}")
+    out = [f"<div class='item'><h4>#{item['rank'] + 1} · <code>{e(example_id)}</code> · score "
+           f"{e(_number(item['score']))}</h4>"]
+    if example:
+        out.append(f"<div class='question'>{e(example['question'])}</div>")
+        out.append(f"<div><small>gold answer:</small> <strong>{e(example['answer'])}</strong></div>")
+    else:
+        out.append("<p class='muted'>(question not in the store)</p>")
+    out.append(_steps(explanations[0] if explanations else None, distributions))
+    samples = [_answer(r["answer"]) for r in explanations[1:]]
+    if samples:
+        votes: dict[str, int] = {}
+        for answer in samples:
+            votes[answer] = votes.get(answer, 0) + 1
+        tally = ", ".join(f"{a} ×{n}" for a, n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])))
+        out.append(f"<div><small>sampled answers (K={len(samples)}):</small> {e(tally)}</div>")
+    score_parts = " · ".join(f"<strong>{e(k)}</strong> {e(_value(v))}" for k, v in parts.items())
+    out.append(f"<div><small>score:</small> {e(_number(item['score']))}"
+               + (f" · {score_parts}" if score_parts else "") + "</div>")
+    out.append(_teacher(store, example_id))
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def _steps(greedy: dict | None, distributions: list[dict]) -> str:
+    if greedy is None:
+        return "<p class='muted'>No student explanation stored for this round (the strategy did not need one).</p>"
+    steps = json.loads(greedy["steps"] or "[]")
+    text = (greedy.get("text") or "").strip()
+    said = ""
+    if not steps:
+        shown = text if len(text) <= 400 else text[:400] + " …"
+        said = (f"<div><small>student's explanation:</small> {e(shown)}</div>" if shown else
+                "<div class='muted'>The student's greedy explanation is empty.</div>")
+    rows = ["<tr><th class='num'>after</th><th>student's greedy step</th><th>answer then</th></tr>"]
+    previous = None
+    for i in range(max(len(steps) + 1, len(distributions))):
+        step = "(no step yet: answering straight away)" if i == 0 else (steps[i - 1] if i - 1 < len(steps) else "")
+        answer = "–"
+        if i < len(distributions) and distributions[i]:
+            best, p = _top(distributions[i])
+            flip = " <span class='flip'>↺</span>" if previous is not None and best != previous else ""
+            answer = f"{e(best)} ({p:.2f}){flip}"
+            previous = best
+        rows.append(f"<tr><td class='num'>{i}</td><td>{e(step)}</td><td>{answer}</td></tr>")
+    mark = {1: " <span class='ok'>✓</span>", 0: " <span class='bad'>✗</span>"}.get(greedy["correct"], "")
+    rows.append(f"<tr><td></td><td class='muted'>final answer</td><td>{e(_answer(greedy['answer']))}{mark}</td></tr>")
+    return said + "<table>" + "".join(rows) + "</table>"
+
+
+def _teacher(store: RunStore, example_id: str) -> str:
+    annotation = store.db.execute("SELECT * FROM annotations WHERE example_id = ?", (example_id,)).fetchone()
+    if annotation:
+        return (f"<div><small>teacher ({e(annotation['annotator'])}) answered</small> "
+                f"<strong>{e(annotation['answer'])}</strong>:</div>"
+                f"<div class='rationale'>{e(annotation['rationale'])}</div>"
+                + _annotation_details(annotation['details']))
+    rejected = store.db.execute("SELECT * FROM rejected WHERE example_id = ?", (example_id,)).fetchone()
+    if rejected:
+        return f"<div><small>teacher's reply rejected:</small> {e(rejected['reason'])}</div>"
+    return "<div class='muted'>not annotated (the budget ran out or the round did not finish)</div>"
+
+
+def _annotation_details(raw: str | None) -> str:
+    """What the annotator recorded about how it got the rationale: CLEAR's outcome and step verdicts, a
+    fallback's reason, gold-check disagreements."""
+    try:
+        details = json.loads(raw or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(details, dict):
+        return ""
+    parts = []
+    outcome = details.get("outcome")
+    if outcome:
+        text = {"kept": "kept the student's explanation: every step correct",
+                "revised": f"revised from step {details.get('first_wrong')}, kept {details.get('kept_steps')} steps",
+                "cot_fallback": f"fell back to CoT: {details.get('fallback_reason', '')}"}.get(outcome, outcome)
+        parts.append(f"<small>review:</small> {e(text)}")
+    if details.get("gold_disagreed"):
+        parts.append(f"<small>disagreed with the gold label</small> {e(details['gold_disagreed'])}×")
+    verdicts = details.get("verdicts") or []
+    lines = []
+    for verdict in verdicts if isinstance(verdicts, list) else []:
+        if isinstance(verdict, dict):
+            good = verdict.get("correct")
+            mark = "<span class='ok'>✓</span>" if good else "<span class='bad'>✗</span>"
+            lines.append(f"<li>step {e(verdict.get('step'))} {mark} {e(verdict.get('reason', ''))}</li>")
+    out = f"<div>{' · '.join(parts)}</div>" if parts else ""
+    return out + (f"<ul class='verdicts'>{''.join(lines)}</ul>" if lines else "")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
