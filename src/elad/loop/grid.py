@@ -1,0 +1,153 @@
+"""`elad grid`: the ablation grid. Every strategy x annotator x seed is one Experiment in its own run
+directory under the grid's folder, all from one config (same task, pool size, test size, student,
+training and budget); then one results table over them all.
+
+Seeds. A grid cell's seed is the experiment's `seed`, which seeds both the loop (selection, sampling,
+training) and the draw of the pool and the test set from the task's splits (loop/build.py). So within a
+seed every strategy and annotator sees exactly the same pool and test questions (a paired comparison),
+and across seeds the spread includes the choice of questions as well as training noise. Where the pool
+and test sizes cover their whole splits (task.pool_size / task.test_size null or larger than the split),
+the questions are the same for every seed and only the loop varies.
+
+Resume. A cell whose run has finished (a round ended with a stop reason, including "all rounds done") is
+skipped without loading a model; an unfinished one is resumed by Experiment itself from its store and
+its teacher cache. A cell's directory holding a run of a different config is an error, as for `elad run`.
+
+Teacher cache. Each run keeps its own response cache (run_dir/teacher_cache.db). Sharing one across the
+grid would make every run after the first get its answers as cache hits, which the ledger rightly
+charges nothing: the later runs would look free and their budgets would never bind, so the cost axis of
+the comparison would be wrong. (A shared cache needs the ledger to charge a hit from another run as a
+paid call; see docs/experiments.md.)
+"""
+
+import gc
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from elad.config import ExperimentConfig
+from elad.errors import EladError
+from elad.report.compare import load_runs, results_csv, results_markdown, results_rows
+from elad.report.tables import write_atomic
+
+RESULTS_CSV, RESULTS_MD = "grid_results.csv", "grid_results.md"
+
+
+def grid_seeds(config: ExperimentConfig, seeds: Sequence[int] | int) -> list[int]:
+    """An int N means N seeds counting up from the config's own seed; a list is taken as it is."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise EladError(f"--seeds {seeds}: need at least one seed")
+        return [config.seed + i for i in range(seeds)]
+    chosen = list(dict.fromkeys(int(s) for s in seeds))
+    if not chosen:
+        raise EladError("no seeds given")
+    return chosen
+
+
+def cell_name(strategy: str, annotator: str, seed: int) -> str:
+    return f"{strategy}-{annotator}-s{seed}"
+
+
+def cell_config(config: ExperimentConfig, strategy: str, annotator: str, seed: int) -> ExperimentConfig:
+    """The config of one grid cell: the base config with its strategy, annotator and seed set (and its
+    name, so each run's reports are labelled)."""
+    data = config.model_dump()
+    data["name"] = f"{config.name}-{cell_name(strategy, annotator, seed)}"
+    data["seed"] = seed
+    data["selection"]["strategy"] = strategy
+    data["annotation"]["method"] = annotator
+    try:
+        return ExperimentConfig.model_validate(data)
+    except Exception as error:  # an unknown strategy or annotator: say which
+        raise EladError(f"grid cell {cell_name(strategy, annotator, seed)}: {error}") from None
+
+
+def plan(config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str],
+         seeds: Sequence[int] | int) -> list[tuple[str, ExperimentConfig]]:
+    """(run directory name, config) of every cell, strategies outermost then annotators then seeds. Every
+    cell's config is validated before any runs, so a typo fails at once."""
+    strategies = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
+    annotators = list(dict.fromkeys(a.strip() for a in annotators if a.strip()))
+    if not strategies or not annotators:
+        raise EladError("the grid needs at least one strategy and one annotator")
+    return [
+        (cell_name(strategy, annotator, seed), cell_config(config, strategy, annotator, seed))
+        for strategy in strategies for annotator in annotators for seed in grid_seeds(config, seeds)
+    ]
+
+
+def finished(store) -> bool:
+    """A run is finished once a round has ended with a stop reason (the last round records 'all rounds done')."""
+    return any(r["state"] == "done" and r["stop_reason"] for r in store.rounds())
+
+
+def run_grid(
+    config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
+    out_dir: Path, console: Console | None = None, html: bool = True,
+) -> Path:
+    """Run every strategy x annotator x seed under out_dir/<strategy>-<annotator>-s<seed>, skipping finished
+    runs and resuming unfinished ones; then write out_dir/grid_results.csv and grid_results.md (and, with
+    html, out_dir/report/report.html). Returns the path of grid_results.md."""
+    from elad.loop.runner import Experiment
+
+    console = console or Console()
+    out_dir = Path(out_dir)
+    cells = plan(config, strategies, annotators, seeds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "grid.yaml", _grid_yaml(config, cells))
+    for index, (name, cell) in enumerate(cells, start=1):
+        run_dir = out_dir / name
+        experiment = Experiment(cell, run_dir, console)  # checks the directory holds this config's run
+        try:
+            if finished(experiment.store):
+                console.print(f"[dim][{index}/{len(cells)}] {name}: finished earlier, skipped")
+                continue
+            console.print(f"[bold][{index}/{len(cells)}] {name}[/] -> {run_dir}")
+            experiment.run()
+        finally:
+            experiment.store.close()
+            del experiment
+            gc.collect()  # let the student's weights go before the next cell loads its own
+    return write_grid_results([out_dir / name for name, _ in cells], out_dir, console, html=html)
+
+
+def write_grid_results(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
+                       html: bool = True) -> Path:
+    """grid_results.csv and grid_results.md (and report/report.html) for these runs; returns the .md path."""
+    runs = load_runs([p for p in run_dirs if (Path(p) / "run.db").exists()])
+    if not runs:
+        raise EladError(f"{out_dir}: no finished grid runs to tabulate")
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / RESULTS_CSV, results_csv(results_rows(runs)))
+    markdown = out_dir / RESULTS_MD
+    write_atomic(markdown, results_markdown(runs, title=f"Grid results: {out_dir.name}"))
+    if html:
+        from elad.report.html import write_html_report
+
+        page = write_html_report([r.path for r in runs], out_dir / "report", title=f"elad grid: {out_dir.name}")
+        if console:
+            console.print(f"report: {page}")
+    if console:
+        console.print(f"results: {out_dir / RESULTS_CSV}, {markdown} ({len(runs)} runs, "
+                      f"{len({r.group for r in runs})} groups, {_seed_summary(runs)})")
+    return markdown
+
+
+def _seed_summary(runs) -> str:
+    per_group: dict = {}
+    for run in runs:
+        per_group.setdefault(run.group, set()).add(run.seed)
+    low, high = min(map(len, per_group.values())), max(map(len, per_group.values()))
+    return f"{low}-{high} seeds per group" if low != high else f"{low} seed{'s' if low != 1 else ''} per group"
+
+
+def _grid_yaml(config: ExperimentConfig, cells: list[tuple[str, ExperimentConfig]]) -> str:
+    import yaml
+
+    return yaml.safe_dump({
+        "base": config.model_dump(mode="json"),
+        "runs": [{"dir": name, "strategy": c.selection.strategy, "annotator": c.annotation.method, "seed": c.seed}
+                 for name, c in cells],
+    }, sort_keys=False)

@@ -1,0 +1,87 @@
+"""The ablation grid on the tiny random Llama: 2 strategies x 1 annotator x 2 seeds, one round each."""
+
+import csv
+import statistics
+
+import pytest
+
+from elad.errors import EladError
+from elad.loop.grid import RESULTS_CSV, RESULTS_MD, plan, run_grid
+from elad.report.compare import load_run
+from elad.store import RunStore
+from tests.integration.test_loop import make_config
+
+pytestmark = pytest.mark.integration
+
+
+def _config(esnli_dir, tiny_model_dir):
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1, per_round=2)
+    data = config.model_dump()
+    data["selection"].update({"samples": 1, "pool_sample": 4})  # score 4 random pool items a round: fast
+    data["student"]["max_new_tokens"] = 6
+    return type(config).model_validate(data)
+
+
+def test_grid_runs_every_cell_tabulates_mean_and_std_and_skips_finished_runs(esnli_dir, tiny_model_dir, tmp_path):
+    from elad.students import Student
+
+    config = _config(esnli_dir, tiny_model_dir)
+    out = tmp_path / "grid"
+    markdown = run_grid(config, ["random", "least_confidence"], ["cot"], 2, out)
+
+    names = ["random-cot-s0", "random-cot-s1", "least_confidence-cot-s0", "least_confidence-cot-s1"]
+    assert markdown == out / RESULTS_MD
+    assert sorted(p.name for p in out.iterdir() if (p / "run.db").exists()) == sorted(names)
+    for name in names:
+        store = RunStore(out / name / "run.db")
+        assert store.round_done(1) and store.stop_reason(1) == "all rounds done"
+        assert store.teacher_totals().calls == 2
+        store.close()
+    run = load_run(out / "least_confidence-cot-s1")
+    assert (run.strategy, run.annotator, run.seed) == ("least_confidence", "cot", 1)
+
+    # Same seed -> the same pool and test questions for both strategies (a paired comparison).
+    ids = {n: RunStore(out / n / "run.db").example_ids("test") for n in names}
+    assert ids["random-cot-s0"] == ids["least_confidence-cot-s0"]
+
+    with open(out / RESULTS_CSV) as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["strategy"], r["annotator"], r["round"]) for r in rows} == {
+        (s, "cot", r) for s in ("random", "least_confidence") for r in ("0", "1")
+    }
+    for strategy in ("random", "least_confidence"):
+        finals = [load_run(out / f"{strategy}-cot-s{seed}").final for seed in (0, 1)]
+        row = next(r for r in rows if r["strategy"] == strategy and r["round"] == "1")
+        accuracy = [f["accuracy"] for f in finals]
+        tokens = [f["teacher_tokens"] for f in finals]
+        assert row["seeds"] == "2" and row["cost_unit"] == "tokens"
+        assert float(row["accuracy_mean"]) == pytest.approx(statistics.fmean(accuracy), abs=1e-6)
+        assert float(row["accuracy_std"]) == pytest.approx(statistics.stdev(accuracy), abs=1e-6)
+        assert float(row["cost_mean"]) == pytest.approx(statistics.fmean(tokens), abs=1e-6)
+        assert float(row["annotations"]) == 2
+    text = markdown.read_text()
+    assert "## esnli" in text and "| least_confidence | cot |" in text and "round 1" in text
+    assert (out / "report" / "report.html").exists() and (out / "grid.yaml").exists()
+
+    # A rerun loads no model and buys nothing: every cell is finished.
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished run was started again")
+
+    before = (out / RESULTS_CSV).read_text()
+    original = Student.__init__
+    Student.__init__ = no_model
+    try:
+        run_grid(config, ["random", "least_confidence"], ["cot"], [0, 1], out)
+    finally:
+        Student.__init__ = original
+    assert (out / RESULTS_CSV).read_text() == before
+
+
+def test_grid_checks_every_cell_before_running_any(esnli_dir, tiny_model_dir, tmp_path):
+    config = _config(esnli_dir, tiny_model_dir)
+    with pytest.raises(EladError, match="no_such_strategy"):
+        run_grid(config, ["random", "no_such_strategy"], ["cot"], 1, tmp_path / "grid")
+    assert not (tmp_path / "grid" / "random-cot-s0").exists()
+    cells = plan(config, ["random"], ["cot", "clear"], [3, 7])
+    assert [name for name, _ in cells] == ["random-cot-s3", "random-cot-s7", "random-clear-s3", "random-clear-s7"]
+    assert cells[3][1].annotation.method == "clear" and cells[3][1].seed == 7
