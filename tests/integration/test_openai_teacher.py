@@ -115,8 +115,27 @@ def test_a_server_without_structured_output_is_asked_again_without_it(server):
     teacher = _teacher(server)
     schema = {"name": "review", "schema": {"type": "object", "properties": {}, "additionalProperties": False}}
     teacher.complete(Request(messages=REQUEST.messages, json_schema=schema))
-    assert "response_format" in server.seen[0].body and "response_format" not in server.seen[1].body
+    # json_schema (OpenAI, vLLM), then json_object with a schema (llama-cpp-python), then the prompt alone.
+    forms = [seen.body.get("response_format", {}).get("type") for seen in server.seen]
+    assert forms == ["json_schema", "json_object", None]
     assert teacher.supports_json_schema is False
+    teacher.complete(Request(messages=REQUEST.messages, json_schema=schema))
+    assert "response_format" not in server.seen[-1].body  # the server's answer is remembered
+
+
+def test_a_500_about_response_format_counts_as_a_refusal_of_it(server):
+    """llama-cpp-python's server answers an unknown response_format with a 500 validation error."""
+    from elad.teachers.openai_compat import _refuses_format
+
+    class Error(Exception):
+        status_code = 500
+        message = "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'"
+
+    class Other(Exception):
+        status_code = 500
+        message = "Internal Server Error"
+
+    assert _refuses_format(Error()) and not _refuses_format(Other())
 
 
 def test_cot_annotation_over_http_survives_a_malformed_reply(server):

@@ -54,7 +54,8 @@ REVIEW_SCHEMA = {
 
 JSON_FORMAT = (
     "Reply with one JSON object and nothing else:\n"
-    '{"verdicts": [{"step": 1, "correct": true, "reason": "..."}, ...], "continuation": "..."}\n'
+    '{"verdicts": [{"step": 1, "correct": true, "reason": "<why, in a few words>"}, ...], '
+    '"continuation": "<your corrected reasoning, ending with So the answer is <answer>.>"}\n'
     "List the steps in order and stop after the first step that is wrong (correct: false). "
     "\"continuation\" replaces that wrong step and everything after it: correct reasoning from there to the "
     "answer, ending with 'So the answer is <answer>.' If every step is correct, give a verdict for every "

