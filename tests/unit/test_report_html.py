@@ -186,3 +186,17 @@ def test_dollar_costs_name_the_plot_and_columns(tmp_path):
     page.feed(path.read_text())
     assert page.images == ["accuracy_vs_dollars_esnli.png"]
     assert page.tables["paper"][1] == ["final", "≤ $0.2500"]
+
+
+def test_a_run_without_an_evaluated_round_is_listed_but_not_compared(tmp_path):
+    from elad.store import RunStore
+
+    make_run(tmp_path / "g", "random", "cot", 0, [0.3, 0.4], [0, 500])
+    RunStore(tmp_path / "g" / "just-started" / "run.db").close()
+    path = write_html_report([tmp_path / "g"], tmp_path / "out")
+    page = Page()
+    page.feed(path.read_text())
+    assert page.errors == []
+    assert [row[0] for row in page.tables["runs-overview"][1:]] == ["just-started", "random-cot-s0"]
+    assert [row[:2] for row in page.tables["paper"][2:]] == [["random", "cot"]]
+    assert "1 run(s) have no evaluated round yet" in " ".join(" ".join(page.text).split())

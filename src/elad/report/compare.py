@@ -182,6 +182,11 @@ def by_group(runs: list[RunResult]) -> dict[tuple[str, str, str], list[RunResult
     return groups
 
 
+def evaluated(runs: list[RunResult]) -> list[RunResult]:
+    """The runs with at least one evaluated round: the only ones a comparison can use."""
+    return [run for run in runs if run.evaluated]
+
+
 def tasks_of(runs: list[RunResult]) -> list[str]:
     return list(dict.fromkeys(run.task for run in runs))
 
@@ -258,6 +263,7 @@ RESULT_COLUMNS = (
 def results_rows(runs: list[RunResult]) -> list[dict]:
     """One row per task x strategy x annotator x round: accuracy at that round (mean, std over seeds) with
     the cost spent by then, and accuracy at the task's budget point of that round (equal spend)."""
+    runs = evaluated(runs)
     cost = cost_key(runs)
     groups = by_group(runs)
     out = []
@@ -307,7 +313,8 @@ def _csv_value(value):
 
 def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
     """Per task: accuracy by round and accuracy at equal teacher budget, strategy x annotator rows, mean ±
-    std over seeds in %, the best mean of each column in bold."""
+    std over seeds in %, the best mean of each column in bold. Runs with no evaluated round are left out."""
+    runs = evaluated(runs)
     cost = cost_key(runs)
     unit = COSTS[cost]
     groups = by_group(runs)

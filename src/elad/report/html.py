@@ -19,7 +19,7 @@ from pathlib import Path
 
 from elad.errors import EladError
 from elad.report.compare import (
-    COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, final_cell,
+    COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated, final_cell,
     format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of,
 )
 from elad.report.plots import accuracy_vs_cost_png
@@ -50,9 +50,9 @@ def write_html_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     cost = cost_key(runs)
     plots = {}
-    for task in tasks_of(runs):
+    for task in tasks_of(evaluated(runs)):
         name = f"accuracy_vs_{COSTS[cost]}_{_slug(task)}.png"
-        write_atomic(out_dir / name, _task_plot(task, [r for r in runs if r.task == task], cost))
+        write_atomic(out_dir / name, _task_plot(task, [r for r in evaluated(runs) if r.task == task], cost))
         plots[task] = name
     page = _page(runs, cost, plots, title, items_per_run, item_runs)
     path = out_dir / REPORT_NAME
@@ -111,7 +111,8 @@ code { font-size: 12.5px; background: #f0f2f5; padding: 0 3px; border-radius: 3p
 def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, items_per_run: int,
           item_runs: int) -> str:
     unit = COSTS[cost]
-    groups = by_group(runs)
+    scored = evaluated(runs)  # the comparisons need at least one evaluated round; the run list shows all
+    groups = by_group(scored)
     seeds = sorted({r.seed for r in runs})
     body = [
         f"<h1>{e(title)}</h1>",
@@ -124,11 +125,15 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         "response cache cost nothing). A run's accuracy <em>at budget B</em> is that of its last round whose "
         "cumulative cost is at most B. The budget points of a task are the mean cost by the end of each round; "
         "the <em>equal budget</em> is the smallest final cost among the task's runs.</p>",
-        _contents(runs),
+        _contents(scored),
     ]
-    for task in tasks_of(runs):
-        body.append(_task_section(task, [r for r in runs if r.task == task], cost, plots[task]))
-    body.append(_paper_table(runs, groups, cost))
+    if len(scored) < len(runs):
+        body.append(f"<p class='note'>{len(runs) - len(scored)} run(s) have no evaluated round yet: listed under "
+                    "<a href='#runs'>runs and rounds</a>, left out of the comparisons.</p>")
+    for task in tasks_of(scored):
+        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task]))
+    if scored:
+        body.append(_paper_table(scored, groups, cost))
     body.append(_items_section(runs, items_per_run, item_runs))
     body.append(_runs_section(runs, cost))
     return (
