@@ -141,8 +141,9 @@ def why(
     round_: int = typer.Option(1, "--round", "-r", help="The round whose selection to explain."),
     top: int = typer.Option(10, help="How many of the chosen items to show, best first."),
 ):
-    """Why these questions went to the teacher: the student's steps, its answer after each step, the
-    sampled answers and the scores, for the chosen items of a round."""
+    """Why a round's questions went to the teacher.
+
+    For the chosen items: the student's steps, its answer after each step, the sampled answers and the scores."""
     try:
         from elad.report.why import why as explain_selection
 
@@ -157,8 +158,9 @@ def export(
     round_: int = typer.Option(..., "--round", "-r", help="The round whose student to export (0 = untrained)."),
     out: Path = typer.Option(..., "--out", help="Where to write the model directory (must not exist or be empty)."),
 ):
-    """Write a round's student as a standalone Hugging Face model directory (LoRA merged), with its
-    tokenizer and a model card."""
+    """Write a round's student as a standalone Hugging Face model.
+
+    The LoRA adapter is merged; the tokenizer and a model card (task, teacher, spend, accuracy) go beside it."""
     try:
         _quiet_libraries()
         from elad.students.export import export_round
@@ -167,6 +169,53 @@ def export(
         console.print(f"exported round {round_} of {run_dir} to {written}")
     except EladError as error:
         _fail(error)
+
+
+@app.command()
+def grid(
+    config: Path = typer.Argument(..., help="Experiment config (YAML) every cell starts from."),
+    strategies: str = typer.Option("random,entropy,egss", help="Comma-separated selection strategies."),
+    annotators: str = typer.Option("cot", help="Comma-separated annotators: cot, clear."),
+    seeds: int = typer.Option(3, help="Seeds per cell: config.seed, config.seed + 1, ..."),
+    out: Path = typer.Option(None, "--out", "-o", help="Grid folder; default runs/<config name>-grid."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
+):
+    """Run the ablation grid: every strategy x annotator x seed.
+
+    Same pool and budget for all, one resumable run directory each, then grid_results.csv/.md and an HTML report."""
+    try:
+        from elad.config import load_config
+
+        experiment = load_config(config, _parse_overrides(set_))
+        _quiet_libraries()
+        from elad.loop.grid import run_grid
+
+        out = out or Path("runs") / f"{experiment.name}-grid"
+        table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console)
+        console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
+    except EladError as error:
+        _fail(error)
+
+
+@app.command()
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories, or grid folders holding runs."),
+    out: Path = typer.Option(Path("report"), "--out", "-o", help="Where report.html and its PNGs go."),
+):
+    """Write a self-contained HTML report of runs or grids.
+
+    Accuracy against teacher cost per strategy and annotator (seed bands), the strategy x annotator table,
+    per-round details and selected items."""
+    try:
+        from elad.report.html import write_html_report
+
+        console.print(f"report: {write_html_report(run_dirs, out)}")
+    except EladError as error:
+        _fail(error)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 data_app = typer.Typer(help="Look at a task's data before running on it.", no_args_is_help=True)

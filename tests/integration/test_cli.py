@@ -7,7 +7,7 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["status"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["status"], ["why"], ["export"], ["grid"], ["report"], ["data", "inspect"]])
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
