@@ -5,7 +5,8 @@ or, when the queue is empty, answers normally. Cues:
 
 - `ok`:         a normal answer (after `delay` seconds)
 - `429`:        Too Many Requests with `Retry-After: <retry_after>`
-- `500`:        Internal Server Error
+- `500`:        Internal Server Error (with `Retry-After: <retry_after_5xx>` when that is set)
+- `503`:        Service Unavailable (likewise)
 - `slow`:       waits `slow_seconds` (past the client's timeout), then answers
 - `truncated`:  claims a longer body than it sends, then closes the connection
 - `malformed`:  200 with a body that is not JSON
@@ -13,6 +14,14 @@ or, when the queue is empty, answers normally. Cues:
 - `400`:        Bad Request, as for a prompt longer than the context (not retried)
 - `401`:        Unauthorized (not retried by the client)
 - `no_usage`:   a normal answer without the `usage` field
+- `drop`:       reads the request, then closes the connection without a byte of reply
+- `noanswer`:   a normal, billed answer whose text states no answer (`NO_ANSWER_REPLY`)
+- `echo_key`:   401 whose error message repeats the request's Authorization header (a careless proxy)
+
+When the queue is empty, `schedule(i, body) -> cue` (if set) picks the cue of the i-th chat request
+(0-based), e.g. `random_schedule(seed, rate)`; `on_request(i, body)` (if set) runs as each chat request
+arrives, before it is answered (tests use it to kill the client at a chosen request); a cue it returns
+replaces the request's cue. `served` counts the cues answered.
 
 Only answers that reach the client whole with a `usage` count are "billed" (`server.billed`), which is
 what a provider charges; tests compare it with the ledger. `answer(messages, body) -> str` decides the
@@ -29,6 +38,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_REPLY = "The premise says a person walks, so someone moves.\nSo the answer is entailment."
+NO_ANSWER_REPLY = "The premise and the hypothesis talk about different things; I would rather not say."
+
+FAULTS = ("429", "500", "503", "slow", "drop", "truncated", "malformed", "empty", "noanswer", "no_usage")
+
+
+def random_schedule(seed: int, rate: float, faults: tuple[str, ...] = FAULTS) -> Callable[[int, dict], str]:
+    """A cue per request number: a fault drawn from `faults` with probability `rate`, else `ok`.
+    The same (seed, i) always gives the same cue."""
+    import random
+
+    def schedule(index: int, body: dict) -> str:
+        draw = random.Random(seed * 1_000_003 + index)
+        return draw.choice(faults) if draw.random() < rate else "ok"
+
+    return schedule
 
 
 def count_words(text: str) -> int:
@@ -50,6 +74,9 @@ class Seen:
     body: dict
     headers: dict  # names in lower case
     at: float
+    billed: bool = False  # a whole reply with its usage reached the client (a provider charges it)
+    text: str | None = None  # the reply's text, for billed replies
+    answered_at: float | None = None  # when a billed reply was sent
 
 
 @dataclass
@@ -60,11 +87,16 @@ class FakeOpenAIServer:
     slow_seconds: float = 2.0
     supports_json_schema: bool = True
     model: str = "fake-teacher"
+    retry_after_5xx: str | None = None
+    schedule: Callable[[int, dict], str] | None = None
+    on_request: Callable[[int, dict], None] | None = None
     seen: list[Seen] = field(default_factory=list)
     billed: Billed = field(default_factory=Billed)
+    served: dict = field(default_factory=dict)  # cue -> how many chat requests were answered with it
 
     def __post_init__(self):
         self._cues: deque[str] = deque()
+        self._chat_requests = 0
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -75,9 +107,19 @@ class FakeOpenAIServer:
         with self._lock:
             self._cues.extend(cues)
 
-    def _next_cue(self) -> str:
+    def _next_cue(self, body: dict | None = None) -> tuple[str, int]:
         with self._lock:
-            return self._cues.popleft() if self._cues else "ok"
+            index, self._chat_requests = self._chat_requests, self._chat_requests + 1
+            if self._cues:
+                return self._cues.popleft(), index
+        if self.schedule is not None:
+            return self.schedule(index, body or {}), index
+        return "ok", index
+
+    def billed_replies(self) -> list[Seen]:
+        """The requests whose reply a provider would charge, in arrival order."""
+        with self._lock:
+            return [s for s in self.seen if s.billed]
 
     @property
     def base_url(self) -> str:
@@ -111,10 +153,10 @@ class FakeOpenAIServer:
 
     # --- answering -------------------------------------------------------------------------------
 
-    def completion(self, body: dict, with_usage: bool = True) -> tuple[dict, int, int]:
+    def completion(self, body: dict, with_usage: bool = True, text: str | None = None) -> tuple[dict, int, int]:
         messages = body.get("messages", [])
         n = int(body.get("n") or 1)
-        text = self.answer(messages, body)
+        text = self.answer(messages, body) if text is None else text
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         finish = "stop"
         if max_tokens is not None and count_words(text) > max_tokens:  # a server stops at max_tokens
@@ -139,11 +181,13 @@ class FakeOpenAIServer:
             }
         return payload, prompt_tokens, completion_tokens
 
-    def bill(self, prompt_tokens: int, completion_tokens: int) -> None:
+    def bill(self, prompt_tokens: int, completion_tokens: int, seen: Seen | None = None, text: str | None = None) -> None:
         with self._lock:
             self.billed.calls += 1
             self.billed.prompt_tokens += prompt_tokens
             self.billed.completion_tokens += completion_tokens
+            if seen is not None:
+                seen.billed, seen.text, seen.answered_at = True, text, time.time()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -168,25 +212,45 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"error": {"message": "request body is not JSON"}})
             return
-        cue = fake._next_cue()
-        with fake._lock:
-            fake.seen.append(Seen(cue, body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
         if not self.path.rstrip("/").endswith("/chat/completions"):
+            with fake._lock:
+                fake.seen.append(Seen("ok", body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        cue, index = fake._next_cue(body)
+        seen = Seen(cue, body, {k.lower(): v for k, v in self.headers.items()}, time.time())
+        with fake._lock:
+            fake.seen.append(seen)
+            fake.served[cue] = fake.served.get(cue, 0) + 1
+        if fake.on_request is not None:
+            override = fake.on_request(index, body)
+            if override is not None:
+                with fake._lock:
+                    fake.served[cue] -= 1
+                    fake.served[override] = fake.served.get(override, 0) + 1
+                cue = seen.cue = override
         if fake.delay:
             time.sleep(fake.delay)
         if "response_format" in body and not fake.supports_json_schema:
             self._json(400, {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}})
             return
+        retry_5xx = {"Retry-After": fake.retry_after_5xx} if fake.retry_after_5xx is not None else None
         if cue == "429":
             self._json(429, {"error": {"message": "rate limited"}}, {"Retry-After": fake.retry_after})
         elif cue == "500":
-            self._json(500, {"error": {"message": "internal error"}})
+            self._json(500, {"error": {"message": "internal error"}}, retry_5xx)
+        elif cue == "503":
+            self._json(503, {"error": {"message": "service unavailable"}}, retry_5xx)
         elif cue == "slow":
             time.sleep(fake.slow_seconds)
             payload, _, _ = fake.completion(body)
             self._json(200, payload)  # the client gave up already: not billed
+        elif cue == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         elif cue == "truncated":
             data = json.dumps(fake.completion(body)[0]).encode()
             self.send_response(200)
@@ -206,19 +270,25 @@ class _Handler(BaseHTTPRequestHandler):
             payload["choices"] = []
             payload["usage"].update(completion_tokens=0, total_tokens=prompt)
             if self._json(200, payload):
-                fake.bill(prompt, 0)
+                fake.bill(prompt, 0, seen, "")
         elif cue == "400":
             self._json(400, {"error": {"message": "prompt is longer than the context", "type": "invalid_request_error"}})
         elif cue == "401":
             self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+        elif cue == "echo_key":
+            given = self.headers.get("Authorization", "")
+            self._json(401, {"error": {"message": f"Incorrect API key provided: {given}", "type": "invalid_request_error"}})
         elif cue == "no_usage":
             payload, prompt, completion = fake.completion(body, with_usage=False)
             if self._json(200, payload):
-                fake.bill(prompt, completion)
+                fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
         else:
-            payload, prompt, completion = fake.completion(body)
+            if cue == "noanswer":
+                payload, prompt, completion = fake.completion(body, text=NO_ANSWER_REPLY)
+            else:
+                payload, prompt, completion = fake.completion(body)
             if self._json(200, payload):
-                fake.bill(prompt, completion)
+                fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> bool:
         return self._raw(status, json.dumps(payload).encode(), headers)
