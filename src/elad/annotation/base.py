@@ -68,13 +68,16 @@ class TeacherAnnotator:
         """(example, result) as each finishes, `concurrency` annotations in flight.
 
         Items are examples or (example, student explanation) pairs. The ledger's `on_call` runs in the
-        calling thread, before the result of the annotation that made the call is yielded. If a call
+        calling thread, as soon as the call ends (and always before the result of the annotation that made
+        the call is yielded), so a paid reply is recorded even if the process dies mid-item. If a call
         fails (BudgetExhausted, TeacherError), no new annotation starts; those in flight finish and
         are yielded, then the error is raised: what was not yielded was not annotated.
         """
         pairs = (item if isinstance(item, tuple) else (item, None) for item in items)
         with self.ledger.deferred():
-            for (example, explanation), result in in_flight(lambda pair: self.annotate(*pair), pairs, concurrency):
+            for (example, explanation), result in in_flight(
+                lambda pair: self.annotate(*pair), pairs, concurrency, between=self.ledger.flush
+            ):
                 self.ledger.flush()
                 yield example, result
 

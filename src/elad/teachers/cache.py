@@ -3,6 +3,11 @@
 One SQLite file, keyed by a hash of backend, model, messages, sampling parameters (max tokens,
 temperature, n, JSON schema) and the sample index; the example id joins the key for teachers whose
 answer depends on it (replay). Only requests and replies are stored: never a key, a header or a URL.
+
+A reply is kept *unbooked* when it arrives and marked booked once the ledger's caller has recorded the
+call (`CachedTeacher.booked`). A reply still unbooked when a later process opens the cache was paid for by
+a process that died before recording it: `take_unbooked` hands those to the ledger once, which charges
+and records them, so a crash between the reply and its record neither hides the spend nor pays twice.
 """
 
 import hashlib
@@ -17,7 +22,7 @@ from elad.teachers.base import Completion, Request, Response, Teacher
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
-    completions TEXT NOT NULL, created_at REAL NOT NULL)
+    completions TEXT NOT NULL, created_at REAL NOT NULL, booked INTEGER NOT NULL DEFAULT 1)
 """
 
 
@@ -49,6 +54,9 @@ class ResponseCache:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(responses)")}
+        if "booked" not in columns:  # a cache written before replies were booked: all of them were
+            self.db.execute("ALTER TABLE responses ADD COLUMN booked INTEGER NOT NULL DEFAULT 1")
 
     def get(self, key: str) -> list[Completion] | None:
         with self._lock:
@@ -57,7 +65,9 @@ class ResponseCache:
             return None
         return [Completion(**c) for c in json.loads(row[0])]
 
-    def put(self, key: str, backend: str, model: str, request: Request, completions: list[Completion]) -> None:
+    def put(
+        self, key: str, backend: str, model: str, request: Request, completions: list[Completion], booked: bool = True
+    ) -> None:
         stored_request = {
             "messages": list(request.messages), "max_tokens": request.max_tokens, "temperature": request.temperature,
             "n": request.n, "sample": request.sample, "example_id": request.example_id,
@@ -70,9 +80,30 @@ class ResponseCache:
         ]
         with self._lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-                (key, backend, model, json.dumps(stored_request), json.dumps(rows), time.time()),
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, backend, model, json.dumps(stored_request), json.dumps(rows), time.time(), int(booked)),
             )
+
+    def mark_booked(self, key: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE responses SET booked = 1 WHERE key = ?", (key,))
+
+    def unbooked(self) -> list[tuple[str, str, str, Request, list[Completion]]]:
+        """(key, backend, model, request, completions) of every reply not marked booked, oldest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT key, backend, model, request, completions FROM responses WHERE booked = 0 ORDER BY created_at"
+            ).fetchall()
+        found = []
+        for key, backend, model, request, completions in rows:
+            asked = json.loads(request)
+            request_ = Request(
+                messages=tuple(asked["messages"]), max_tokens=asked["max_tokens"], temperature=asked["temperature"],
+                n=asked["n"], example_id=asked.get("example_id"), sample=asked.get("sample", 0),
+                json_schema=asked.get("json_schema"),
+            )
+            found.append((key, backend, model, request_, [Completion(**c) for c in json.loads(completions)]))
+        return found
 
     def __len__(self) -> int:
         with self._lock:
@@ -92,6 +123,8 @@ class CachedTeacher:
         self.backend, self.model = teacher.backend, teacher.model
         self.hits = self.misses = 0
         self._count_lock = threading.Lock()
+        self._mine: set[str] = set()  # keys this object put in the cache (booked or about to be)
+        self._unbooked_taken = False
 
     def __getattr__(self, name):  # supports_json_schema, replays, ... of the wrapped teacher
         if name == "teacher":
@@ -117,5 +150,27 @@ class CachedTeacher:
         with self._count_lock:
             self.misses += 1
         if response.completions and len(response.completions) >= request.n and not response.cache_hit:
-            self.cache.put(self.key(request), self.backend, self.model, request, response.completions)
+            key = self.key(request)
+            with self._count_lock:
+                self._mine.add(key)
+            self.cache.put(key, self.backend, self.model, request, response.completions, booked=False)
         return response
+
+    def booked(self, request: Request) -> None:
+        """The call that brought this reply is recorded (or there is nowhere to record it)."""
+        self.cache.mark_booked(self.key(request))
+
+    def take_unbooked(self) -> list[tuple[Request, Response]]:
+        """Replies an earlier process paid for and kept here but died before recording: (request, the
+        reply as a paid response, `meta['recovered']`). Given once per CachedTeacher; book each with
+        `booked(request)` once it is recorded."""
+        with self._count_lock:
+            if self._unbooked_taken:
+                return []
+            self._unbooked_taken = True
+            mine = set(self._mine)
+        return [
+            (request, Response(completions=completions, backend=backend, model=model, meta={"recovered": True}))
+            for key, backend, model, request, completions in self.cache.unbooked()
+            if key not in mine
+        ]

@@ -16,11 +16,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def in_flight(work: Callable[[T], R], items: Iterable[T], concurrency: int) -> Iterator[tuple[T, R]]:
+def in_flight(
+    work: Callable[[T], R], items: Iterable[T], concurrency: int, between: Callable[[], None] | None = None,
+    every: float = 0.05,
+) -> Iterator[tuple[T, R]]:
     """(item, work(item)) for each item, as they finish, with at most `concurrency` running at once.
 
     The first exception stops new work from starting; what is running finishes and is yielded, then the
     exception is raised. With `concurrency` 1 everything runs in the calling thread, in order.
+    `between()` (if given) runs in the calling thread at least every `every` seconds while work is running
+    (the ledger's flush: a paid call is recorded soon after it ends, not only when its item is done).
     """
     if concurrency <= 1:
         for item in items:
@@ -39,7 +44,9 @@ def in_flight(work: Callable[[T], R], items: Iterable[T], concurrency: int) -> I
                     running[pool.submit(work, item)] = item
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=every if between else None, return_when=FIRST_COMPLETED)
+                if between is not None:
+                    between()
                 for future in sorted(done, key=lambda f: _order(running, f)):
                     item = running.pop(future)
                     error = future.exception()
@@ -67,6 +74,6 @@ def complete_many(
     """Each request through the ledger (reserved, sent, charged), `concurrency` at a time; (request,
     response) pairs as they finish. The ledger's `on_call` runs in this thread before each pair is yielded."""
     with ledger.deferred():
-        for request, response in in_flight(lambda r: ledger.call(teacher, r), requests, concurrency):
+        for request, response in in_flight(lambda r: ledger.call(teacher, r), requests, concurrency, ledger.flush):
             ledger.flush()
             yield request, response

@@ -59,8 +59,14 @@ class Ledger:
     `count_tokens` estimates a request's prompt size before it is sent (plus `message_overhead` tokens
     per message for the chat template's markers, which the server counts too); `on_call` receives
     every charged response (with its cost) so the caller can persist it before anything else happens.
-    Inside `deferred()`, `on_call` runs in the thread that calls `flush()` instead of the thread that
-    made the call (SQLite connections belong to one thread).
+    Inside `deferred()`, `on_call` runs in the thread that opened it: at once for calls made in that
+    thread, and at the next `flush()` for calls made in other threads (SQLite connections belong to one
+    thread).
+
+    With a teacher behind the response cache, a reply is marked booked in the cache once `on_call` has
+    returned; replies an earlier process paid for but died before recording are charged and handed to
+    `on_call` before this ledger's first call (`CachedTeacher.take_unbooked`): they were paid, so they
+    count against the budget, and they are not asked again.
     """
 
     def __init__(
@@ -78,7 +84,8 @@ class Ledger:
         self.message_overhead = message_overhead
         self.reserved = Spent()
         self._lock = threading.RLock()
-        self._deferred: list[tuple[Request, Response, float]] | None = None
+        self._deferred: list[tuple] | None = None
+        self._owner: int | None = None  # the thread that opened deferred()
 
     # --- what a request may cost -------------------------------------------------------------------
 
@@ -116,6 +123,7 @@ class Ledger:
     # --- calling -----------------------------------------------------------------------------------
 
     def call(self, teacher: Teacher, request: Request) -> Response:
+        self._recover(teacher)
         lookup = getattr(teacher, "lookup", None)
         if lookup is not None:  # a cached answer costs nothing: it needs no room in the budget
             hit = lookup(request)
@@ -147,15 +155,31 @@ class Ledger:
                 self._hold(-1, -tokens, -dollars)
                 self.spent.failed += 1
             raise
-        self._charge(request, response, tokens, dollars)
+        self._charge(request, response, tokens, dollars, then=_booking(teacher, request, response))
         return response
+
+    def _recover(self, teacher: Teacher) -> None:
+        """Charge and report the replies an earlier process paid for but never recorded (once per teacher),
+        before anything new is sent: no request can be reserved against a budget that misses them."""
+        take = getattr(teacher, "take_unbooked", None)
+        if take is None:
+            return
+        with self._lock:
+            recovered = take()
+            for request, response in recovered:
+                cost = self.price.of(response.prompt_tokens, response.completion_tokens)
+                self.spent.calls += 1
+                self.spent.prompt_tokens += response.prompt_tokens
+                self.spent.completion_tokens += response.completion_tokens
+                self.spent.dollars += cost
+                self._notify(request, response, cost, then=_booking(teacher, request, response))
 
     def _hold(self, calls: int, tokens: int, dollars: float) -> None:
         self.reserved.calls += calls
         self.reserved.prompt_tokens += tokens
         self.reserved.dollars += dollars
 
-    def _charge(self, request: Request, response: Response, tokens: int, dollars: float) -> None:
+    def _charge(self, request: Request, response: Response, tokens: int, dollars: float, then=None) -> None:
         cost = 0.0 if response.cache_hit else self.price.of(response.prompt_tokens, response.completion_tokens)
         with self._lock:
             self._hold(-1, -tokens, -dollars)
@@ -164,34 +188,46 @@ class Ledger:
                 self.spent.prompt_tokens += response.prompt_tokens
                 self.spent.completion_tokens += response.completion_tokens
                 self.spent.dollars += cost
-        self._notify(request, response, cost)
+        self._notify(request, response, cost, then)
 
     # --- telling the caller ------------------------------------------------------------------------
 
-    def _notify(self, request: Request, response: Response, dollars: float) -> None:
+    def _notify(self, request: Request, response: Response, dollars: float, then=None) -> None:
+        """`on_call`, then `then()` (the cache marks the reply booked): now, or queued for the thread
+        that opened `deferred()`."""
         with self._lock:
             if self._deferred is not None:
-                self._deferred.append((request, response, dollars))
-                return
+                self._deferred.append((request, response, dollars, then))
+                if threading.get_ident() != self._owner:
+                    return
+        if self._deferred is not None:  # the owner's own call: record it (and what is queued) now
+            self.flush()
+            return
+        self._tell((request, response, dollars, then))
+
+    def _tell(self, item: tuple) -> None:
+        request, response, dollars, then = item
         if self.on_call:
             self.on_call(request, response, dollars)
+        if then is not None:
+            then()
 
     @contextmanager
     def deferred(self) -> Iterator["Ledger"]:
-        """Queue `on_call` notifications until `flush()`; flushes what is left on the way out."""
+        """Queue `on_call` notifications of calls made in other threads until `flush()`; flushes what is
+        left on the way out."""
         with self._lock:
             if self._deferred is not None:
                 raise RuntimeError("ledger notifications are already deferred")
-            self._deferred = []
+            self._deferred, self._owner = [], threading.get_ident()
         try:
             yield self
         finally:
             self.flush()
             with self._lock:
-                pending, self._deferred = self._deferred or [], None
+                pending, self._deferred, self._owner = self._deferred or [], None, None
             for item in pending:  # raced in after the last flush
-                if self.on_call:
-                    self.on_call(*item)
+                self._tell(item)
 
     def flush(self) -> None:
         """Run the queued `on_call` notifications in this thread, in the order the calls ended."""
@@ -199,6 +235,13 @@ class Ledger:
             if not self._deferred:
                 return
             pending, self._deferred[:] = list(self._deferred), []
-        if self.on_call:
-            for item in pending:
-                self.on_call(*item)
+        for item in pending:
+            self._tell(item)
+
+
+def _booking(teacher, request: Request, response: Response):
+    """What marks a paid reply booked in the teacher's cache once it is recorded (None without a cache)."""
+    booked = getattr(teacher, "booked", None)
+    if booked is None or response.cache_hit:
+        return None
+    return lambda: booked(request)
