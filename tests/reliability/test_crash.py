@@ -1,0 +1,139 @@
+"""Crash tests: `elad run` in a subprocess is killed with SIGKILL while sampling, while annotating (at a
+request, after an unusable paid reply, and between a paid reply and its record), while training, while
+saving an adapter or the report, and at a random moment; it is restarted each time, and its final store
+is compared with an uninterrupted run of the same config: same selections, same annotations, same teacher
+calls and cost, the budget kept, nothing half-written, every adapter loadable.
+
+The random choices (kill delays, which request, which save) come from a seed printed with any failure.
+"""
+
+import json
+import random
+import signal
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.reliability.audit import audit, half_written, store_digest
+from tests.reliability.conftest import FIGURES, SECRET, loop_config, teacher_reply
+from tests.reliability.procs import Launcher, write_config
+
+pytestmark = pytest.mark.integration
+
+KEY_ENV = "ELAD_TEST_KEY"
+BUDGET = {"calls": 7}  # the uninterrupted run needs 6; the crashed one pays for an unusable reply too
+
+
+def crash_config(rel_data, tiny_model_dir, server) -> dict:
+    # egss_inter: the student samples explanations of the pool each round (a stage worth killing).
+    # One request in flight: a kill at the k-th request lands after the earlier ones were handled.
+    return loop_config(rel_data, tiny_model_dir, server.base_url,
+                       selection={"strategy": "egss_inter", "samples": 2},
+                       teacher={"concurrency": 1, "api_key_env": KEY_ENV, "timeout": 5},
+                       loop={"budget": BUDGET})
+
+
+@pytest.fixture(scope="session")
+def reference(rel_data, tiny_model_dir, tmp_path_factory):
+    """An uninterrupted run. The secrets tests search it too: the key is in the environment and the
+    `openai` client's debug log is on."""
+    folder = tmp_path_factory.mktemp("reference")
+    with FakeOpenAIServer(answer=teacher_reply) as server:
+        config = write_config(folder / "config.yaml", crash_config(rel_data, tiny_model_dir, server))
+        launcher = Launcher(config, folder / "run", env={KEY_ENV: SECRET, "OPENAI_LOG": "debug"})
+        launch = launcher.run()
+        assert launch.rc == 0, launch.out + launch.err
+        found = audit(folder / "run", server, budget=BUDGET)
+        headers = [s.headers.get("authorization") for s in server.seen]
+    FIGURES["loop_runs"] += 1
+    FIGURES["runs_survived"] += 1
+    return {"dir": folder / "run", "digest": store_digest(folder / "run"), "audit": found,
+            "launches": launcher.launches, "headers": headers}
+
+
+def test_the_uninterrupted_run_is_clean(reference):
+    assert reference["audit"].problems() == {}
+    assert reference["audit"].paid_rows == 6 == reference["audit"].billed
+    assert [r[1] for r in reference["digest"]["rounds"]] == ["done", "done"]
+
+
+def test_killed_at_every_stage_and_resumed_equals_the_uninterrupted_run(
+    reference, rel_data, tiny_model_dir, tmp_path, server
+):
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    launcher = Launcher(write_config(tmp_path / "config.yaml", crash_config(rel_data, tiny_model_dir, server)),
+                        tmp_path / "run", env={KEY_ENV: SECRET, "OPENAI_LOG": "debug"})
+    at = {"request": None, "count": 0}
+
+    def kill_at_request(index, body):
+        at["count"] += 1
+        if at["request"] is not None and at["count"] == at["request"]:
+            launcher.kill_now()
+            return "drop"  # the client is gone: nothing is sent, nothing billed
+        return None
+
+    server.on_request = kill_at_request
+    saving = rng.choice([("saving round 1's adapter", {"kill_in": "peft:PeftModel.save_pretrained:1:30"}),
+                         ("writing round 1's report", {"kill_in": "elad.report:write_atomic:1:0"})])
+    plan = [  # (what the run is doing when it is killed, how)
+        ("sampling round 1", {"kill_in": f"elad.students.student:Student.explain:1:{rng.uniform(0, 0.3):.3f}"}),
+        # The first reply has no choices (billed); the kill comes as the same item is asked again.
+        ("annotating round 1, after an unusable reply", {"cue": "empty", "request": 2}),
+        # The reply is paid and cached; the process dies before its teacher_calls row is written.
+        ("annotating round 1, between a reply and its record",
+         {"kill_in": "elad.store.db:RunStore.add_teacher_call:1:-1"}),
+        ("training round 1", {"kill_in": f"elad.students.training:fit:1:{rng.uniform(0.1, 1.0):.3f}"}),
+        saving,
+        ("at a random moment", {"after": rng.uniform(0.5, 5.0)}),
+    ]
+    stages = []
+    for stage, how in plan:
+        at["count"], at["request"] = 0, how.get("request")
+        if "cue" in how:
+            server.cue(how["cue"])
+        launch = launcher.run(kill_in=how.get("kill_in"), kill_after_start=how.get("after"))
+        at["request"] = None
+        stages.append((stage, launch.rc))
+        assert launch.rc in (0, -signal.SIGKILL), f"{stage} (seed {seed}): rc {launch.rc}\n{launch.out}{launch.err}"
+        if launch.rc == 0:
+            break
+    final = launcher.run_to_completion()
+    assert final.rc == 0, final.out + final.err
+    FIGURES["kills"] += launcher.kills
+    FIGURES["faults_injected"] += launcher.kills + 1  # and the unusable reply
+    FIGURES["restarts"] += len(launcher.launches) - 1
+    FIGURES["loop_runs"] += len(launcher.launches)
+    FIGURES["runs_survived"] += 1
+
+    found = audit(tmp_path / "run", server, budget=BUDGET, kills=launcher.random_kills)
+    FIGURES["paid_twice"] += found.paid_twice - found.in_transit
+    FIGURES["paid_twice_in_transit"] += found.in_transit
+    FIGURES["annotations_lost"] += len(found.lost) + len(found.unrecorded)
+    FIGURES["budget_overruns"] += bool(found.overruns)
+    context = f"seed {seed}, launches {stages}"
+    assert found.problems() == {}, context
+    # The unusable reply was paid and is recorded: one call more than the uninterrupted run.
+    assert found.paid_rows == server.billed.calls == reference["audit"].paid_rows + 1, context
+    digest, expected = store_digest(tmp_path / "run"), reference["digest"]
+    for part in ("rounds", "selections", "scores", "annotations", "rejected", "training", "pool_explanations",
+                 "paid_usable"):
+        assert digest[part] == expected[part], f"{part} differs from the uninterrupted run ({context})"
+    assert half_written(tmp_path / "run") == []
+    _adapters_load(tmp_path / "run", tiny_model_dir)
+    # For the secrets test: every byte printed and written by these launches.
+    (tmp_path / "printed.txt").write_text("".join(launch.out + launch.err for launch in launcher.launches))
+
+
+def _adapters_load(run_dir, tiny_model_dir) -> None:
+    from elad.config import StudentConfig
+    from elad.students import Student
+
+    student = Student(StudentConfig(model=str(tiny_model_dir), dtype="float32", max_new_tokens=2,
+                                    lora={"r": 2, "alpha": 4}))
+    adapters = sorted((run_dir / "rounds").glob("*/adapter"))
+    assert [a.parent.name for a in adapters] == ["1", "2"]
+    for adapter in adapters:
+        assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 2
+        student.load_adapter(adapter)
+        assert student.generate(["Premise: a.\nHypothesis: b."])
