@@ -246,7 +246,7 @@ def test_merged_generation_gives_the_same_text_and_training_resumes_exactly(smal
 
 
 @pytest.mark.parametrize("objective", ["cot", "step_by_step"])
-def test_a_student_overfits_eight_examples_to_exact_match(small_llama_dir, objective):
+def test_a_student_overfits_eight_examples_to_exact_match(small_llama_dir, objective, tmp_path):
     student = small_student(small_llama_dir, lora=False)
     records = eight_records()
     settings = TrainingConfig(objective=objective, inference="predict", epochs=150, learning_rate=1e-2, batch_size=8)
@@ -256,6 +256,12 @@ def test_a_student_overfits_eight_examples_to_exact_match(small_llama_dir, objec
     else:  # answers straight away under predict:, explains under explain:
         assert student.generate([r.prompt for r in records]) == [f"{CUE} {r.answer}." for r in records]
         assert student.generate([r.prompt for r in records], mode="explain") == [r.rationale for r in records]
+        # saved full weights reload as what they were trained for (a resumed run answers under predict: too)
+        student.save_adapter(tmp_path / "weights")
+        fresh = Student(student.config)
+        fresh.load_adapter(tmp_path / "weights")
+        assert (fresh.objective, fresh.inference) == ("step_by_step", "predict")
+        assert fresh.generate([r.prompt for r in records]) == [f"{CUE} {r.answer}." for r in records]
 
 
 # --- export ------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from pathlib import Path
 from elad.errors import EladError
 
 
-def export_round(run_dir: str | Path, round_: int, out_dir: str | Path) -> Path:
+def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: str = "float32") -> Path:
     """Write round `round_`'s student to `out_dir` (which must not exist or be empty); returns `out_dir`.
-    Round 0 is the untrained base model."""
+    Round 0 is the untrained base model. The LoRA adapter is merged in fp32 and saved as `dtype`
+    (float32 by default: rounding a merged model to bf16 loses most of a small LoRA delta)."""
     from elad.config import load_config
     from elad.store import RunStore
     from elad.students.student import Student
@@ -37,12 +38,18 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path) -> Path:
     finally:
         store.close()
 
-    student = Student(config.student)
+    if dtype not in ("float32", "bfloat16"):
+        raise EladError(f"export dtype must be float32 or bfloat16, not {dtype}")
+    student = Student(config.student.model_copy(update={"dtype": "float32"}))
     if round_ != 0:
         student.load_adapter(adapter)
     model = student.model
     if hasattr(model, "peft_config"):
         model = model.merge_and_unload()
+    if dtype == "bfloat16":
+        import torch
+
+        model = model.to(torch.bfloat16)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     try:
@@ -132,7 +139,8 @@ def model_card(config, store, round_: int) -> str:
         "model = AutoModelForCausalLM.from_pretrained(PATH)",
         "```",
         "",
-        "`elad.json` records the prompt format (prefix, answer cue).",
+        "`elad.json` records the prompt format (prefix, answer cue). The weights are the base model with the "
+        "adapter merged in float32; the evaluation above ran on the unmerged adapter.",
         "",
     ]
     return "\n".join(lines)

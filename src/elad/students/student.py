@@ -7,6 +7,7 @@ objective a prompt is prefixed with `predict: ` (answer only) or `explain: ` (ra
 Distilling Step-by-Step (Hsieh et al., 2023).
 """
 
+import json
 import math
 import shutil
 import tempfile
@@ -28,6 +29,8 @@ from elad.tasks.base import ANSWER_CUE
 IGNORE_INDEX = -100  # label value the loss skips: prompt tokens and padding
 
 Progress = Callable[[int, int], None]  # (done, total)
+
+STUDENT_META = "elad_student.json"  # written next to saved weights: the objective they were trained with
 
 MODES = {"plain": "", "predict": "predict: ", "explain": "explain: "}
 
@@ -92,7 +95,9 @@ class Student:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.objective = "cot"  # what the current weights were trained with (set by train)
         self.inference = "cot"
-        self.merge_for_generation = True  # LoRA merged into the weights while generating (see _merged)
+        # Fold LoRA into the weights while generating: off, because merging into bf16 weights rounds most
+        # of a LoRA delta away (outputs then drift back toward the base model's); exact in fp32 only.
+        self.merge_for_generation = False
         self._merged = False
         self.model = self._load_base()
 
@@ -121,6 +126,9 @@ class Student:
         self.model.save_pretrained(staging)  # a merged LoRA still saves its unchanged A and B matrices
         if not self._is_peft():
             self.tokenizer.save_pretrained(staging)
+        # how these weights expect to be prompted, so that a resumed run loads them as they were trained
+        meta = {"objective": self.objective, "inference": self.inference}
+        (staging / STUDENT_META).write_text(json.dumps(meta) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)
@@ -132,18 +140,20 @@ class Student:
             loader = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
             self.model = loader.from_pretrained(directory, dtype=self.dtype).to(self.device).eval()
             self._merged = False
-            return
-        from peft import PeftModel
+        else:
+            from peft import PeftModel
 
-        self.model = PeftModel.from_pretrained(self._load_base(), str(directory), is_trainable=True).eval()
+            self.model = PeftModel.from_pretrained(self._load_base(), str(directory), is_trainable=True).eval()
+        meta = json.loads((directory / STUDENT_META).read_text()) if (directory / STUDENT_META).exists() else {}
+        self.objective, self.inference = meta.get("objective", "cot"), meta.get("inference", "cot")
 
     def _is_peft(self) -> bool:
         return hasattr(self.model, "peft_config")
 
     def _merged_for_generation(self) -> None:
-        """Fold LoRA into the weights for inference (no extra adapter matmuls per layer). The adapter
-        matrices stay as they are, so saving still writes the adapter; training first restores the exact
-        base weights (see _unmerged_for_training)."""
+        """If `merge_for_generation`: fold LoRA into the weights for inference (no adapter matmuls per
+        layer). The adapter matrices stay as they are, so saving still writes the adapter; training first
+        restores the exact base weights (see _unmerged_for_training)."""
         if self.merge_for_generation and self._is_peft() and not self._merged:
             self.model.merge_adapter()
             self._merged = True
@@ -153,9 +163,11 @@ class Student:
         merged delta again would leave bf16 rounding in the base)."""
         if not self._merged:
             return
+        trained_with = self.objective, self.inference
         with tempfile.TemporaryDirectory(prefix="elad-adapter-") as scratch:
             self.model.save_pretrained(scratch)
             self.load_adapter(Path(scratch))
+        self.objective, self.inference = trained_with
         self._merged = False
 
     # --- text in, text out -------------------------------------------------------------------------
@@ -339,9 +351,18 @@ class Student:
             raw = scoring.causal_candidate_scores(self.model, items, self.device, self.dtype)
         return [[scoring.normalise(lp, cands) for lp in per_boundary] for per_boundary, cands in zip(raw, candidates)]
 
+    def _stop_ids(self) -> set[int]:
+        """End of turn, padding, and every token that holds a line break: a short answer ends there."""
+        if not hasattr(self, "_stops"):
+            stops = {t for t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if t is not None}
+            vocab = self.tokenizer.get_vocab()
+            texts = self.tokenizer.batch_decode([[i] for i in vocab.values()])
+            stops |= {i for i, text in zip(vocab.values(), texts) if "\n" in text}
+            self._stops = stops
+        return self._stops
+
     def _score_open(self, items, candidates, parse, max_answer_tokens):
-        stops = {t for t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if t is not None}
-        stops |= {i for token, i in self.tokenizer.get_vocab().items() if "\n" in self.tokenizer.convert_tokens_to_string([token])}
+        stops = self._stop_ids()
         if self.is_seq2seq:
             tokens = scoring.seq2seq_greedy_answers(
                 self.model, items, self._decoder_start(), self.tokenizer.pad_token_id, self.device, max_answer_tokens, stops)
@@ -408,6 +429,7 @@ class Student:
                           seq2seq=self.is_seq2seq,
                           autocast_bf16=not self._is_peft() and self.config.dtype == "auto")
         self.model.eval()
+        self.model.config.use_cache = True  # the Trainer turns the KV cache off for training
         self.objective, self.inference = settings.objective, settings.inference
         tokens = sum(_feature_tokens(f, self.is_seq2seq) for f in features) * math.ceil(settings.epochs)
         return TrainReport(len(records), steps, loss, time.time() - started, tokens)
