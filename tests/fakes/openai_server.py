@@ -17,6 +17,7 @@ or, when the queue is empty, answers normally. Cues:
 - `drop`:       reads the request, then closes the connection without a byte of reply
 - `noanswer`:   a normal, billed answer whose text states no answer (`NO_ANSWER_REPLY`)
 - `echo_key`:   401 whose error message repeats the request's Authorization header (a careless proxy)
+- `echo_key_400`: the same as a 400 (the request is refused: its item is rejected, the run goes on)
 
 When the queue is empty, `schedule(i, body) -> cue` (if set) picks the cue of the i-th chat request
 (0-based), e.g. `random_schedule(seed, rate)`; `on_request(i, body)` (if set) runs as each chat request
@@ -275,9 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": {"message": "prompt is longer than the context", "type": "invalid_request_error"}})
         elif cue == "401":
             self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
-        elif cue == "echo_key":
+        elif cue in ("echo_key", "echo_key_400"):
             given = self.headers.get("Authorization", "")
-            self._json(401, {"error": {"message": f"Incorrect API key provided: {given}", "type": "invalid_request_error"}})
+            status = 401 if cue == "echo_key" else 400
+            self._json(status, {"error": {"message": f"Incorrect API key provided: {given}", "type": "invalid_request_error"}})
         elif cue == "no_usage":
             payload, prompt, completion = fake.completion(body, with_usage=False)
             if self._json(200, payload):

@@ -122,11 +122,19 @@ class OpenAITeacher:
     def _failed(self, error: Exception) -> TeacherError:
         status = getattr(error, "status_code", None)
         what = f"HTTP {status}" if status else type(error).__name__
-        message = getattr(error, "message", None) or str(error)
+        message = self._redacted(getattr(error, "message", None) or str(error))
         where = self.base_url or "the OpenAI API"
         if status in (400, 413, 422):
             return TeacherRefused(f"teacher '{self.model}' at {where} refused the request: {what}: {message}")
         return TeacherError(f"teacher '{self.model}' at {where} failed after retries: {what}: {message}")
+
+    def _redacted(self, text: str) -> str:
+        """`text` without the API key: a server or proxy may repeat the Authorization header in an error
+        message, which would otherwise be printed, logged and stored with the item's rejection."""
+        key = getattr(self._client, "api_key", None)
+        if key and key != NO_KEY and len(key) >= 8:
+            text = text.replace(key, "[the API key]")
+        return text
 
     def _response(self, request: Request, result) -> Response:
         choices = list(getattr(result, "choices", None) or [])
