@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import write_esnli
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.reliability.audit import audit, store_digest
+from tests.reliability.procs import Launcher, write_config
 
 LABELS = ("entailment", "neutral", "contradiction")
 POOL_ROWS = [(f"A person number {i} walks.", f"Someone {i} moves.", i % 3) for i in range(10)]
@@ -101,6 +103,37 @@ def reliability_figures(tmp_path_factory):
     (tmp_path_factory.getbasetemp() / "reliability_figures.json").write_text(text)
     if os.environ.get("ELAD_RELIABILITY_FIGURES"):
         Path(os.environ["ELAD_RELIABILITY_FIGURES"]).write_text(text)
+
+
+KEY_ENV = "ELAD_TEST_KEY"
+BUDGET = {"calls": 7}  # the uninterrupted run needs 6; the crashed one pays for an unusable reply too
+
+
+def crash_config(rel_data, tiny_model_dir, server) -> dict:
+    # egss_inter: the student samples explanations of the pool each round (a stage worth killing).
+    # One request in flight: a kill at the k-th request lands after the earlier ones were handled.
+    return loop_config(rel_data, tiny_model_dir, server.base_url,
+                       selection={"strategy": "egss_inter", "samples": 2},
+                       teacher={"concurrency": 1, "api_key_env": KEY_ENV, "timeout": 5},
+                       loop={"budget": BUDGET})
+
+
+@pytest.fixture(scope="session")
+def reference(rel_data, tiny_model_dir, tmp_path_factory):
+    """An uninterrupted run. The secrets tests search it too: the key is in the environment and the
+    `openai` client's debug log is on."""
+    folder = tmp_path_factory.mktemp("reference")
+    with FakeOpenAIServer(answer=teacher_reply) as server:
+        config = write_config(folder / "config.yaml", crash_config(rel_data, tiny_model_dir, server))
+        launcher = Launcher(config, folder / "run", env={KEY_ENV: SECRET, "OPENAI_LOG": "debug"})
+        launch = launcher.run()
+        assert launch.rc == 0, launch.out + launch.err
+        found = audit(folder / "run", server, budget=BUDGET)
+        headers = [s.headers.get("authorization") for s in server.seen]
+    FIGURES["loop_runs"] += 1
+    FIGURES["runs_survived"] += 1
+    return {"dir": folder / "run", "digest": store_digest(folder / "run"), "audit": found,
+            "launches": launcher.launches, "headers": headers}
 
 
 def pytest_terminal_summary(terminalreporter):

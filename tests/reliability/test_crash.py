@@ -13,42 +13,11 @@ import signal
 
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAIServer
 from tests.reliability.audit import audit, half_written, store_digest
-from tests.reliability.conftest import FIGURES, SECRET, loop_config, teacher_reply
+from tests.reliability.conftest import BUDGET, FIGURES, KEY_ENV, SECRET, crash_config
 from tests.reliability.procs import Launcher, write_config
 
 pytestmark = pytest.mark.integration
-
-KEY_ENV = "ELAD_TEST_KEY"
-BUDGET = {"calls": 7}  # the uninterrupted run needs 6; the crashed one pays for an unusable reply too
-
-
-def crash_config(rel_data, tiny_model_dir, server) -> dict:
-    # egss_inter: the student samples explanations of the pool each round (a stage worth killing).
-    # One request in flight: a kill at the k-th request lands after the earlier ones were handled.
-    return loop_config(rel_data, tiny_model_dir, server.base_url,
-                       selection={"strategy": "egss_inter", "samples": 2},
-                       teacher={"concurrency": 1, "api_key_env": KEY_ENV, "timeout": 5},
-                       loop={"budget": BUDGET})
-
-
-@pytest.fixture(scope="session")
-def reference(rel_data, tiny_model_dir, tmp_path_factory):
-    """An uninterrupted run. The secrets tests search it too: the key is in the environment and the
-    `openai` client's debug log is on."""
-    folder = tmp_path_factory.mktemp("reference")
-    with FakeOpenAIServer(answer=teacher_reply) as server:
-        config = write_config(folder / "config.yaml", crash_config(rel_data, tiny_model_dir, server))
-        launcher = Launcher(config, folder / "run", env={KEY_ENV: SECRET, "OPENAI_LOG": "debug"})
-        launch = launcher.run()
-        assert launch.rc == 0, launch.out + launch.err
-        found = audit(folder / "run", server, budget=BUDGET)
-        headers = [s.headers.get("authorization") for s in server.seen]
-    FIGURES["loop_runs"] += 1
-    FIGURES["runs_survived"] += 1
-    return {"dir": folder / "run", "digest": store_digest(folder / "run"), "audit": found,
-            "launches": launcher.launches, "headers": headers}
 
 
 def test_the_uninterrupted_run_is_clean(reference):
@@ -121,8 +90,11 @@ def test_killed_at_every_stage_and_resumed_equals_the_uninterrupted_run(
         assert digest[part] == expected[part], f"{part} differs from the uninterrupted run ({context})"
     assert half_written(tmp_path / "run") == []
     _adapters_load(tmp_path / "run", tiny_model_dir)
-    # For the secrets test: every byte printed and written by these launches.
-    (tmp_path / "printed.txt").write_text("".join(launch.out + launch.err for launch in launcher.launches))
+    # The key was in the environment of every launch, the client's debug log on: it is nowhere.
+    from tests.reliability.test_secrets import every_file, leaks
+
+    printed = {f"launch {i}": launch.out + launch.err for i, launch in enumerate(launcher.launches)}
+    assert leaks(every_file(tmp_path / "run"), printed) == []
 
 
 def _adapters_load(run_dir, tiny_model_dir) -> None:

@@ -1,0 +1,132 @@
+"""Fault injection: the whole loop (tiny student, `openai` backend, CoT annotation) against the fake
+server answering 429 + Retry-After, 500, 503, replies slower than the timeout, dropped connections,
+truncated and malformed JSON, empty choices and replies with no answer, by script and by a random
+schedule. Every run finishes, or stops with a clear TeacherError and finishes when rerun; every reply the
+provider billed is in the store, none is paid twice, no annotation is lost, the budget holds."""
+
+import io
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from typer.testing import CliRunner
+
+from elad.config import ExperimentConfig
+from elad.loop import Experiment
+from elad.teachers import TeacherError
+from tests.fakes.openai_server import FAULTS, FakeOpenAIServer
+from tests.reliability.audit import audit, read_store
+from tests.reliability.conftest import FIGURES, SECRET, faults_served, gold_label, loop_config, teacher_reply
+from tests.reliability.procs import write_config
+
+pytestmark = pytest.mark.integration
+
+
+def run_until_done(config: dict, run_dir, attempts: int = 6) -> list[str]:
+    """Run, and rerun after each TeacherError (retries exhausted), until the run finishes; the errors."""
+    errors = []
+    for _ in range(attempts):
+        FIGURES["loop_runs"] += 1
+        try:
+            Experiment(ExperimentConfig.model_validate(config), run_dir, Console(file=io.StringIO())).run()
+            FIGURES["runs_survived"] += 1
+            return errors
+        except TeacherError as error:
+            errors.append(str(error))
+    raise AssertionError(f"the run did not finish in {attempts} attempts: {errors}")
+
+
+def check(run_dir, server: FakeOpenAIServer, budget: dict | None = None) -> None:
+    """The suite's invariants on a finished run, counted in the figures."""
+    found = audit(run_dir, server, budget)
+    FIGURES["faults_injected"] += faults_served(server)
+    FIGURES["paid_twice"] += found.paid_twice
+    FIGURES["annotations_lost"] += len(found.lost) + len(found.unrecorded)
+    FIGURES["budget_overruns"] += bool(found.overruns)
+    assert found.problems() == {}
+    # The ledger charged what the provider billed, plus the malformed replies (a provider may bill them).
+    assert found.paid_rows == server.billed.calls + server.served.get("malformed", 0)
+    db = read_store(run_dir)
+    assert all(r["state"] == "done" for r in db.execute("SELECT state FROM rounds"))
+    for row in db.execute("SELECT example_id, answer, raw FROM annotations"):
+        assert row["answer"] == gold_label(row["example_id"]), row["raw"]
+    db.close()
+
+
+def test_every_fault_kind_in_one_run(rel_data, tiny_model_dir, tmp_path, server, fast_backoff):
+    faults = ["429", "500", "503", "slow", "drop", "truncated", "malformed", "empty", "noanswer", "no_usage"]
+    server.cue(*faults)  # 6 items to annotate: every cue is used up before they are done
+    config = loop_config(rel_data, tiny_model_dir, server.base_url, teacher={"concurrency": 3})
+    errors = run_until_done(config, tmp_path / "run")
+    FIGURES["clear_stops"] += len(errors)
+    assert set(faults) <= set(server.served)
+    check(tmp_path / "run", server)
+    db = read_store(tmp_path / "run")
+    rejected = [r["reason"] for r in db.execute("SELECT reason FROM rejected")]
+    handled = db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] + len(rejected)
+    db.close()
+    # The reply with no answer is rejected; so is an item whose ask and re-ask were both unusable
+    # (malformed, empty), if the schedule gave both to one item.
+    assert "the teacher's reply states no answer that can be parsed" in rejected and handled == 6
+    assert all(r.startswith(("the teacher's reply states no answer", "no usable reply")) for r in rejected)
+
+
+def test_exhausted_retries_stop_with_a_clear_message_and_a_rerun_finishes(
+    rel_data, tiny_model_dir, tmp_path, server, fast_backoff, monkeypatch
+):
+    from elad.cli import app
+
+    monkeypatch.setenv("ELAD_TEST_KEY", SECRET)
+    server.retry_after_5xx = "0.05"
+    server.cue(*["503"] * 9)  # 3 in flight x (1 + 2 retries)
+    config = loop_config(rel_data, tiny_model_dir, server.base_url,
+                         teacher={"concurrency": 3, "api_key_env": "ELAD_TEST_KEY"})
+    path = write_config(tmp_path / "config.yaml", config)
+    runner = CliRunner()
+    stopped = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert stopped.exit_code == 2, stopped.output
+    message = " ".join(stopped.output.split())
+    assert "failed after retries: HTTP 503" in message and server.base_url in message
+    assert "Traceback" not in stopped.output and SECRET not in stopped.output
+    db = read_store(tmp_path / "run")
+    chosen = [r[0] for r in db.execute("SELECT example_id FROM selections WHERE round = 1 AND chosen = 1")]
+    assert len(chosen) == 3 and db.execute("SELECT COUNT(*) FROM teacher_calls").fetchone()[0] == 0
+    db.close()
+
+    resumed = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert resumed.exit_code == 0, resumed.output
+    FIGURES["loop_runs"] += 2
+    FIGURES["runs_survived"] += 1
+    FIGURES["clear_stops"] += 1
+    check(tmp_path / "run", server)
+    db = read_store(tmp_path / "run")
+    assert [r[0] for r in db.execute("SELECT example_id FROM selections WHERE round = 1 AND chosen = 1")] == chosen
+    assert db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == 6
+    db.close()
+
+
+EXAMPLES = int(os.environ.get("ELAD_RELIABILITY_EXAMPLES", "5"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    schedule=st.lists(st.sampled_from((*FAULTS, "ok", "ok")), min_size=1, max_size=16),
+    concurrency=st.integers(1, 3),
+    budget=st.sampled_from([None, {"tokens": 700}, {"calls": 3}, {"dollars": 0.0004}]),
+)
+def test_random_fault_schedules(rel_data, tiny_model_dir, tmp_path_factory, fast_backoff, schedule, concurrency,
+                                budget):
+    run_dir = tmp_path_factory.mktemp("schedule") / "run"
+    with FakeOpenAIServer(answer=teacher_reply, retry_after="0.05", slow_seconds=0.6) as server:
+        server.cue(*schedule)
+        config = loop_config(rel_data, tiny_model_dir, server.base_url,
+                             teacher={"concurrency": concurrency, "max_tokens": 64},
+                             loop={"rounds": 1, "per_round": 4, "budget": budget or {}})
+        errors = run_until_done(config, run_dir)
+        FIGURES["clear_stops"] += len(errors)
+        FIGURES["random_schedules"] += 1
+        assert all("failed after retries" in e and SECRET not in e for e in errors)
+        check(run_dir, server, budget)
