@@ -252,13 +252,15 @@ class ClearAnnotator(CotAnnotator):
             details["outcome"] = "kept"
             details["kept_steps"] = len(steps)
             full = join_steps(steps)
+            answer, rationale = self.task.parse_answer(full, example), split_rationale(full)
         else:
             details["outcome"] = "revised"
             details["kept_steps"] = first_wrong - 1
             details["continuation"] = review.continuation
-            full = join_steps(steps[: first_wrong - 1] + [review.continuation])
-        answer = self.task.parse_answer(full, example)
-        rationale = split_rationale(full)
+            # The answer is the teacher's, read from its continuation alone: an answer cue inside a kept
+            # student step (one quoting the question, say) must not stand in for it.
+            answer = self.task.parse_answer(review.continuation, example)
+            rationale = join_steps([s for s in steps[: first_wrong - 1] + [split_rationale(review.continuation)] if s])
         if answer is None or not rationale:
             return self._fallback(example, details, "the reviewed explanation states no answer or no rationale", raw)
         if self.gold_disagrees(example, answer):
