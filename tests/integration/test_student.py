@@ -298,3 +298,15 @@ def test_export_writes_a_standalone_model_that_gives_the_same_outputs(small_llam
     assert exported.generate([r.prompt for r in records]) == expected
     with pytest.raises(Exception, match="not empty"):
         export_round(run, 1, out)
+
+
+def test_generation_leaves_which_weights_train_as_they_were(tiny_model_dir):
+    """Generation unfreezes the weights for speed (bench/frozen_weights.py) and must freeze them again."""
+    from elad.config import TrainingConfig
+
+    student = Student(StudentConfig(model=str(tiny_model_dir), max_new_tokens=3, lora={"r": 2, "alpha": 4}))
+    student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1), seed=0)
+    before = {name: p.requires_grad for name, p in student.model.named_parameters()}
+    assert any(before.values()) and not all(before.values())
+    student.generate(["Premise: c\nHypothesis: d"])
+    assert {name: p.requires_grad for name, p in student.model.named_parameters()} == before

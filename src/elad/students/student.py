@@ -7,12 +7,14 @@ objective a prompt is prefixed with `predict: ` (answer only) or `explain: ` (ra
 Distilling Step-by-Step (Hsieh et al., 2023).
 """
 
+import functools
 import json
 import math
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,17 @@ def pick_device_and_dtype(requested: str, full_finetune: bool) -> tuple[str, tor
     if full_finetune:
         return device, torch.float32
     return device, torch.bfloat16
+
+
+def _unfrozen_for_inference(method):
+    """Run a generating or scoring method inside Student._inference_weights()."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._inference_weights():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class Student:
@@ -157,6 +170,24 @@ class Student:
         if self.merge_for_generation and self._is_peft() and not self._merged:
             self.model.merge_adapter()
             self._merged = True
+
+    @contextmanager
+    def _inference_weights(self):
+        """Mark every weight as requiring grad while generating or scoring (under inference_mode, so no
+        grad is ever computed). Measured here (torch 2.13 CPU, bf16, Qwen2.5-0.5B, batch 16): generation
+        with frozen weights, as LoRA leaves the base model, runs 3.5x slower than with the same weights
+        unfrozen; see bench/frozen_weights.py. Restored afterwards so training trains only the adapter."""
+        frozen = [p for p in self.model.parameters() if not p.requires_grad]
+        if self.device != "cpu" or not frozen:
+            yield
+            return
+        for parameter in frozen:
+            parameter.requires_grad_(True)
+        try:
+            yield
+        finally:
+            for parameter in frozen:
+                parameter.requires_grad_(False)
 
     def _unmerged_for_training(self) -> None:
         """Undo a merge exactly: reload the base weights and put the trained adapter back (subtracting the
@@ -257,6 +288,7 @@ class Student:
         sampled = self._generate_rendered(rendered, samples, max_new_tokens, True, temperature, top_p, seed, sample_progress)
         return [g + s for g, s in zip(greedy, sampled)]
 
+    @_unfrozen_for_inference
     def _generate_rendered(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress):
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
         self._merged_for_generation()
@@ -293,6 +325,7 @@ class Student:
     # --- answers after step prefixes ---------------------------------------------------------------
 
     @torch.inference_mode()
+    @_unfrozen_for_inference
     def answer_scores(
         self,
         prompts: list[str],
