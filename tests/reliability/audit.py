@@ -136,6 +136,10 @@ def store_digest(run_dir: Path) -> dict:
             "SELECT example_id, COUNT(*) FROM teacher_calls WHERE cache_hit = 0 GROUP BY example_id")),
         "pool_explanations": [tuple(r) for r in db.execute(
             "SELECT round, example_id, sample, text FROM explanations WHERE role = 'pool' ORDER BY 1, 2, 3")],
+        "test_explanations": [tuple(r) for r in db.execute(
+            "SELECT round, example_id, text, answer FROM explanations WHERE role = 'test' ORDER BY 1, 2")],
+        "test_metrics": [tuple(r) for r in db.execute(
+            "SELECT round, name, value FROM metrics WHERE split = 'test' ORDER BY 1, 2")],
     }
     db.close()
     return digest
