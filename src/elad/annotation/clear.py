@@ -53,13 +53,11 @@ REVIEW_SCHEMA = {
 }
 
 JSON_FORMAT = (
-    "Reply with one JSON object and nothing else:\n"
-    '{"verdicts": [{"step": 1, "correct": true, "reason": "<why, in a few words>"}, ...], '
-    '"continuation": "<your corrected reasoning, ending with So the answer is <answer>.>"}\n'
-    "List the steps in order and stop after the first step that is wrong (correct: false). "
-    "\"continuation\" replaces that wrong step and everything after it: correct reasoning from there to the "
-    "answer, ending with 'So the answer is <answer>.' If every step is correct, give a verdict for every "
-    'step and an empty continuation ("").'
+    "Reply with one JSON object and nothing else. It has two keys. \"verdicts\": a list with one object "
+    "per step you checked, in order, each with \"step\" (the step's number), \"correct\" (true or false) "
+    "and \"reason\" (your own short reason). Stop the list at the first step that is wrong. "
+    "\"continuation\": your own correct reasoning that replaces that wrong step and everything after it, "
+    "ending with 'So the answer is <answer>.'; an empty string if every step is correct."
 )
 
 TEXT_FORMAT = (
