@@ -92,13 +92,14 @@ class FakeOpenAIServer:
     schedule: Callable[[int, dict], str] | None = None
     on_request: Callable[[int, dict], None] | None = None
     seen: list[Seen] = field(default_factory=list)
-    billed: Billed = field(default_factory=Billed)
+    ledger: Billed = field(default_factory=Billed)  # read it as `billed`, which waits for replies in progress
     served: dict = field(default_factory=dict)  # cue -> how many chat requests were answered with it
 
     def __post_init__(self):
         self._cues: deque[str] = deque()
         self._chat_requests = 0
         self._lock = threading.Lock()
+        self._active = 0  # requests being answered: a reply is billed only after its last byte is sent
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -182,11 +183,20 @@ class FakeOpenAIServer:
             }
         return payload, prompt_tokens, completion_tokens
 
+    @property
+    def billed(self) -> Billed:
+        """What the provider charged, once the replies in progress are sent: a client can read a reply
+        before the server's thread books it, so a test reading this right after a call waits a moment."""
+        deadline = time.time() + 5
+        while self._active and time.time() < deadline:
+            time.sleep(0.005)
+        return self.ledger
+
     def bill(self, prompt_tokens: int, completion_tokens: int, seen: Seen | None = None, text: str | None = None) -> None:
         with self._lock:
-            self.billed.calls += 1
-            self.billed.prompt_tokens += prompt_tokens
-            self.billed.completion_tokens += completion_tokens
+            self.ledger.calls += 1
+            self.ledger.prompt_tokens += prompt_tokens
+            self.ledger.completion_tokens += completion_tokens
             if seen is not None:
                 seen.billed, seen.text, seen.answered_at = True, text, time.time()
 
@@ -214,6 +224,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
+        with self.fake._lock:
+            self.fake._active += 1
+        try:
+            self._post()
+        finally:
+            with self.fake._lock:
+                self.fake._active -= 1
+
+    def _post(self) -> None:
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
