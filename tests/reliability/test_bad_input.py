@@ -15,6 +15,7 @@ from tests.conftest import write_esnli
 from tests.reliability.conftest import FIGURES, POOL_ROWS, TEST_ROWS, loop_config
 from tests.reliability.procs import REPO
 
+pytestmark = pytest.mark.integration  # a tiny model is built and loaded
 runner = CliRunner()
 
 

@@ -107,7 +107,7 @@ def test_exhausted_retries_stop_with_a_clear_message_and_a_rerun_finishes(
     db.close()
 
 
-EXAMPLES = int(os.environ.get("ELAD_RELIABILITY_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("ELAD_RELIABILITY_EXAMPLES", "12"))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
