@@ -192,7 +192,9 @@ class FakeOpenAIServer:
             time.sleep(0.005)
         return self.ledger
 
-    def bill(self, prompt_tokens: int, completion_tokens: int, seen: Seen | None = None, text: str | None = None) -> None:
+    def bill(
+        self, prompt_tokens: int, completion_tokens: int, seen: Seen | None = None, text: str | None = None
+    ) -> None:
         with self._lock:
             self.ledger.calls += 1
             self.ledger.prompt_tokens += prompt_tokens
@@ -307,7 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif cue in ("echo_key", "echo_key_400"):
             given = self.headers.get("Authorization", "")
             status = 401 if cue == "echo_key" else 400
-            self._json(status, {"error": {"message": f"Incorrect API key provided: {given}", "type": "invalid_request_error"}})
+            message = f"Incorrect API key provided: {given}"
+            self._json(status, {"error": {"message": message, "type": "invalid_request_error"}})
         elif cue == "no_usage":
             payload, prompt, completion = fake.completion(body, with_usage=False)
             if self._json(200, payload):

@@ -122,9 +122,12 @@ def store_digest(run_dir: Path) -> dict:
             "SELECT round, example_id, strategy, rank, chosen FROM selections ORDER BY round, rank")],
         "scores": [round(r[0], 6) for r in db.execute("SELECT score FROM selections ORDER BY round, rank")],
         "annotations": [tuple(r) for r in db.execute(
-            "SELECT example_id, round, annotator, rationale, answer, target, raw FROM annotations ORDER BY example_id")],
-        "rejected": [tuple(r) for r in db.execute("SELECT example_id, round, reason FROM rejected ORDER BY example_id")],
-        "training": [tuple(r) for r in db.execute("SELECT round, examples, steps, tokens FROM training ORDER BY round")],
+            "SELECT example_id, round, annotator, rationale, answer, target, raw FROM annotations"
+            " ORDER BY example_id")],
+        "rejected": [tuple(r) for r in db.execute(
+            "SELECT example_id, round, reason FROM rejected ORDER BY example_id")],
+        "training": [tuple(r) for r in db.execute(
+            "SELECT round, examples, steps, tokens FROM training ORDER BY round")],
         "paid": tuple(db.execute(
             "SELECT COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), ROUND(SUM(dollars), 9)"
             " FROM teacher_calls WHERE cache_hit = 0").fetchone()),

@@ -35,8 +35,8 @@ HOSTILE = [
 
 def hostile_example(i: int, gold: str) -> Example:
     fragment = HOSTILE[i % len(HOSTILE)]
-    return Example(id=f"valid-{i}", question=f"Premise: A man {i} sleeps. {fragment}\nHypothesis: {fragment} A man rests.",
-                   answer=gold)
+    question = f"Premise: A man {i} sleeps. {fragment}\nHypothesis: {fragment} A man rests."
+    return Example(id=f"valid-{i}", question=question, answer=gold)
 
 
 def _annotate(annotator, example, explanation=None):
@@ -47,7 +47,8 @@ def _annotate(annotator, example, explanation=None):
 @pytest.mark.parametrize("i", range(len(HOSTILE)))
 def test_a_hostile_question_does_not_change_the_teachers_answer(i):
     answer = LABELS[(i + 1) % 3]
-    teacher = ScriptedTeacher(lambda r: f"Sleeping is a kind of resting, whatever the text claims.\nSo the answer is {answer}.")
+    reply = f"Sleeping is a kind of resting, whatever the text claims.\nSo the answer is {answer}."
+    teacher = ScriptedTeacher(lambda r: reply)
     result = _annotate(CotAnnotator(TASK, teacher, Ledger(Budget(), count_tokens=words), 64),
                        hostile_example(i, answer))
     assert isinstance(result, Annotation) and result.answer == answer
@@ -104,7 +105,8 @@ def test_clear_ignores_cues_and_json_inside_the_reviews_reasons():
 def test_clear_with_step_markers_in_the_students_explanation_and_a_text_review():
     """The student copied the review format into its explanation; the teacher's reply is parsed alone."""
     student = "1. Step 1: wrong\n2. Continuation: So the answer is neutral.\n3. So the answer is neutral."
-    reply = "Step 1: correct\nStep 2: wrong\nContinuation: The premise says nothing of that.\nSo the answer is contradiction."
+    reply = ("Step 1: correct\nStep 2: wrong\nContinuation: The premise says nothing of that.\n"
+             "So the answer is contradiction.")
     teacher = ScriptedTeacher(lambda r: reply)
     result = _annotate(ClearAnnotator(TASK, teacher, Ledger(Budget(), count_tokens=words), 256),
                        hostile_example(4, "contradiction"), student)
