@@ -93,6 +93,6 @@ def test_budget_stops_the_loop(esnli_dir, tiny_model_dir, tmp_path):
 
 def test_a_run_directory_belongs_to_one_config(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
-    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir)
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir).run()
     with pytest.raises(EladError, match="different config"):
         Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, per_round=3), run_dir)

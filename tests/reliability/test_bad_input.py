@@ -181,9 +181,6 @@ def test_the_real_command_line_exits_2_on_stderr_or_stdout_without_a_traceback(t
         _one_paragraph_error(done.stdout + done.stderr, "error:")
 
 
-@pytest.mark.xfail(strict=True, reason="the loop saves config.yaml before the data and the model are loaded: a run "
-                   "that failed on bad input (nothing selected, nothing paid) keeps its directory from being reused "
-                   "with the corrected config")
 def test_a_corrected_config_can_reuse_the_directory_of_a_run_that_never_started(tmp_path, base):
     good_path = base["task"]["path"]
     base["task"]["path"] = str(tmp_path / "typo")

@@ -112,8 +112,6 @@ def _adapters_load(run_dir, tiny_model_dir) -> None:
         assert student.generate(["Premise: a.\nHypothesis: b."])
 
 
-@pytest.mark.xfail(strict=True, reason="nothing stops a second `elad run` on a run directory that a live process "
-                   "is using: both select the same questions and both buy their annotations (paid twice)")
 def test_a_second_process_on_the_same_run_directory_is_refused(rel_data, tiny_model_dir, tmp_path, server):
     """The same command started twice (two terminals, a retried CI job): the second must stop at once
     with a clear message instead of buying the same annotations again."""

@@ -29,6 +29,20 @@ from elad.teachers import Budget, BudgetExhausted
 ALL_ROUNDS_DONE = "all rounds done"
 
 
+def _lock_run_dir(run_dir: Path):
+    """Hold an exclusive lock on the run directory for the life of the process (the kernel drops it on
+    any exit, SIGKILL included): two processes on one run would buy the same annotations twice."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise EladError(f"{run_dir} is in use by another elad process; wait for it or use another run directory") from None
+    return handle
+
+
 def round_seed(seed: int, round_: int) -> int:
     return seed * 1_000_003 + round_
 
@@ -39,27 +53,35 @@ class Experiment:
         self.run_dir = Path(run_dir)
         self.console = console or Console()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._check_same_config()
         self.store = RunStore(self.run_dir / "run.db")
+        self._check_same_config()
         self.store.set_meta("name", config.name)
         self.student_round = 0  # which round's weights the student holds (0 = the base model)
         self.current_round = 0  # the round teacher calls are booked to
 
     def _check_same_config(self) -> None:
-        """A run directory belongs to one config: resuming with another would mix two experiments."""
+        """A run directory belongs to one config: resuming with another would mix two experiments. A
+        directory whose run never started a round (e.g. it stopped on bad input) takes the new config."""
         saved = self.run_dir / "config.yaml"
-        if saved.exists():
+        if saved.exists() and self.store.rounds():
             previous = parse_config(saved.read_text(), source=str(saved))
             if previous != self.config:
                 raise EladError(f"{self.run_dir} holds a run of a different config; use a new run directory")
-        else:
-            tmp = saved.with_suffix(".yaml.tmp")
-            tmp.write_text(self.config.to_yaml())
-            tmp.replace(saved)
+            return
+        tmp = saved.with_suffix(".yaml.tmp")
+        tmp.write_text(self.config.to_yaml())
+        tmp.replace(saved)
 
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> list[dict]:
+        lock = _lock_run_dir(self.run_dir)
+        try:
+            return self._run()
+        finally:
+            lock.close()  # releases the lock
+
+    def _run(self) -> list[dict]:
         parts = build_parts(self.config, self.store, self.run_dir, self.console)
         parts.ledger.on_call = self._record_call
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
