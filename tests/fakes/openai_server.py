@@ -119,7 +119,9 @@ class FakeOpenAIServer:
         return "ok", index
 
     def billed_replies(self) -> list[Seen]:
-        """The requests whose reply a provider would charge, in arrival order."""
+        """The requests whose reply a provider would charge, in arrival order (once the replies in
+        progress are sent, as `billed`)."""
+        self.billed  # noqa: B018 - waits for replies in progress
         with self._lock:
             return [s for s in self.seen if s.billed]
 
