@@ -157,10 +157,12 @@ def test_an_unreachable_teacher_stops_the_run_clearly(tmp_path, base, fast_backo
                          "APIConnectionError")
 
 
-def test_a_run_directory_of_another_config(tmp_path, base):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({**base, "seed": 99}))
-    result = _run(tmp_path, base)
+def test_a_run_directory_of_another_config(tmp_path, base, fast_backoff):
+    """A run that started a round (here: selected, then found the teacher unreachable) keeps its config."""
+    base["teacher"]["max_retries"] = 0
+    first = _run(tmp_path, base)
+    assert first.exit_code == 2 and "failed after retries" in first.output
+    result = _run(tmp_path, {**base, "seed": 99})
     assert result.exit_code == 2
     _one_paragraph_error(result.output, "holds a run of a different config")
 
