@@ -68,7 +68,12 @@ def _run(config_path: Path, run_dir: Path | None, overrides: list[str]) -> None:
 
     console.print(f"[bold]elad[/] {config.name}: task {config.task.name}, student {config.student.model}, "
                   f"strategy {config.selection.strategy}, annotator {config.annotation.method} -> {run_dir}")
-    Experiment(config, run_dir, console).run()
+    try:
+        Experiment(config, run_dir, console).run()
+    except KeyboardInterrupt:
+        # Everything bought so far is in the run's store and teacher cache: the same command resumes.
+        console.print(f"interrupted. Rerun the same command to resume {run_dir} where it stopped.")
+        raise typer.Exit(130) from None
     console.print(f"done. metrics: {run_dir / 'report' / 'metrics.csv'}, plot: {run_dir / 'report' / 'accuracy_vs_tokens.png'}")
 
 

@@ -41,3 +41,17 @@ def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
 def test_status_of_a_missing_run(tmp_path):
     result = runner.invoke(app, ["status", str(tmp_path)])
     assert result.exit_code == 2 and "no run here" in result.output
+
+
+def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path, monkeypatch):
+    from elad.loop import runner
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.Experiment, "run", interrupted)
+    config = tmp_path / "c.yaml"
+    config.write_text("name: x\n")
+    result = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 130
+    assert "Rerun the same command to resume" in result.output and "Traceback" not in result.output
