@@ -37,6 +37,7 @@ class Audit:
     paid_twice: int = 0  # usable replies bought more than once for the same ask
     in_transit: int = 0  # of those: the first one was on its way to the client when the client was killed
     lost: list = field(default_factory=list)  # example ids whose paid, parsable answer is not annotated
+    deferred: list = field(default_factory=list)  # unfinished items (budget spent mid-item), replies kept in the cache
     overruns: list = field(default_factory=list)  # budget lines the store's totals or the provider's bill exceed
     half_written: list = field(default_factory=list)
     tokens: int = 0
@@ -62,6 +63,7 @@ def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, k
                   for r in rows}
     annotations = {r["example_id"]: dict(r) for r in db.execute("SELECT * FROM annotations")}
     handled = set(annotations) | {r["example_id"] for r in db.execute("SELECT example_id FROM rejected")}
+    cached = cached_replies(run_dir)
 
     def in_transit(seen) -> bool:
         return any(0 <= kill - seen.answered_at < transit for kill in kills)
@@ -85,10 +87,14 @@ def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, k
         if not seen.text:
             continue
         example_id = example_of[key]
-        annotated = annotations.get(example_id)
+        # A rejected item is handled: its paid replies are in teacher_calls (checked above) and its last one
+        # in `rejected.raw`. An annotated item must keep every usable reply it was paid for.
         if example_id not in handled:
-            found.lost.append(example_id)
-        elif seen.text != NO_ANSWER_REPLY and (annotated is None or annotated["raw"] != seen.text):
+            # The budget ran out between two calls of one item (CLEAR's review, then its CoT fallback): the
+            # item waits for more budget, and its paid reply waits in the teacher cache, free on resume.
+            (found.deferred if seen.text in cached else found.lost).append(example_id)
+        elif example_id in annotations and seen.text != NO_ANSWER_REPLY and seen.text not in kept_replies(
+                annotations[example_id]):
             found.lost.append(example_id)
 
     totals = db.execute("SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
@@ -106,6 +112,24 @@ def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, k
     db.close()
     found.half_written = half_written(run_dir)
     return found
+
+
+def cached_replies(run_dir: Path) -> set[str]:
+    """Every reply text in the run's teacher cache."""
+    path = run_dir / "teacher_cache.db"
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    texts = {c["text"] for (blob,) in db.execute("SELECT completions FROM responses") for c in json.loads(blob)}
+    db.close()
+    return texts
+
+
+def kept_replies(annotation: dict) -> set[str]:
+    """The teacher replies an annotation keeps: its raw reply and, for CLEAR, every review reply in its
+    details (a review asked again, or one followed by the CoT fallback)."""
+    details = json.loads(annotation.get("details") or "{}")
+    return {annotation["raw"], *details.get("raw_replies", []), details.get("review_raw", annotation["raw"])}
 
 
 def half_written(run_dir: Path) -> list[str]:

@@ -47,6 +47,19 @@ def rel_data(tmp_path_factory) -> Path:
     return write_esnli(tmp_path_factory.mktemp("rel-esnli"), {"valid": POOL_ROWS, "test": TEST_ROWS}, {})
 
 
+@pytest.fixture(scope="session")
+def wordy_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny student with a generation config that never repeats a token: left to itself its greedy
+    explanation is blank lines, which gives CLEAR nothing to review; this one writes words."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("wordy") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    generation = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**generation, "no_repeat_ngram_size": 1}))
+    return folder
+
+
 def loop_config(data_dir: Path, model_dir: Path, base_url: str, **sections) -> dict:
     """A whole-loop config (as a dict): the tiny student, the `openai` backend at `base_url`, CoT
     annotation, 2 rounds of 3; `sections` replace keys inside a section, e.g. loop={"rounds": 1}."""

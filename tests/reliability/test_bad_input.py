@@ -141,6 +141,23 @@ def test_a_model_path_that_does_not_exist(tmp_path, base, model, monkeypatch):
     _one_paragraph_error(result.output, model.lstrip("./") if model.endswith(".gguf") else model)
 
 
+def test_a_gpu_only_option_on_a_cpu_machine(tmp_path, base, monkeypatch):
+    """student.generation: vllm needs a CUDA GPU (and the vllm extra): refused before any work, however
+    this machine is set up."""
+    import torch
+
+    from tests.integration.test_student_vllm import FAKE_VLLM
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.syspath_prepend(str(FAKE_VLLM))  # vllm importable: the missing GPU is what is named
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    base["student"]["generation"] = "vllm"
+    result = _run(tmp_path, base)
+    sys.modules.pop("vllm", None)
+    assert result.exit_code == 2
+    _one_paragraph_error(result.output, "student.generation: vllm needs a CUDA GPU", "'transformers'")
+
+
 def test_a_missing_api_key_variable_is_named(tmp_path, base, monkeypatch):
     monkeypatch.delenv("ELAD_NO_SUCH_KEY", raising=False)
     base["teacher"]["api_key_env"] = "ELAD_NO_SUCH_KEY"

@@ -5,10 +5,13 @@ schedule. Every run finishes, or stops with a clear TeacherError and finishes wh
 provider billed is in the store, none is paid twice, no annotation is lost, the budget holds."""
 
 import io
+import json
 import os
+import re
+from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
@@ -18,7 +21,9 @@ from elad.loop import Experiment
 from elad.teachers import TeacherError
 from tests.fakes.openai_server import FAULTS, FakeOpenAIServer
 from tests.reliability.audit import audit, read_store
-from tests.reliability.conftest import FIGURES, SECRET, faults_served, gold_label, loop_config, teacher_reply
+from tests.reliability.conftest import (
+    FIGURES, LABELS, SECRET, faults_served, gold_label, loop_config, teacher_reply,
+)
 from tests.reliability.procs import write_config
 
 pytestmark = pytest.mark.integration
@@ -38,8 +43,9 @@ def run_until_done(config: dict, run_dir, attempts: int = 6) -> list[str]:
     raise AssertionError(f"the run did not finish in {attempts} attempts: {errors}")
 
 
-def check(run_dir, server: FakeOpenAIServer, budget: dict | None = None) -> None:
-    """The suite's invariants on a finished run, counted in the figures."""
+def check(run_dir, server: FakeOpenAIServer, budget: dict | None = None) -> list[str]:
+    """The suite's invariants on a finished run, counted in the figures; the items the budget left
+    unfinished (their paid replies kept in the cache)."""
     found = audit(run_dir, server, budget)
     FIGURES["faults_injected"] += faults_served(server)
     FIGURES["paid_twice"] += found.paid_twice
@@ -53,6 +59,14 @@ def check(run_dir, server: FakeOpenAIServer, budget: dict | None = None) -> None
     for row in db.execute("SELECT example_id, answer, raw FROM annotations"):
         assert row["answer"] == gold_label(row["example_id"]), row["raw"]
     db.close()
+    return found.deferred
+
+
+def stop_reasons(run_dir) -> list[str | None]:
+    db = read_store(run_dir)
+    found = [r[0] for r in db.execute("SELECT stop_reason FROM rounds ORDER BY round")]
+    db.close()
+    return found
 
 
 def test_every_fault_kind_in_one_run(rel_data, tiny_model_dir, tmp_path, server, fast_backoff):
@@ -130,3 +144,81 @@ def test_random_fault_schedules(rel_data, tiny_model_dir, tmp_path_factory, fast
         FIGURES["random_schedules"] += 1
         assert all("failed after retries" in e and SECRET not in e for e in errors)
         check(run_dir, server, budget)
+
+
+# --- CLEAR under faults --------------------------------------------------------------------------------
+# The teacher reviews the student's own steps. Even pool rows: step 1 is wrong and the teacher continues
+# from it (outcome `revised`); odd rows: every step is "correct", so the student's own answer is kept
+# unless it is missing or not gold, when CLEAR falls back to CoT prompting (gold_check: reask). A fault
+# can hit the review, its re-ask or the fallback; whatever it hits, the annotation is the teacher's gold
+# label and every usable reply paid for is kept in the annotation's details.
+
+def clear_teacher_reply(messages: list[dict], body: dict) -> str:
+    review = next((str(m.get("content")) for m in messages if "A student's explanation" in str(m.get("content"))),
+                  None)
+    if review is None:
+        return teacher_reply(messages, body)
+    index = int(re.search(r"Someone (\d+) moves", review).group(1))
+    steps = len(re.findall(r"^\d+\. ", review.split("numbered steps:", 1)[1], flags=re.M))
+    continuation = f"Person walking means someone moves. So the answer is {LABELS[index % 3]}."
+    if index % 2 == 0:
+        verdicts = [{"step": 1, "correct": False, "reason": "it does not follow from the premise"}]
+    else:
+        verdicts = [{"step": i, "correct": True, "reason": "fine"} for i in range(1, steps + 1)]
+        continuation = ""
+    if "response_format" in body:
+        return json.dumps({"verdicts": verdicts, "continuation": continuation})
+    lines = [f"Step {v['step']}: {'correct' if v['correct'] else 'wrong'}" for v in verdicts]
+    return "\n".join(lines + [f"Continuation: {continuation or 'none'}"])
+
+
+def clear_config(rel_data, tiny_model_dir, base_url: str, **sections) -> dict:
+    return loop_config(rel_data, tiny_model_dir, base_url, annotation={"method": "clear", "gold_check": "reask"},
+                       student={**loop_config(rel_data, tiny_model_dir, base_url)["student"], "max_new_tokens": 12},
+                       **sections)
+
+
+def outcomes(run_dir) -> Counter:
+    db = read_store(run_dir)
+    found = Counter(json.loads(r["details"]).get("outcome") for r in db.execute("SELECT details FROM annotations"))
+    db.close()
+    return found
+
+
+def test_clear_with_every_fault_kind(rel_data, wordy_model_dir, tmp_path, fast_backoff):
+    faults = ["429", "500", "503", "slow", "drop", "truncated", "malformed", "empty", "noanswer", "no_usage"]
+    with FakeOpenAIServer(answer=clear_teacher_reply, retry_after="0.05", slow_seconds=0.8) as server:
+        server.cue(*faults)
+        config = clear_config(rel_data, wordy_model_dir, server.base_url, teacher={"concurrency": 3})
+        FIGURES["clear_stops"] += len(run_until_done(config, tmp_path / "run"))
+        assert set(faults) <= set(server.served)
+        check(tmp_path / "run", server)
+        reviews = sum(any("A student's explanation" in str(m.get("content")) for m in s.body["messages"])
+                      for s in server.seen)
+    assert reviews >= 6  # every item was reviewed (or its review was tried) before any fallback
+    found = outcomes(tmp_path / "run")
+    assert found["revised"] >= 1 and found["cot_fallback"] >= 1, found
+
+
+@settings(max_examples=max(2, EXAMPLES // 3), deadline=None, database=None, print_blob=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(schedule=st.lists(st.sampled_from((*FAULTS, "ok", "ok")), min_size=1, max_size=16),
+       budget=st.sampled_from([None, {"tokens": 900}, {"calls": 5}]))
+@example(schedule=["429"], budget={"calls": 5})  # a budget that runs out between a review and its fallback
+def test_clear_random_fault_schedules(rel_data, wordy_model_dir, tmp_path_factory, fast_backoff, schedule,
+                                      budget):
+    run_dir = tmp_path_factory.mktemp("clear-schedule") / "run"
+    with FakeOpenAIServer(answer=clear_teacher_reply, retry_after="0.05", slow_seconds=0.6) as server:
+        server.cue(*schedule)
+        config = clear_config(rel_data, wordy_model_dir, server.base_url, teacher={"concurrency": 2},
+                              loop={"rounds": 1, "per_round": 4, "budget": budget or {}})
+        errors = run_until_done(config, run_dir)
+        FIGURES["clear_stops"] += len(errors)
+        FIGURES["random_schedules"] += 1
+        FIGURES["clear_runs"] += 1
+        assert all("failed after retries" in e and SECRET not in e for e in errors)
+        deferred = check(run_dir, server, budget)
+        # The budget may run out inside an item (its review paid, its CoT fallback not): the run stops on
+        # the budget, the item stays unannotated, and its paid review is in the cache (checked by audit).
+        FIGURES["clear_deferred_items"] += len(deferred)
+        assert not deferred or stop_reasons(run_dir)[-1] == "the teacher budget is spent"
