@@ -58,6 +58,12 @@ class StudentConfig(Strict):
     max_new_tokens: PositiveInt = 64
     generation_batch_size: PositiveInt = 16
     threads: PositiveInt | None = Field(None, description="CPU threads; empty = all cores")
+    generation: Literal["transformers", "vllm"] = Field(
+        "transformers", description="engine that writes explanations; vllm: GPU only, the `vllm` extra, LoRA students"
+    )
+    vllm_options: dict[str, Any] = Field(
+        default_factory=dict, description="extra vllm.LLM arguments, e.g. gpu_memory_utilization, max_model_len"
+    )
 
 
 class TrainingConfig(Strict):

@@ -112,6 +112,10 @@ class Student:
         # of a LoRA delta away (outputs then drift back toward the base model's); exact in fp32 only.
         self.merge_for_generation = False
         self._merged = False
+        self._weights_version = 0  # counts weight changes, so the vLLM engine knows when to load new ones
+        self._vllm, self._vllm_version, self._vllm_scratch = None, -1, None
+        if config.generation == "vllm":
+            self._check_vllm()
         self.model = self._load_base()
 
     # --- weights -----------------------------------------------------------------------------------
@@ -123,6 +127,7 @@ class Student:
         except OSError as error:
             raise EladError(f"student model '{self.config.model}': cannot load it ({error})") from None
         self._merged = False
+        self._weights_version += 1
         return model.to(self.device).eval()
 
     def reset(self) -> None:
@@ -153,6 +158,7 @@ class Student:
             loader = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
             self.model = loader.from_pretrained(directory, dtype=self.dtype).to(self.device).eval()
             self._merged = False
+            self._weights_version += 1
         else:
             from peft import PeftModel
 
@@ -288,9 +294,20 @@ class Student:
         sampled = self._generate_rendered(rendered, samples, max_new_tokens, True, temperature, top_p, seed, sample_progress)
         return [g + s for g, s in zip(greedy, sampled)]
 
-    @_unfrozen_for_inference
     def _generate_rendered(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress):
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
+        if self.config.generation == "vllm":
+            outputs = self._vllm_engine().generate(rendered, per_prompt, max_new_tokens, sample, temperature,
+                                                   top_p, seed)
+            if progress:
+                progress(len(rendered), len(rendered))
+            return outputs
+        return self._generate_with_transformers(rendered, per_prompt, max_new_tokens, sample, temperature, top_p,
+                                                seed, progress)
+
+    @_unfrozen_for_inference
+    def _generate_with_transformers(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed,
+                                    progress):
         self._merged_for_generation()
         order = sorted(range(len(rendered)), key=lambda i: -len(rendered[i]))
         outputs: list[list[str]] = [[] for _ in rendered]
@@ -321,6 +338,40 @@ class Student:
             if progress:
                 progress(min(start + prompts_per_batch, len(order)), len(order))
         return outputs
+
+    # --- vLLM (optional, GPU) ----------------------------------------------------------------------
+
+    def _check_vllm(self) -> None:
+        """Refuse at start what the vLLM engine cannot do, rather than after a round of work."""
+        from elad.students.vllm_engine import import_vllm, require_cuda
+
+        if self.is_seq2seq:
+            raise EladError(f"student.generation: vllm is for decoder-only students; '{self.config.model}' is a "
+                            "seq2seq model (use 'transformers')")
+        if self.config.lora is None:
+            raise EladError("student.generation: vllm needs a LoRA student (student.lora set): it swaps in each "
+                            "round's adapter, and cannot swap a fully fine-tuned model's weights in place")
+        import_vllm()
+        require_cuda()
+
+    def _vllm_engine(self):
+        """The engine, started on first use, with the current adapter handed to it (saved to a scratch
+        folder once per weight change)."""
+        from elad.students.vllm_engine import VllmEngine
+
+        if self._vllm is None:
+            dtype = "bfloat16" if self.dtype == torch.bfloat16 else "float32"
+            self._vllm = VllmEngine(self.path, dtype, seed=0, lora_rank=self.config.lora.r,
+                                    options=self.config.vllm_options)
+            self._vllm_scratch = tempfile.TemporaryDirectory(prefix="elad-vllm-")
+        if self._vllm_version != self._weights_version:
+            adapter = None
+            if self._is_peft():
+                adapter = Path(self._vllm_scratch.name) / f"v{self._weights_version}"
+                self.model.save_pretrained(adapter)
+            self._vllm.use_adapter(adapter, self._weights_version)
+            self._vllm_version = self._weights_version
+        return self._vllm
 
     # --- answers after step prefixes ---------------------------------------------------------------
 
@@ -464,6 +515,7 @@ class Student:
         self.model.eval()
         self.model.config.use_cache = True  # the Trainer turns the KV cache off for training
         self.objective, self.inference = settings.objective, settings.inference
+        self._weights_version += 1
         tokens = sum(_feature_tokens(f, self.is_seq2seq) for f in features) * math.ceil(settings.epochs)
         return TrainReport(len(records), steps, loss, time.time() - started, tokens)
 
