@@ -18,7 +18,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from elad.config import TrainingConfig
 from elad.students.scoring import _accepts_logits_to_keep
-from elad.students.student import IGNORE_INDEX
+from elad.students.student import IGNORE_INDEX, cpu_computes_bf16
 
 
 class PadCollator:
@@ -145,10 +145,11 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
     """Train `model` in place; returns (optimizer steps, last logged loss).
 
     Mixed precision (bf16 autocast over fp32 weights): on a GPU with bf16 always; on CPU when asked
-    (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA on CPU
-    runs on bf16 base weights with fp32 adapter weights, without autocast."""
+    (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA runs on
+    the student's base weights (bf16 where that is fast, see `pick_device_and_dtype`) with fp32 adapter
+    weights, without autocast."""
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and _cpu_bf16())
+    mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and cpu_computes_bf16())
     reporter = _ReportProgress(progress)
     with tempfile.TemporaryDirectory(prefix="elad-train-") as scratch:
         trainer = DistilTrainer(
@@ -166,12 +167,7 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
     return result.global_step, reporter.last_loss
 
 
-def _cpu_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 / AMX); emulated bf16 would be slower."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+
 
 
 class _ListDataset(torch.utils.data.Dataset):
