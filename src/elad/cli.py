@@ -83,7 +83,8 @@ def run(
     run_dir: Path = typer.Option(None, "--run-dir", "-o", help="Run directory; default runs/<config name>."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
 ):
-    """Run an experiment's rounds: select -> annotate -> train -> evaluate. Reruns resume."""
+    """Run an experiment's rounds: select -> annotate -> train -> evaluate. Reruns resume; a rerun with
+    more loop.rounds or a bigger loop.budget goes on from where the run stopped."""
     try:
         _run(config, run_dir, set_)
     except EladError as error:

@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import yaml
 
 from elad.config import ExperimentConfig
 from elad.errors import EladError
@@ -96,3 +97,30 @@ def test_a_run_directory_belongs_to_one_config(esnli_dir, tiny_model_dir, tmp_pa
     Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir).run()
     with pytest.raises(EladError, match="different config"):
         Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, per_round=3), run_dir)
+
+
+def test_a_run_the_budget_stopped_goes_on_with_a_bigger_budget(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()
+    Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert [t["examples"] for t in store.training()] == [4, 6]  # the same config stops where it stopped
+
+    Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 12}, rounds=3), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.teacher_totals().calls == 12
+    # round 2's two unannotated items were finished in round 2 (retrained on 8), round 3 bought the rest
+    assert [t["examples"] for t in store.training()] == [4, 8, 12]
+    assert {a["example_id"] for a in store.annotations(up_to_round=2)} == set(store.chosen(1) + store.chosen(2))
+    assert store.stop_reason(2) is None and store.round_done(3)
+    assert ExperimentConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text())).loop.budget.calls == 12
+
+
+def test_more_rounds_continue_a_finished_run_and_nothing_else_may_change(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir).run()
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, target_accuracy=1.0), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert [t["examples"] for t in store.training()] == [4, 8] and store.teacher_totals().calls == 8
+    with pytest.raises(EladError, match="takes new values only for loop"):
+        Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, per_round=2), run_dir)

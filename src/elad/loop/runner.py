@@ -27,6 +27,11 @@ from elad.tasks import Example
 from elad.teachers import Budget, BudgetExhausted
 
 ALL_ROUNDS_DONE = "all rounds done"
+BUDGET_SPENT = "the teacher budget is spent"
+# Loop settings a finished or stopped run may take new values of on its directory: more rounds, a bigger
+# budget, other stopping rules. Anything else would mix two experiments in one store.
+EXTENDABLE = {"rounds", "budget", "round_budget", "target_accuracy", "patience", "min_gain", "stop_uncertainty"}
+EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
 
 
 def _lock_run_dir(run_dir: Path):
@@ -41,6 +46,11 @@ def _lock_run_dir(run_dir: Path):
         handle.close()
         raise EladError(f"{run_dir} is in use by another elad process; wait for it or use another run directory") from None
     return handle
+
+
+def _experiment(config: ExperimentConfig) -> dict:
+    """What makes two configs the same experiment: everything but the loop's extents and stopping rules."""
+    return config.model_dump(exclude={"loop": EXTENDABLE})
 
 
 def round_seed(seed: int, round_: int) -> int:
@@ -61,13 +71,20 @@ class Experiment:
 
     def _check_same_config(self) -> None:
         """A run directory belongs to one config: resuming with another would mix two experiments. A
-        directory whose run never started a round (e.g. it stopped on bad input) takes the new config."""
+        directory whose run never started a round (e.g. it stopped on bad input) takes the new config; a
+        started one takes new loop extents and stopping rules (EXTENDABLE) and nothing else."""
         saved = self.run_dir / "config.yaml"
         if saved.exists() and self.store.rounds():
             previous = parse_config(saved.read_text(), source=str(saved))
-            if previous != self.config:
-                raise EladError(f"{self.run_dir} holds a run of a different config; use a new run directory")
-            return
+            if previous == self.config:
+                return
+            if _experiment(previous) != _experiment(self.config):
+                raise EladError(
+                    f"{self.run_dir} holds a run of a different config; use a new run directory (a started run "
+                    f"takes new values only for loop: {', '.join(sorted(EXTENDABLE))})"
+                )
+            self.store.set_meta(EXTENSION_PENDING, "1")
+            self.console.print(f"[bold]{self.run_dir}: loop settings changed; the run goes on under the new ones")
         tmp = saved.with_suffix(".yaml.tmp")
         tmp.write_text(self.config.to_yaml())
         tmp.replace(saved)
@@ -86,17 +103,41 @@ class Experiment:
         parts.ledger.on_call = self._record_call
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
             self._round_zero(parts)
+        extended = self.store.get_meta(EXTENSION_PENDING) == "1"
         for round_ in range(1, self.config.loop.rounds + 1):
             if self.store.round_done(round_):
-                if self.store.stop_reason(round_) not in (None, ALL_ROUNDS_DONE):
+                again = self._done_round(parts, round_, extended)
+                if again == "stop":
                     break
-                continue
+                if again == "skip":
+                    continue
             stop_reason = self._round(parts, round_)
             if stop_reason:
                 self.console.print(f"[bold]stopped after round {round_}: {stop_reason}")
                 break
+        if extended:
+            self.store.set_meta(EXTENSION_PENDING, "0")
         write_report(self.store, self.run_dir / "report")
         return self.summaries()
+
+    def _done_round(self, parts: Parts, round_: int, extended: bool) -> str:
+        """What a rerun does at a finished round: "skip" it, "stop" where it stopped, or "redo" it (a round
+        the budget cut short, now that an extended config gives the budget room)."""
+        previous_stop = self.store.stop_reason(round_)
+        if previous_stop in (None, ALL_ROUNDS_DONE):
+            return "skip"
+        if not extended or (previous_stop == BUDGET_SPENT and self._total_spent(parts)):
+            return "stop"
+        if previous_stop == BUDGET_SPENT and self._unfinished(round_):
+            self.console.print(f"round {round_} was stopped by the budget; finishing it under the new one")
+            return "redo"
+        return "skip"  # the new settings may not stop here again; the next round decides
+
+    def _unfinished(self, round_: int) -> bool:
+        """Whether the round has chosen items without an annotation or rejection (the budget stopped it
+        mid-way; their paid calls wait in the teacher cache). Finishing it retrains and re-evaluates."""
+        handled = self.store.handled()
+        return any(example_id not in handled for example_id in self.store.chosen(round_))
 
     def _round_zero(self, parts: Parts) -> None:
         started = time.time()
@@ -215,7 +256,7 @@ class Experiment:
                         self.store.add_rejected(round_, example.id, result.reason, result.raw)
                     update(done)
             except BudgetExhausted:
-                return "the teacher budget is spent" if self._total_spent(parts) else None
+                return BUDGET_SPENT if self._total_spent(parts) else None
         return None
 
     def _total_budget(self) -> Budget:
@@ -254,7 +295,10 @@ class Experiment:
         missing = [e for e in examples if e.id not in stored]
         if missing:
             with stage(self.console, f"round {round_} · explain {len(missing)} chosen items", len(missing)) as update:
-                texts = parts.student.generate([parts.task.prompt(e) for e in missing], progress=update)
+                # explain, not generate: a step-by-step student answering with `predict:` still explains
+                # with `explain:`, and that explanation is what CLEAR reviews
+                texts = [t[0] for t in parts.student.explain([parts.task.prompt(e) for e in missing], samples=0,
+                                                             progress=update)]
             rows = [row for e, t in zip(missing, texts) for row in explanation_rows(parts.task, e, [t])]
             self.store.add_explanations(round_, "pool", rows)
             stored = self.store.explanations_by_id(round_, "pool")
