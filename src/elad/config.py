@@ -135,6 +135,12 @@ class LoopConfig(Strict):
         None, description="round 1 takes this many random questions (a seed set) whatever the strategy"
     )
     evaluate_initial: bool = Field(True, description="evaluate the untrained student as round 0")
+    evaluate_by: Literal["generation", "ranking"] = Field(
+        "generation",
+        description="generation: parse the student's greedy output; ranking: the most likely answer among the "
+                    "task's labels or options after `predict:` (rank classification; step_by_step students "
+                    "answering with predict, tasks with closed answers)",
+    )
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="stop once test accuracy reaches it")
     patience: PositiveInt | None = Field(
         None, description="stop when accuracy has not beaten its best by min_gain for this many rounds"

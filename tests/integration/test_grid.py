@@ -83,5 +83,5 @@ def test_grid_checks_every_cell_before_running_any(esnli_dir, tiny_model_dir, tm
         run_grid(config, ["random", "no_such_strategy"], ["cot"], 1, tmp_path / "grid")
     assert not (tmp_path / "grid" / "random-cot-s0").exists()
     cells = plan(config, ["random"], ["cot", "clear"], [3, 7])
-    assert [name for name, _ in cells] == ["random-cot-s3", "random-cot-s7", "random-clear-s3", "random-clear-s7"]
+    assert [name for name, _ in cells] == ["random-cot-s3", "random-clear-s3", "random-cot-s7", "random-clear-s7"]
     assert cells[3][1].annotation.method == "clear" and cells[3][1].seed == 7

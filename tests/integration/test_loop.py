@@ -124,3 +124,18 @@ def test_more_rounds_continue_a_finished_run_and_nothing_else_may_change(esnli_d
     assert [t["examples"] for t in store.training()] == [4, 8] and store.teacher_totals().calls == 8
     with pytest.raises(EladError, match="takes new values only for loop"):
         Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, per_round=2), run_dir)
+
+
+def test_ranking_evaluation_answers_every_test_item_with_a_label(esnli_dir, tiny_model_dir, tmp_path):
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1, evaluate_by="ranking")
+    config.training.objective, config.training.inference = "step_by_step", "predict"
+    summaries = Experiment(config, tmp_path / "run").run()
+    store = RunStore(tmp_path / "run" / "run.db")
+    for round_ in (0, 1):
+        answers = [row["answer"] for row in store.explanations(round_, "test")]
+        assert len(answers) == 6 and set(answers) <= {"entailment", "neutral", "contradiction"}
+    assert all(row["unparsed"] == 0 for row in summaries if "unparsed" in row)
+
+    config.training.objective = "cot"
+    with pytest.raises(EladError, match="ranking needs"):
+        Experiment(config, tmp_path / "other").run()

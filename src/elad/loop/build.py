@@ -9,6 +9,7 @@ from rich.console import Console
 from elad.annotation import build_annotator
 from elad.config import ExperimentConfig
 from elad.selection import create_strategy
+from elad.loop.evaluate import check_ranking
 from elad.store import RunStore
 from elad.students import Student
 from elad.tasks import TASKS, AnswerKind, Example, Task
@@ -60,6 +61,8 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: Path, consol
     pool_split, test_split = splits(config, task)
     store.add_examples("pool", pool_split, pool)
     store.add_examples("test", test_split, test)
+    if config.loop.evaluate_by == "ranking":
+        check_ranking(task, config.training.objective, config.training.inference)
     with console.status(f"loading the student {config.student.model}"):
         student = Student(config.student)
     context = TeacherContext(

@@ -1,9 +1,13 @@
-"""Evaluation: greedy chain-of-thought generation on held-out questions, answers parsed and scored."""
+"""Evaluation on held-out questions: greedy generation with the answer parsed from it, or rank
+classification (the most likely of the task's answers after `predict:`), which scores what the student
+knows even before it has learnt to write the answer in the expected form."""
 
 from dataclasses import dataclass
 
+from elad.errors import EladError
 from elad.students import Student
 from elad.tasks import Example, Task
+from elad.tasks.base import ANSWER_CUE, AnswerKind
 from elad.tasks.steps import split_steps
 
 
@@ -19,8 +23,32 @@ class Evaluation:
         return {"accuracy": self.accuracy, "correct": self.correct, "total": self.total, "unparsed": self.unparsed}
 
 
-def evaluate(student: Student, task: Task, examples: list[Example], progress=None) -> Evaluation:
+def check_ranking(task: Task, objective: str, inference: str) -> None:
+    """Ranking needs a closed answer space and a student that answers without a rationale."""
+    if objective != "step_by_step" or inference != "predict":
+        raise EladError("loop.evaluate_by: ranking needs training.objective: step_by_step and training.inference: "
+                        f"predict (got {objective} / {inference})")
+    if task.answer_kind == AnswerKind.NUMBER:
+        raise EladError(f"loop.evaluate_by: ranking needs a task with labels or options; {task.name} has open answers")
+
+
+def evaluate(student: Student, task: Task, examples: list[Example], progress=None, ranking: bool = False) -> Evaluation:
+    if ranking:
+        return _score(task, examples, _ranked_answers(student, task, examples, progress))
     texts = student.generate([task.prompt(e) for e in examples], progress=progress)
+    return _score(task, examples, texts)
+
+
+def _ranked_answers(student: Student, task: Task, examples: list[Example], progress) -> list[str]:
+    """'<cue> <most likely candidate>.' per example, from one teacher-forced pass over its candidates."""
+    distributions = student.answer_scores(
+        [task.prompt(e) for e in examples], [[] for _ in examples], [task.candidates(e) for e in examples],
+        mode="predict", progress=progress,
+    )
+    return [f"{ANSWER_CUE} {max(d[0], key=d[0].get)}." for d in distributions]
+
+
+def _score(task: Task, examples: list[Example], texts: list[str]) -> Evaluation:
     rows, correct, unparsed = [], 0, 0
     for example, text in zip(examples, texts):
         answer = task.parse_answer(text, example)

@@ -66,21 +66,26 @@ def cell_config(config: ExperimentConfig, strategy: str, annotator: str, seed: i
 
 def plan(config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str],
          seeds: Sequence[int] | int) -> list[tuple[str, ExperimentConfig]]:
-    """(run directory name, config) of every cell, strategies outermost then annotators then seeds. Every
-    cell's config is validated before any runs, so a typo fails at once."""
+    """(run directory name, config) of every cell, seeds outermost, then strategies, then annotators: a grid
+    stopped part-way has whole seeds, each a paired comparison of every cell. Every cell's config is
+    validated before any runs, so a typo fails at once."""
     strategies = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
     annotators = list(dict.fromkeys(a.strip() for a in annotators if a.strip()))
     if not strategies or not annotators:
         raise EladError("the grid needs at least one strategy and one annotator")
     return [
         (cell_name(strategy, annotator, seed), cell_config(config, strategy, annotator, seed))
-        for strategy in strategies for annotator in annotators for seed in grid_seeds(config, seeds)
+        for seed in grid_seeds(config, seeds) for strategy in strategies for annotator in annotators
     ]
 
 
 def finished(store) -> bool:
-    """A run is finished once a round has ended with a stop reason (the last round records 'all rounds done')."""
-    return any(r["state"] == "done" and r["stop_reason"] for r in store.rounds())
+    """A run is finished once a round has ended with a stop reason (the last round records 'all rounds done'),
+    unless its config was just extended (more rounds, a bigger budget): then it goes on."""
+    from elad.loop.runner import EXTENSION_PENDING
+
+    stopped = any(r["state"] == "done" and r["stop_reason"] for r in store.rounds())
+    return stopped and store.get_meta(EXTENSION_PENDING) != "1"
 
 
 def run_grid(

@@ -326,7 +326,8 @@ class Experiment:
 
     def _evaluate(self, parts: Parts, round_: int) -> float:
         with stage(self.console, f"round {round_} · evaluate on {len(parts.test)}", len(parts.test)) as update:
-            result = evaluate(parts.student, parts.task, parts.test, progress=update)
+            result = evaluate(parts.student, parts.task, parts.test, progress=update,
+                              ranking=self.config.loop.evaluate_by == "ranking")
         self.store.add_explanations(round_, "test", result.rows)
         self.store.set_metrics(round_, "test", result.metrics())
         return result.accuracy
