@@ -1,8 +1,10 @@
-"""Fault injection: the whole loop (tiny student, `openai` backend, CoT annotation) against the fake
-server answering 429 + Retry-After, 500, 503, replies slower than the timeout, dropped connections,
-truncated and malformed JSON, empty choices and replies with no answer, by script and by a random
-schedule. Every run finishes, or stops with a clear TeacherError and finishes when rerun; every reply the
-provider billed is in the store, none is paid twice, no annotation is lost, the budget holds."""
+"""Fault injection: the whole loop (tiny student, `openai` backend) against the fake server answering
+429 + Retry-After, 500, 503, replies slower than the timeout, dropped connections, truncated and
+malformed JSON, empty choices and replies with no answer, by script and by a random schedule, with CoT
+annotation and with CLEAR (a review call, then a fallback CoT call when the review is unusable). Every
+run finishes, or stops with a clear TeacherError and finishes when rerun; every reply the provider
+billed is in the store (or, for an item the budget stopped between its review and its fallback, in the
+teacher cache), none is paid twice, no annotation is lost, the budget holds."""
 
 import io
 import json
