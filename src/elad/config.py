@@ -80,6 +80,11 @@ class TrainingConfig(Strict):
     gradient_accumulation: PositiveInt = 1
     max_length: PositiveInt = 384
     warm_start: bool = Field(False, description="continue from last round's adapter instead of the base model")
+    report_to: list[str] = Field(
+        default_factory=list,
+        description="experiment trackers for the training losses, through transformers: tensorboard, wandb, "
+                    "mlflow, ... (their packages installed); logs under rounds/<r>/trainer; off by default",
+    )
 
 
 class SelectionConfig(Strict):

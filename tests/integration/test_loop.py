@@ -139,3 +139,22 @@ def test_ranking_evaluation_answers_every_test_item_with_a_label(esnli_dir, tiny
     config.training.objective = "cot"
     with pytest.raises(EladError, match="ranking needs"):
         Experiment(config, tmp_path / "other").run()
+
+
+def test_training_losses_go_to_tensorboard_when_asked(esnli_dir, tiny_model_dir, tmp_path):
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1, evaluate_initial=False)
+    config.training.report_to = ["tensorboard"]
+    Experiment(config, tmp_path / "run").run()
+    events = list((tmp_path / "run" / "rounds" / "1" / "trainer").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = EventAccumulator(str(events[0].parent)).Reload()
+    assert "train/loss" in logged.Tags()["scalars"]
+
+
+def test_an_unknown_tracker_is_a_clear_error(esnli_dir, tiny_model_dir, tmp_path):
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1, evaluate_initial=False)
+    config.training.report_to = ["no_such_tracker"]
+    with pytest.raises(EladError, match="training.report_to no_such_tracker"):
+        Experiment(config, tmp_path / "run").run()

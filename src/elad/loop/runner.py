@@ -316,7 +316,8 @@ class Experiment:
         warm = self.config.training.warm_start and round_ > 1
         with stage(self.console, f"round {round_} · train on {len(records)}") as update:
             report = parts.student.train(
-                records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update
+                records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
+                log_dir=self.run_dir / "rounds" / str(round_) / "trainer", run_name=f"{self.config.name}-round{round_}",
             )
         self.student_round = round_
         adapter = self.run_dir / "rounds" / str(round_) / "adapter"

@@ -503,10 +503,13 @@ class Student:
         seed: int,
         warm_start: bool = False,
         progress: Progress | None = None,
+        log_dir: Path | None = None,
+        run_name: str | None = None,
     ) -> TrainReport:
         """Fine-tune on annotated examples: TrainRecords, or (user text, target) pairs (rationale and answer
         then read from the target). `cot`: loss on the target tokens; `step_by_step`: alpha * predict loss +
-        (1 - alpha) * explain loss. Starts from the base weights unless `warm_start`."""
+        (1 - alpha) * explain loss. Starts from the base weights unless `warm_start`. Trackers named in
+        `settings.report_to` log under `log_dir` as `run_name`."""
         from elad.students.training import fit
 
         if not examples:
@@ -521,7 +524,8 @@ class Student:
         started = time.time()
         steps, loss = fit(self.model, features, settings, seed, self.tokenizer.pad_token_id, progress,
                           seq2seq=self.is_seq2seq,
-                          autocast_bf16=not self._is_peft() and self.config.dtype == "auto")
+                          autocast_bf16=not self._is_peft() and self.config.dtype == "auto",
+                          log_dir=log_dir, run_name=run_name)
         self.model.eval()
         self.model.config.use_cache = True  # the Trainer turns the KV cache off for training
         self.objective, self.inference = settings.objective, settings.inference

@@ -10,6 +10,7 @@ vocabularies. Batches are drawn grouped by length, so there is little padding.
 """
 
 import tempfile
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from elad.config import TrainingConfig
+from elad.errors import EladError
 from elad.students.scoring import _accepts_logits_to_keep
 from elad.students.student import IGNORE_INDEX, cpu_computes_bf16
 
@@ -118,9 +120,11 @@ def feature_length(feature: dict) -> int:
     return sum(feature_length(part) for part in feature.values())
 
 
-def training_arguments(scratch: str, settings: TrainingConfig, seed: int, mixed_bf16: bool) -> TrainingArguments:
+def training_arguments(output_dir: str, settings: TrainingConfig, seed: int, mixed_bf16: bool,
+                       run_name: str | None = None) -> TrainingArguments:
     return TrainingArguments(
-        output_dir=scratch,
+        output_dir=output_dir,
+        run_name=run_name,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation,
         num_train_epochs=settings.epochs,
@@ -129,7 +133,7 @@ def training_arguments(scratch: str, settings: TrainingConfig, seed: int, mixed_
         warmup_steps=0.05,
         logging_steps=1,
         save_strategy="no",
-        report_to=[],
+        report_to=list(settings.report_to),
         seed=seed,
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
@@ -141,20 +145,22 @@ def training_arguments(scratch: str, settings: TrainingConfig, seed: int, mixed_
 
 
 def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_token_id: int, progress=None,
-        seq2seq: bool = False, autocast_bf16: bool = False):
+        seq2seq: bool = False, autocast_bf16: bool = False, log_dir: Path | None = None, run_name: str | None = None):
     """Train `model` in place; returns (optimizer steps, last logged loss).
 
     Mixed precision (bf16 autocast over fp32 weights): on a GPU with bf16 always; on CPU when asked
     (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA runs on
     the student's base weights (bf16 where that is fast, see `pick_device_and_dtype`) with fp32 adapter
-    weights, without autocast."""
+    weights, without autocast. With `settings.report_to`, the trackers log under `log_dir` (else a scratch
+    folder) as `run_name`."""
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and cpu_computes_bf16())
     reporter = _ReportProgress(progress)
     with tempfile.TemporaryDirectory(prefix="elad-train-") as scratch:
-        trainer = DistilTrainer(
+        output_dir = str(log_dir) if log_dir is not None and settings.report_to else scratch
+        trainer = _trainer(
             model=model,
-            args=training_arguments(scratch, settings, seed, mixed_bf16),
+            args=training_arguments(output_dir, settings, seed, mixed_bf16, run_name),
             train_dataset=_ListDataset(features),
             data_collator=PadCollator(pad_token_id),
             callbacks=[reporter],
@@ -179,3 +185,15 @@ class _ListDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return self.rows[index]
+
+
+def _trainer(**kwargs) -> "DistilTrainer":
+    """The Trainer; a tracker in training.report_to that cannot start (its package missing, an unknown
+    name) is the user's to fix: said in one line."""
+    try:
+        return DistilTrainer(**kwargs)
+    except (ImportError, RuntimeError, ValueError) as error:
+        trackers = kwargs["args"].report_to
+        if not trackers:
+            raise
+        raise EladError(f"training.report_to {', '.join(trackers)}: {error}") from None
