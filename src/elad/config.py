@@ -80,6 +80,15 @@ class TrainingConfig(Strict):
     gradient_accumulation: PositiveInt = 1
     max_length: PositiveInt = 384
     warm_start: bool = Field(False, description="continue from last round's adapter instead of the base model")
+    processes: PositiveInt = Field(
+        1, description="train each round in this many processes through `accelerate launch` (data parallel on "
+                       "GPUs, or CPU processes); the loop itself stays in one process",
+    )
+    accelerate_args: list[str] = Field(
+        default_factory=list,
+        description="extra `accelerate launch` arguments when processes > 1, e.g. [--config_file, ds.yaml] for "
+                    "DeepSpeed or FSDP",
+    )
     report_to: list[str] = Field(
         default_factory=list,
         description="experiment trackers for the training losses, through transformers: tensorboard, wandb, "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from elad.errors import EladError
 from elad.config import StudentConfig, TrainingConfig
 from elad.students import Student
 from elad.students.student import IGNORE_INDEX, TrainRecord
@@ -310,3 +311,26 @@ def test_generation_leaves_which_weights_train_as_they_were(tiny_model_dir):
     assert any(before.values()) and not all(before.values())
     student.generate(["Premise: c\nHypothesis: d"])
     assert {name: p.requires_grad for name, p in student.model.named_parameters()} == before
+
+
+def test_training_in_two_processes_shards_the_batches_and_the_student_holds_the_result(small_llama_dir):
+    """processes: 2 runs the round's training under `accelerate launch` (gloo on a CPU): each process takes
+    half of every global batch, so an epoch has half the optimizer steps; the parent loads what was trained,
+    and a warm start continues from it."""
+    student = small_student(small_llama_dir)
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    before = _target_loss(student, pairs)
+    settings = TrainingConfig(epochs=8, learning_rate=1e-2, batch_size=4, processes=2)
+    report = student.train(pairs, settings, seed=0)
+    trained = _target_loss(student, pairs)
+    assert (report.steps, report.examples) == (8, 8)  # 8 examples / (4 per process x 2 processes) x 8 epochs
+    assert trained < before - 0.5 and student._is_peft()
+    again = student.train(pairs, settings, seed=1, warm_start=True)
+    assert again.steps == 8 and _target_loss(student, pairs) < trained
+
+
+def test_a_failed_launch_is_a_clear_error(small_llama_dir):
+    student = small_student(small_llama_dir)
+    settings = TrainingConfig(epochs=1, batch_size=4, processes=2, accelerate_args=["--no_such_option"])
+    with pytest.raises(EladError, match="accelerate launch"):
+        student.train([(r.prompt, r.target) for r in eight_records()], settings, seed=0)

@@ -515,6 +515,12 @@ class Student:
         if not examples:
             raise EladError("nothing to train on: no annotated examples yet")
         records = [e if isinstance(e, TrainRecord) else TrainRecord(prompt=e[0], target=e[1]) for e in examples]
+        if settings.processes > 1:
+            from elad.students.launch import train_in_processes
+
+            report = train_in_processes(self, records, settings, seed, warm_start, log_dir, run_name)
+            self._weights_version += 1
+            return report
         if warm_start:
             self._unmerged_for_training()
         else:

@@ -141,6 +141,7 @@ def training_arguments(output_dir: str, settings: TrainingConfig, seed: int, mix
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # LoRA and full fine-tuning use every trainable weight each step
     )
 
 
