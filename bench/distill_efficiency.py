@@ -19,7 +19,7 @@ Both parts resume: a finished run is skipped, an unfinished one continues from i
 cache. Results: OUT/strategies/grid_results.md, OUT/annotators/grid_results.md, OUT/efficiency.md.
 Last line: name=value pairs.
 
-    nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # both parts: hours on 2 cores; rerun resumes
+    nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # both parts: ~2 hours on 2 cores; rerun resumes
     nice .venv/bin/python bench/distill_efficiency.py --parts strategies --seeds 3
     nice .venv/bin/python bench/distill_efficiency.py --quick                         # a small smoke run
 """
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--pool-sample", type=int, default=64, help="pool items the student explains per round")
     parser.add_argument("--samples", type=int, default=3, help="sampled explanations per pool item (K)")
     parser.add_argument("--test", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-round", type=int, default=32)
     parser.add_argument("--annotator-seeds", type=int, default=1)
     parser.add_argument("--annotator-rounds", type=int, default=1)
