@@ -19,7 +19,7 @@ Both parts resume: a finished run is skipped, an unfinished one continues from i
 cache. Results: OUT/strategies/grid_results.md, OUT/annotators/grid_results.md, OUT/efficiency.md.
 Last line: name=value pairs.
 
-    nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # both parts: ~2 hours on 2 cores; rerun resumes
+    nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # strategies ~2 h on 2 cores; rerun resumes
     nice .venv/bin/python bench/distill_efficiency.py --parts strategies --seeds 3
     nice .venv/bin/python bench/distill_efficiency.py --quick                         # a small smoke run
 """
