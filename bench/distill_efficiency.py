@@ -54,8 +54,8 @@ def base_config(args) -> dict:
                  "pool_size": args.pool, "test_size": args.test},
         "student": {"model": args.student, "max_new_tokens": 64, "generation_batch_size": 16,
                     "lora": {"r": 16, "alpha": 32}},
-        "training": {"objective": "step_by_step", "alpha": 0.5, "inference": "predict", "epochs": 2,
-                     "batch_size": 8, "max_length": 256},
+        "training": {"objective": "step_by_step", "alpha": 0.5, "inference": "predict", "epochs": args.epochs,
+                     "learning_rate": args.learning_rate, "batch_size": 8, "max_length": 256},
         "selection": {"strategy": "random", "samples": args.samples, "pool_sample": args.pool_sample},
         "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
         "annotation": {"method": "cot"},
@@ -188,6 +188,8 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-round", type=int, default=32)
+    parser.add_argument("--epochs", type=float, default=2.0, help="training epochs per round")
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--annotator-seeds", type=int, default=1)
     parser.add_argument("--annotator-rounds", type=int, default=1)
     parser.add_argument("--annotator-per-round", type=int, default=16)

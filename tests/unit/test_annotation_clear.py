@@ -63,6 +63,7 @@ def test_text_format_all_correct():
         ('{"verdicts": [{"step": 1, "correct": true}], "continuation": ""', "not valid JSON"),
         (_review([True]), "stop at step 1 of 3"),
         (_review([True, False], ""), "continuation is empty"),
+        (_review([True, False], "So the answer is entailment."), "only an answer"),
         ('{"verdicts": [{"step": 2, "correct": false}], "continuation": "x"}', "in order"),
         (_review([True, True, True, True]), "only 3 steps"),
         ('{"verdicts": [{"step": 1, "correct": "yes"}], "continuation": ""}', "true or false"),
@@ -115,6 +116,15 @@ def test_an_unparsable_review_is_asked_again_once_with_the_problem_shown():
     second = teacher.requests[1]
     assert second.sample == 1 and second.messages[-2]["content"] == "no idea"
     assert "cannot be read" in second.messages[-1]["content"]
+
+
+def test_a_continuation_that_is_only_an_answer_is_asked_again_for_the_reasoning():
+    bare = _review([True, True, False], "So the answer is entailment.")
+    annotator, teacher = _clear([bare, REVISED])
+    result = annotator.annotate(EXAMPLE, STUDENT)
+    assert result.details["outcome"] == "revised" and result.details["unparsable"] == 1
+    assert result.rationale.endswith("Sleeping is a way of resting.")
+    assert "only an answer" in teacher.requests[1].messages[-1]["content"]
 
 
 def test_two_unparsable_reviews_fall_back_to_cot():

@@ -56,16 +56,16 @@ JSON_FORMAT = (
     "Reply with one JSON object and nothing else. It has two keys. \"verdicts\": a list with one object "
     "per step you checked, in order, each with \"step\" (the step's number), \"correct\" (true or false) "
     "and \"reason\" (your own short reason). Stop the list at the first step that is wrong. "
-    "\"continuation\": your own correct reasoning that replaces that wrong step and everything after it, "
-    "ending with 'So the answer is <answer>.'; an empty string if every step is correct."
+    "\"continuation\": your own correct reasoning, in one or more full sentences, that replaces that wrong "
+    "step and everything after it, then 'So the answer is <answer>.'; an empty string if every step is correct."
 )
 
 TEXT_FORMAT = (
     "Reply in exactly this format and nothing else, one line per step, in order:\n"
     "Step 1: correct\n"
     "Step 2: wrong\n"
-    "Continuation: <correct reasoning that replaces the wrong step and everything after it, ending with "
-    "'So the answer is <answer>.'>\n"
+    "Continuation: <your correct reasoning, in one or more full sentences, that replaces the wrong step and "
+    "everything after it, then 'So the answer is <answer>.'>\n"
     "Stop the step lines at the first wrong step. If every step is correct, write a line for every step "
     "and then 'Continuation: none'."
 )
@@ -180,6 +180,10 @@ def _checked(verdicts: list[dict], continuation: str, steps: int) -> Review:
         continuation = ""
     elif not continuation:
         raise ReviewError(f"step {kept[-1]['step']} is wrong but the continuation is empty")
+    elif not split_rationale(continuation):
+        # Small teachers often write only "So the answer is X.": that corrects nothing, so it is asked again.
+        raise ReviewError(f"step {kept[-1]['step']} is wrong but the continuation is only an answer; write the "
+                          "reasoning that replaces that step, then the answer")
     return Review(kept, continuation)
 
 
