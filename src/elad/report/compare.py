@@ -7,8 +7,11 @@ store (run.db) and its resolved config.yaml; knows nothing else in elad.
 Definitions (the same everywhere in the reports):
 - cost: teacher tokens (prompt + completion, cache hits excluded) or, where any run paid dollars, dollars.
 - a run's accuracy at budget B: the test accuracy of its last evaluated round whose cumulative cost is
-  <= B (the student you would hold had you stopped spending at B). A run that stopped early keeps its
-  last accuracy at every larger budget. Below its first evaluated round it has none.
+  <= B (the student you would hold had you stopped spending at B), where a cost up to COST_TOLERANCE
+  above B counts as within it: runs that bought the same annotations spend a few percent more or less
+  with their rationales' lengths, and without the tolerance the ones above a mean budget point would
+  count with an earlier round's student. A run that stopped early keeps its last accuracy at every
+  larger budget. Below its first evaluated round it has none.
 - budget points of a task: for each round r, the mean over the task's runs (those that reached r) of the
   cost spent by the end of round r. Round 0 (no teacher call yet) is budget 0.
 - equal budget of a task: the smallest final cost over its runs, so that every run has a round at or
@@ -160,11 +163,18 @@ def cost_key(runs: list[RunResult]) -> str:
     return "teacher_dollars" if paid else "teacher_tokens"
 
 
+# Relative slack of a budget (see the module docstring): larger than the spread of spend between runs that
+# bought the same annotations (about 3% on e-SNLI with the PaLM rationales), smaller than a strategy or
+# annotator that really spends more (CLEAR: 2x CoT).
+COST_TOLERANCE = 0.05
+
+
 def accuracy_at(run: RunResult, budget: float, cost: str = "teacher_tokens") -> float | None:
-    """The accuracy of the run's last evaluated round whose cumulative cost is <= budget."""
+    """The accuracy of the run's last evaluated round whose cumulative cost is within budget (up to
+    COST_TOLERANCE above it)."""
     best = None
     for row in run.evaluated:
-        if (row.get(cost) or 0) <= budget + 1e-9:
+        if (row.get(cost) or 0) <= budget * (1 + COST_TOLERANCE) + 1e-9:
             best = row["accuracy"]
         else:
             break

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from elad.errors import EladError
 from elad.report.compare import (
-    COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated, final_cell,
-    format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of,
+    COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated,
+    final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of,
 )
 from elad.report.plots import accuracy_vs_cost_png
 from elad.report.tables import write_atomic
@@ -123,8 +123,9 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         "<p class='note'>Accuracy is the student's test accuracy in %, mean ± sample standard deviation over "
         f"seeds (n = number of seeds). Teacher cost counts the {e(unit)} of calls actually made (answers from the "
         "response cache cost nothing). A run's accuracy <em>at budget B</em> is that of its last round whose "
-        "cumulative cost is at most B. The budget points of a task are the mean cost by the end of each round; "
-        "the <em>equal budget</em> is the smallest final cost among the task's runs.</p>",
+        f"cumulative cost is at most B (up to {COST_TOLERANCE:.0%} above B counts: runs that bought the same "
+        "annotations spend a few percent more or less with their rationales' lengths). The budget points of a "
+        "task are the mean cost by the end of each round; the <em>equal budget</em> is the smallest final cost among the task's runs.</p>",
         _contents(scored),
     ]
     if len(scored) < len(runs):
