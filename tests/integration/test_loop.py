@@ -126,6 +126,23 @@ def test_more_rounds_continue_a_finished_run_and_nothing_else_may_change(esnli_d
         Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, per_round=2), run_dir)
 
 
+def test_a_started_run_takes_a_new_teacher_address_but_not_a_new_teacher(esnli_dir, tiny_model_dir, tmp_path):
+    """A teacher server restarted on another port (the bench's llama.cpp server gets a free port each start)
+    must not orphan a run; another model must."""
+    run_dir = tmp_path / "run"
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1)
+    Experiment(config, run_dir).run()
+    moved = config.model_copy(update={"teacher": config.teacher.model_copy(
+        update={"base_url": "http://127.0.0.1:9/v1", "timeout": 300.0, "concurrency": 1})})
+    Experiment(moved, run_dir)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())["teacher"]
+    assert (saved["base_url"], saved["timeout"]) == ("http://127.0.0.1:9/v1", 300.0)
+    assert RunStore(run_dir / "run.db").get_meta("extension_pending") is None  # no loop setting changed
+    other = config.model_copy(update={"teacher": config.teacher.model_copy(update={"model": "another"})})
+    with pytest.raises(EladError, match="different config"):
+        Experiment(other, run_dir)
+
+
 def test_ranking_evaluation_answers_every_test_item_with_a_label(esnli_dir, tiny_model_dir, tmp_path):
     config = make_config(esnli_dir, tiny_model_dir, rounds=1, evaluate_by="ranking")
     config.training.objective, config.training.inference = "step_by_step", "predict"

@@ -31,6 +31,9 @@ BUDGET_SPENT = "the teacher budget is spent"
 # Loop settings a finished or stopped run may take new values of on its directory: more rounds, a bigger
 # budget, other stopping rules. Anything else would mix two experiments in one store.
 EXTENDABLE = {"rounds", "budget", "round_budget", "target_accuracy", "patience", "min_gain", "stop_uncertainty"}
+# How the teacher is reached, not what it is (backend and model stay): a server restarted on another port,
+# or a slower link, must not orphan a run. The response cache is keyed without them.
+REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries"}
 EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
 
 
@@ -49,8 +52,9 @@ def _lock_run_dir(run_dir: Path):
 
 
 def _experiment(config: ExperimentConfig) -> dict:
-    """What makes two configs the same experiment: everything but the loop's extents and stopping rules."""
-    return config.model_dump(exclude={"loop": EXTENDABLE})
+    """What makes two configs the same experiment: everything but the loop's extents and stopping rules
+    and the teacher's connection settings."""
+    return config.model_dump(exclude={"loop": EXTENDABLE, "teacher": REACHABLE})
 
 
 def round_seed(seed: int, round_: int) -> int:
@@ -72,7 +76,8 @@ class Experiment:
     def _check_same_config(self) -> None:
         """A run directory belongs to one config: resuming with another would mix two experiments. A
         directory whose run never started a round (e.g. it stopped on bad input) takes the new config; a
-        started one takes new loop extents and stopping rules (EXTENDABLE) and nothing else."""
+        started one takes new loop extents and stopping rules (EXTENDABLE) and teacher connection settings
+        (REACHABLE), and nothing else."""
         saved = self.run_dir / "config.yaml"
         if saved.exists() and self.store.rounds():
             previous = parse_config(saved.read_text(), source=str(saved))
@@ -81,10 +86,12 @@ class Experiment:
             if _experiment(previous) != _experiment(self.config):
                 raise EladError(
                     f"{self.run_dir} holds a run of a different config; use a new run directory (a started run "
-                    f"takes new values only for loop: {', '.join(sorted(EXTENDABLE))})"
+                    f"takes new values only for loop: {', '.join(sorted(EXTENDABLE))}; and teacher: "
+                    f"{', '.join(sorted(REACHABLE))})"
                 )
-            self.store.set_meta(EXTENSION_PENDING, "1")
-            self.console.print(f"[bold]{self.run_dir}: loop settings changed; the run goes on under the new ones")
+            if previous.loop != self.config.loop:
+                self.store.set_meta(EXTENSION_PENDING, "1")
+            self.console.print(f"[bold]{self.run_dir}: settings changed; the run goes on under the new ones")
         tmp = saved.with_suffix(".yaml.tmp")
         tmp.write_text(self.config.to_yaml())
         tmp.replace(saved)
