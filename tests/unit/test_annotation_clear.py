@@ -62,8 +62,6 @@ def test_text_format_all_correct():
         ("I think the student is mostly right.", "Step N"),
         ('{"verdicts": [{"step": 1, "correct": true}], "continuation": ""', "not valid JSON"),
         (_review([True]), "stop at step 1 of 3"),
-        (_review([True, False], ""), "continuation is empty"),
-        (_review([True, False], "So the answer is entailment."), "only an answer"),
         ('{"verdicts": [{"step": 2, "correct": false}], "continuation": "x"}', "in order"),
         (_review([True, True, True, True]), "only 3 steps"),
         ('{"verdicts": [{"step": 1, "correct": "yes"}], "continuation": ""}', "true or false"),
@@ -118,13 +116,35 @@ def test_an_unparsable_review_is_asked_again_once_with_the_problem_shown():
     assert "cannot be read" in second.messages[-1]["content"]
 
 
-def test_a_continuation_that_is_only_an_answer_is_asked_again_for_the_reasoning():
-    bare = _review([True, True, False], "So the answer is entailment.")
-    annotator, teacher = _clear([bare, REVISED])
+@pytest.mark.parametrize("bare", ["So the answer is entailment.", ""])
+def test_a_continuation_without_reasoning_is_asked_for_on_its_own_in_plain_text(bare):
+    review = _review([True, True, False], bare)
+    assert parse_review(review, steps=3).continuation == bare  # readable: the verdicts are what counts
+    annotator, teacher = _clear([review, "Sleeping is a way of resting.\nSo the answer is entailment."])
     result = annotator.annotate(EXAMPLE, STUDENT)
-    assert result.details["outcome"] == "revised" and result.details["unparsable"] == 1
-    assert result.rationale.endswith("Sleeping is a way of resting.")
-    assert "only an answer" in teacher.requests[1].messages[-1]["content"]
+    assert isinstance(result, Annotation) and result.answer == "entailment"
+    assert result.rationale == "A man sleeps on a couch.\nA couch is furniture.\nSleeping is a way of resting."
+    d = result.details
+    assert (d["outcome"], d["continued"], d["unparsable"], d["calls"]) == ("revised", 1, 0, 2)
+    asked = teacher.requests[1]
+    assert asked.json_schema is None  # plain text, the kind of reply a small teacher writes well
+    prompt = asked.messages[-1]["content"]
+    assert "1. A man sleeps on a couch.\n2. A couch is furniture." in prompt  # the kept steps
+    assert "wrong: Sleeping is not resting." in prompt and "3. Sleeping" not in prompt
+
+
+def test_a_continuation_still_without_reasoning_falls_back_to_cot():
+    annotator, teacher = _clear([_review([True, True, False], ""), "So the answer is entailment.", COT_REPLY])
+    result = annotator.annotate(EXAMPLE, STUDENT)
+    assert result.details["outcome"] == "cot_fallback" and "no reasoning" in result.details["fallback_reason"]
+    assert result.rationale == "Sleeping is a form of resting." and len(teacher.requests) == 3
+
+
+def test_a_wrong_first_step_is_continued_from_the_question_alone():
+    annotator, teacher = _clear([_review([False], "So the answer is entailment."), COT_REPLY])
+    result = annotator.annotate(EXAMPLE, STUDENT)
+    assert result.details["kept_steps"] == 0 and result.rationale == "Sleeping is a form of resting."
+    assert "checked and correct" not in teacher.requests[1].messages[-1]["content"]
 
 
 def test_two_unparsable_reviews_fall_back_to_cot():
