@@ -219,7 +219,7 @@ def main() -> None:
     for name in args.parts.split(","):
         part_lines, part_figures = parts[name.strip()](args, args.out, console)
         lines += part_lines + [""]
-        figures.update(part_figures)
+        figures.update({f"{name.strip()}_{key}": value for key, value in part_figures.items()})  # parts share keys
     figures["minutes"] = round((time.time() - started) / 60, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "efficiency.md").write_text("\n".join(lines) + "\n")
