@@ -201,3 +201,24 @@ def test_a_run_without_an_evaluated_round_is_listed_but_not_compared(tmp_path):
     assert [row[0] for row in page.tables["runs-overview"][1:]] == ["just-started", "random-cot-s0"]
     assert [row[:2] for row in page.tables["paper"][2:]] == [["random", "cot"]]
     assert "1 run(s) have no evaluated round yet" in " ".join(" ".join(page.text).split())
+
+
+def test_every_panel_of_the_cost_plot_shows_its_points_however_costly():
+    """2026-12-02: CLEAR's only point (24.7k tokens) fell outside the panels, whose shared x axis had been
+    fixed by the CoT panel (9.3k)."""
+    import matplotlib.pyplot as plt
+
+    from elad.report.plots import accuracy_vs_cost_figure
+
+    def point(cost, accuracy):
+        return {"cost": cost, "mean": accuracy, "std": None, "values": [accuracy], "costs": [cost]}
+
+    series = {("random", "cot"): [point(9325, 0.312)], ("random", "clear"): [point(24700, 0.344)]}
+    figure = accuracy_vs_cost_figure(series, "esnli", "teacher tokens")
+    try:
+        for axis in figure.axes:
+            left, right = axis.get_xlim()
+            low, high = axis.get_ylim()
+            assert left == 0 and right >= 24700 and low <= 31.2 and high >= 34.4
+    finally:
+        plt.close(figure)

@@ -39,6 +39,17 @@ STRATEGY_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purpl
 def accuracy_vs_cost_png(
     series: dict[tuple[str, str], list[dict]], title: str, cost_label: str, strategies: list[str] | None = None,
 ) -> bytes:
+    """The figure of accuracy_vs_cost_figure as PNG bytes."""
+    figure = accuracy_vs_cost_figure(series, title, cost_label, strategies)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def accuracy_vs_cost_figure(
+    series: dict[tuple[str, str], list[dict]], title: str, cost_label: str, strategies: list[str] | None = None,
+):
     """One panel per annotator, one line per strategy: mean accuracy against mean cost at each round, a
     band of ± one standard deviation over seeds, and each seed's own points, faint.
 
@@ -69,8 +80,11 @@ def accuracy_vs_cost_png(
         axis.set_title(f"annotator: {annotator}" if annotator else title, fontsize=10)
         axis.set_xlabel(cost_label)
         axis.grid(alpha=0.3)
-        axis.set_xlim(left=0)
         axis.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    # Only now that every panel holds its data: setting a limit stops autoscaling, and the panels share their
+    # x axis, so a limit set after the first panel would cut off a costlier annotator's points (CLEAR's).
+    for axis in axes[0]:
+        axis.set_xlim(left=0)
     axes[0][0].set_ylabel("student test accuracy (%)")
     extent = [100 * (p["mean"] + sign * (p["std"] or 0.0)) for points in series.values() for p in points
               for sign in (-1, 1)] + [100 * v for points in series.values() for p in points for v in p["values"]]
@@ -99,10 +113,7 @@ def accuracy_vs_cost_png(
         figure.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
     else:
         figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure
 
 
 def _short_number(value: float, _position=None) -> str:
