@@ -125,7 +125,8 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         "response cache cost nothing). A run's accuracy <em>at budget B</em> is that of its last round whose "
         f"cumulative cost is at most B (up to {COST_TOLERANCE:.0%} above B counts: runs that bought the same "
         "annotations spend a few percent more or less with their rationales' lengths). The budget points of a "
-        "task are the mean cost by the end of each round; the <em>equal budget</em> is the smallest final cost among the task's runs.</p>",
+        "task are the mean cost by the end of each round; the <em>equal budget</em> is the smallest final cost "
+        "among the task's runs.</p>",
         _contents(scored),
     ]
     if len(scored) < len(runs):

@@ -24,10 +24,7 @@ def accuracy_vs_tokens_png(rows: list[dict], title: str) -> bytes:
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png_bytes(figure)
 
 
 # --- comparing runs: accuracy against teacher cost, one line per strategy, seed bands ----------------
@@ -41,10 +38,7 @@ def accuracy_vs_cost_png(
 ) -> bytes:
     """The figure of accuracy_vs_cost_figure as PNG bytes."""
     figure = accuracy_vs_cost_figure(series, title, cost_label, strategies)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png_bytes(figure)
 
 
 def accuracy_vs_cost_figure(
@@ -114,6 +108,14 @@ def accuracy_vs_cost_figure(
     else:
         figure.tight_layout()
     return figure
+
+
+def _png_bytes(figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed (pyplot keeps every open one alive)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def _short_number(value: float, _position=None) -> str:
