@@ -65,11 +65,16 @@ def _run(config_path: Path, run_dir: Path | None, overrides: list[str]) -> None:
     run_dir = run_dir or Path("runs") / config.name
     _quiet_libraries()
     from elad.loop import Experiment
+    from elad.loop.preflight import preflight
 
-    console.print(f"[bold]elad[/] {config.name}: task {config.task.name}, student {config.student.model}, "
-                  f"strategy {config.selection.strategy}, annotator {config.annotation.method} -> {run_dir}")
     try:
-        Experiment(config, run_dir, console).run()
+        # Bad input stops here, before the run directory, its store or the student exist: no stub is left.
+        preflight(config)
+        # Opening the run directory refuses a damaged store or another config's run, writing nothing.
+        experiment = Experiment(config, run_dir, console)
+        console.print(f"[bold]elad[/] {config.name}: task {config.task.name}, student {config.student.model}, "
+                      f"strategy {config.selection.strategy}, annotator {config.annotation.method} -> {run_dir}")
+        experiment.run()
     except KeyboardInterrupt:
         # Everything bought so far is in the run's store and teacher cache: the same command resumes.
         console.print(f"interrupted. Rerun the same command to resume {run_dir} where it stopped.")
@@ -118,8 +123,8 @@ def _open_run(run_dir: Path):
     from elad.store import RunStore
 
     if not (run_dir / "run.db").exists():
-        raise EladError(f"{run_dir}: no run here (run.db not found)")
-    return RunStore(run_dir / "run.db")
+        raise EladError(f"{run_dir}: no run here (no run store at {run_dir / 'run.db'})")
+    return RunStore(run_dir / "run.db", readonly=True)  # looking changes nothing
 
 
 def _status(run_dir: Path) -> None:

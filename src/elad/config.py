@@ -184,7 +184,16 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     path = Path(path)
     if not path.exists():
         raise EladError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise EladError(f"{path}: is a directory, not a config file (give the YAML file inside it)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise EladError(f"{path}, line {line}: not UTF-8 text (byte {error.object[error.start:error.start + 1]!r}); "
+                        f"save the config as UTF-8") from None
+    except OSError as error:
+        raise EladError(f"{path}: cannot read the config file ({error.strerror or error})") from None
     return parse_config(text, source=str(path), overrides=overrides)
 
 
@@ -206,10 +215,33 @@ def parse_config(text: str, source: str = "<config>", overrides: dict | None = N
 
 
 def _set_dotted(data: dict, dotted: str, value) -> None:
+    """Set `a.b.c` in the config's mapping, making the sections on the way. A key on the way must be a
+    section: one that holds a value (a string, a number, a list, null) takes no sub-key. Where the file
+    does not set a key, its default says which it is; a section that may be null (student.lora) takes a
+    sub-key whether the file nulls it or not."""
     *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
+    defaults = ExperimentConfig().model_dump()
+    for depth, key in enumerate(parents):
+        default = defaults.get(key, {}) if isinstance(defaults, dict) else {}
+        current = data.get(key, default)
+        if current is None and isinstance(default, dict):
+            current = {}
+        if not isinstance(current, dict):
+            where = ".".join(parents[: depth + 1])
+            raise EladError(f"--set '{dotted}': {where} holds {_shown(current)}, not a section of keys; "
+                            f"set {where} itself (--set {where}=VALUE)")
+        if not isinstance(data.get(key), dict):
+            data[key] = {}
+        data, defaults = data[key], default
     data[leaf] = value
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "null"
+    kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+    text = repr(value)
+    return f"{kind.get(type(value), 'a value')} ({text if len(text) <= 40 else text[:37] + '...'})"
 
 
 def _describe(error: ValidationError, text: str, source: str) -> str:

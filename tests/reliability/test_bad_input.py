@@ -1,16 +1,23 @@
 """Bad input: `elad run` exits with status 2 and one paragraph naming the problem (file, line, key or
-field), never a traceback unless `--debug` asks for one."""
+field), never a traceback unless `--debug` asks for one. Input refused before any work (a damaged or empty
+run store, an unreadable config, a bad --set, an empty dataset, a missing API key) gets one line and leaves
+every file as it was: no run directory, no store, no -wal or -shm beside a store."""
 
+import hashlib
 import json
+import random
 import socket
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from elad.cli import app
+from elad.store import RunStore
 from tests.conftest import write_esnli
 from tests.reliability.conftest import FIGURES, POOL_ROWS, TEST_ROWS, loop_config
 from tests.reliability.procs import REPO
@@ -208,3 +215,216 @@ def test_a_corrected_config_can_reuse_the_directory_of_a_run_that_never_started(
     base["student"]["model"] = "/still/wrong"  # fails later, but not because of the directory
     result = _run(tmp_path, base)
     assert "different config" not in result.output
+
+
+# --- refused before anything is written: one line, every file as it was ------------------------------------
+
+def _one_line_error(output: str, *expected: str) -> None:
+    """The whole output is one line, 'error: ...', naming what is expected; no traceback."""
+    _one_paragraph_error(output, *expected)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), output
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file and folder under `folder`, with a hash of each file's bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(folder.rglob("*"))}
+
+
+def _stored_run(folder: Path) -> Path:
+    """A finished run directory (config.yaml: the default config, which needs no model to check; run.db:
+    rounds 0-2 with selections, explanations, annotations and metrics) spanning many database pages."""
+    from tests.unit.test_report_compare import make_run
+
+    run_dir = make_run(folder, "random", "cot", 0, [0.3, 0.4, 0.5], [0, 500, 1000], question="A man plays. " * 400)
+    assert (run_dir / "run.db").stat().st_size > 16 * 4096
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "run.db"]  # closed: no -wal, no -shm
+    return run_dir
+
+
+def _damage(database: Path, how: str) -> None:
+    data = database.read_bytes()
+    if how == "random-bytes":
+        database.write_bytes(random.Random(7).randbytes(len(data)))
+    else:  # a valid store cut to half its size, as a full disk or an interrupted copy leaves it
+        database.write_bytes(data[: len(data) // 2])
+
+
+READ_ONLY = {
+    "status": lambda run, tmp: ["status", str(run)],
+    "why": lambda run, tmp: ["why", str(run), "--round", "1"],
+    "report": lambda run, tmp: ["report", str(run), "--out", str(tmp / "report")],
+    "export": lambda run, tmp: ["export", str(run), "--round", "0", "--out", str(tmp / "exported")],
+}
+COMMANDS = {**READ_ONLY, "run": lambda run, tmp: ["run", str(run / "config.yaml"), "-o", str(run)]}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("how", ["random-bytes", "truncated"])
+def test_a_damaged_run_store_is_named_and_left_as_it_was(tmp_path, how, command):
+    """status, why, report, export, and `elad run` resuming on the directory: one line naming run.db."""
+    run_dir = _stored_run(tmp_path)
+    _damage(run_dir / "run.db", how)
+    before = _files(tmp_path)
+    result = runner.invoke(app, COMMANDS[command](run_dir, tmp_path))
+    assert result.exit_code == 2, result.output
+    _one_line_error(result.output, f"{run_dir / 'run.db'}: not a readable elad run store")
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", list(READ_ONLY))
+@pytest.mark.parametrize("state", ["empty", "missing"])
+def test_an_empty_or_missing_run_store_is_no_run_and_stays_so(tmp_path, command, state):
+    run_dir = _stored_run(tmp_path)
+    if state == "empty":
+        (run_dir / "run.db").write_bytes(b"")
+    else:
+        (run_dir / "run.db").unlink()
+    before = _files(tmp_path)
+    result = runner.invoke(app, READ_ONLY[command](run_dir, tmp_path))
+    assert result.exit_code == 2, result.output
+    expected = ("no run here" if command in ("report", "export") else "no run store at") if state == "missing" else (
+        f"no run store at {run_dir / 'run.db'}")
+    _one_line_error(result.output, expected)
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_looking_at_a_run_changes_no_byte_of_its_store(tmp_path, journal):
+    """status, why and report open the store read-only: a WAL store gets no -wal or -shm beside it, and
+    one in rollback-journal mode (say, a copy made with the sqlite3 shell) is not switched to WAL."""
+    run_dir = _stored_run(tmp_path)
+    if journal == "delete":
+        db = sqlite3.connect(run_dir / "run.db")
+        assert db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+        db.close()
+    before = _files(run_dir)
+    for command in ("status", "why", "report"):
+        result = runner.invoke(app, READ_ONLY[command](run_dir, tmp_path))
+        assert result.exit_code == 0, result.output
+        assert _files(run_dir) == before, command
+    assert "50.0%" in runner.invoke(app, ["status", str(run_dir)]).output  # round 2 read back
+
+
+def test_looking_at_a_live_run_reads_what_its_writer_committed(tmp_path):
+    """A run in progress keeps its latest rounds in the WAL: a read-only look sees them, and leaves the
+    store's file alone."""
+    run_dir = _stored_run(tmp_path)
+    writer = RunStore(run_dir / "run.db")
+    try:
+        writer.start_round(3)  # committed to the WAL only
+        writer.set_metrics(3, "test", {"accuracy": 0.875})
+        assert (run_dir / "run.db-wal").exists()
+        database = hashlib.sha256((run_dir / "run.db").read_bytes()).hexdigest()
+        result = runner.invoke(app, ["status", str(run_dir)])
+        assert result.exit_code == 0, result.output
+        assert "running" in result.output and "87.5%" in result.output  # round 3, from the WAL
+        assert hashlib.sha256((run_dir / "run.db").read_bytes()).hexdigest() == database
+        assert writer.rounds()[-1]["round"] == 3
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("case", ["not-utf8", "a-directory"])
+def test_a_config_that_is_not_utf8_text_or_is_a_directory_is_named(tmp_path, case):
+    if case == "not-utf8":
+        path = tmp_path / "config.yaml"
+        path.write_bytes("name: café\nloop: {rounds: 1}\n".encode("latin-1"))
+        expected = f"{path}, line 1: not UTF-8 text"
+    else:
+        path = tmp_path / "configs"
+        path.mkdir()
+        expected = f"{path}: is a directory, not a config file"
+    before = _files(tmp_path)
+    result = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    _one_line_error(result.output, expected)
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "loop, override, expected",
+    [
+        ({"rounds": 1}, "task.name.x=1", "--set 'task.name.x': task.name holds a string ('esnli')"),
+        ({"rounds": 1}, "loop.budget.calls.x=3", "--set 'loop.budget.calls.x': loop.budget.calls holds null"),
+        ({"budget": {"calls": None}}, "loop.budget.calls.x=3", "loop.budget.calls holds null"),
+        ({"rounds": 2}, "loop.rounds.max=3", "--set 'loop.rounds.max': loop.rounds holds a number (2)"),
+    ],
+    ids=["into-a-string", "into-a-null-default", "into-a-null-in-the-file", "into-a-number"],
+)
+def test_a_set_into_a_value_that_is_not_a_section_is_named(tmp_path, loop, override, expected):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "loop": loop}))
+    before = _files(tmp_path)
+    result = runner.invoke(app, ["run", str(config), "-o", str(tmp_path / "run"), "--set", override])
+    assert result.exit_code == 2, result.output
+    _one_line_error(result.output, expected)
+    assert _files(tmp_path) == before
+
+
+def test_a_set_into_a_section_the_file_nulls_fills_it():
+    from elad.config import parse_config
+
+    assert parse_config("student: {lora: null}\n").student.lora is None
+    assert parse_config("student: {lora: null}\n", overrides={"student.lora.r": 8}).student.lora.r == 8
+    assert parse_config("task: {options: {}}\n", overrides={"task.options.a.b": 1}).task.options == {"a": {"b": 1}}
+
+
+def _esnli(tmp_path, valid, test):
+    return write_esnli(tmp_path / "data", {"valid": valid, "test": test}, {})
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no-such-path", ["task.path:", "no-such-folder does not exist"]),
+        ("empty-pool", ["esnli_valid.json: the pool split 'valid' has no questions"]),
+        ("empty-test", ["esnli_test.json: the test split 'test' has no questions"]),
+        ("pool-is-the-test", ["the pool split 'test' has no questions once the test questions are held out"]),
+    ],
+)
+def test_a_dataset_that_is_missing_or_empty_is_refused_before_the_run_directory(tmp_path, base, case, expected):
+    """Refused before the run directory, its store or the student exist: no stub directory to trip the
+    corrected config (a finished empty run would have kept it as another config's run)."""
+    if case == "no-such-path":
+        base["task"]["path"] = str(tmp_path / "no-such-folder")
+    elif case == "empty-pool":
+        base["task"]["path"] = str(_esnli(tmp_path, [], TEST_ROWS))
+    elif case == "empty-test":
+        base["task"]["path"] = str(_esnli(tmp_path, POOL_ROWS, []))
+    else:
+        base["task"].update(path=str(_esnli(tmp_path, POOL_ROWS, TEST_ROWS)), pool_split="test", test_size=5)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base))
+    before = _files(tmp_path)
+    result = runner.invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    _one_line_error(result.output, *expected)
+    assert _files(tmp_path) == before
+
+
+@pytest.fixture
+def no_student(monkeypatch):
+    """Loading the student fails the test: what it checks must be refused before."""
+    from elad.students.student import Student
+
+    def loaded(self, *args, **kwargs):
+        raise AssertionError("the student was loaded")
+
+    monkeypatch.setattr(Student, "__init__", loaded)
+
+
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_a_missing_api_key_is_named_before_the_student_loads(tmp_path, base, monkeypatch, no_student, command):
+    monkeypatch.delenv("ELAD_NO_SUCH_KEY", raising=False)
+    base["teacher"]["api_key_env"] = "ELAD_NO_SUCH_KEY"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base))
+    before = _files(tmp_path)
+    arguments = {"run": ["run", str(config), "-o", str(tmp_path / "run")],
+                 "grid": ["grid", str(config), "--strategies", "random", "--seeds", "1", "-o", str(tmp_path / "grid")]}
+    result = runner.invoke(app, arguments[command])
+    assert result.exit_code == 2, (result.output, result.exception)
+    _one_line_error(result.output, "teacher.api_key_env: the environment variable 'ELAD_NO_SUCH_KEY' is not set")
+    assert _files(tmp_path) == before

@@ -88,6 +88,21 @@ def finished(store) -> bool:
     return stopped and store.get_meta(EXTENSION_PENDING) != "1"
 
 
+def _finished_earlier(run_dir: Path) -> bool:
+    """Whether a cell's run finished in an earlier grid run, read without writing anything. A store that
+    cannot be read counts as unfinished: opening it for the run names what is wrong with it."""
+    from elad.store import RunStore
+
+    try:
+        store = RunStore(run_dir / "run.db", readonly=True)
+    except EladError:
+        return False
+    try:
+        return finished(store)
+    finally:
+        store.close()
+
+
 def run_grid(
     config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
     out_dir: Path, console: Console | None = None, html: bool = True,
@@ -100,6 +115,14 @@ def run_grid(
     console = console or Console()
     out_dir = Path(out_dir)
     cells = plan(config, strategies, annotators, seeds)
+    pending = [cell for name, cell in cells if not _finished_earlier(out_dir / name)]
+    if pending:
+        # Cells differ only in strategy, annotator and seed, none of which changes what preflight checks
+        # (the teacher's key, the data, the sizes drawn from it): one check stands for every cell, and a
+        # bad config stops the grid before its folder is made.
+        from elad.loop.preflight import preflight
+
+        preflight(pending[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "grid.yaml", _grid_yaml(config, cells))
     for index, (name, cell) in enumerate(cells, start=1):

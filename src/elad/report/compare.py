@@ -114,7 +114,7 @@ def load_run(path: str | Path) -> RunResult:
     config: dict = {}
     if (path / "config.yaml").exists():
         config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    store = RunStore(path / "run.db")
+    store = RunStore(path / "run.db", readonly=True)
     try:
         rows = round_summaries(store)
         training = {t["round"]: t for t in store.training()}

@@ -319,7 +319,7 @@ def _items_section(runs: list[RunResult], per_run: int, max_runs: int) -> str:
             chosen_runs.append(run)
     shown = 0
     for run in chosen_runs[:max_runs]:
-        store = RunStore(run.path / "run.db")
+        store = RunStore(run.path / "run.db", readonly=True)
         try:
             block = _run_items(store, run, per_run)
         finally:

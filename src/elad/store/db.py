@@ -7,10 +7,13 @@ the store: selections, teacher calls and annotations are never redone or paid fo
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from elad.errors import EladError
 
 SCHEMA_VERSION = 1
 
@@ -59,9 +62,59 @@ class Totals:
     dollars: float
 
 
+def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`) to the store at `path`, checked whole (PRAGMA quick_check); an
+    EladError naming the file if it is missing, empty, not SQLite, damaged (e.g. truncated) or, with
+    need_tables, holds no elad tables. Writes nothing to the file.
+
+    Side files. SQLite reads a WAL database through its -shm index and, even for a read-only connection,
+    creates the -shm (and an empty -wal) when they are absent, and leaves them behind. A store with no -wal
+    beside it has no writer connected (a writer keeps its -wal while it is open) and all its committed pages
+    in the file itself, so it is opened `immutable=1`: no -shm, no -wal, no locks. Should that read fail
+    because a run started meanwhile (a -wal has appeared), it is read again the normal way. A store with a
+    -wal (a live run, or one that was killed) is read the normal way: its latest rounds are in the WAL, and
+    the -shm that SQLite may create for it is the price of reading them. (So is a rollback -journal left
+    by a crash: it is never read around.)"""
+    if not path.exists():
+        raise EladError(f"no run store at {path} (the file does not exist)")
+    if path.is_dir() or path.stat().st_size == 0:
+        why = "is a directory" if path.is_dir() else "is empty"
+        raise EladError(f"no run store at {path} (the path {why}, not a run.db written by elad run)")
+    wal, journal = path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")
+    uri = "file:" + urllib.parse.quote(str(path.absolute()), safe="/") + "?mode=ro"
+    for immutable in ([True, False] if not wal.exists() and not journal.exists() else [False]):
+        db = None
+        try:
+            db = sqlite3.connect(uri + ("&immutable=1" if immutable else ""), uri=True, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("damaged: " + "; ".join(problems))
+            if need_tables and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                raise sqlite3.DatabaseError("it holds no elad tables")
+            return db
+        except sqlite3.DatabaseError as error:
+            if db is not None:
+                db.close()
+            if immutable and wal.exists():
+                continue
+            reason = " ".join(str(error).split())  # one line: quick_check reports span lines
+            raise EladError(f"{path}: not a readable elad run store ({reason[:300]})") from None
+    raise AssertionError("unreachable")
+
+
 class RunStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """The run's store at `path`, created if need be. readonly: read an existing store and change nothing
+        (`elad status`, `why`, `report`, `export`); a missing or empty file is then an error too. Either way a
+        file that is not a readable store (not SQLite, truncated, damaged) is an EladError naming it, raised
+        before anything is written."""
         self.path = Path(path)
+        if readonly:
+            self.db = _open_readonly(self.path, need_tables=True)
+            return
+        if self.path.exists() and (self.path.is_dir() or self.path.stat().st_size > 0):
+            _open_readonly(self.path, need_tables=False).close()  # refuse a damaged store before writing to it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
         self.db.row_factory = sqlite3.Row

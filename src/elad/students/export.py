@@ -32,7 +32,7 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: s
         known = ", ".join(map(str, trained)) or "none"
         raise EladError(f"{run_dir}: round {round_} has no trained student (rounds with one: {known})")
 
-    store = RunStore(run_dir / "run.db")
+    store = RunStore(run_dir / "run.db", readonly=True)
     try:
         card = model_card(config, store, round_)
     finally:
