@@ -32,7 +32,7 @@ class ScriptedTeacher:
                 raise AssertionError("the scripted teacher ran out of replies")
             return self.replies.pop(0)
 
-    def complete(self, request: Request) -> Response:
+    def complete(self, request: Request, attempts=None) -> Response:  # never retries: `attempts` unused
         with self._lock:
             self.requests.append(request)
             self.active += 1

@@ -118,9 +118,9 @@ def test_a_paid_call_is_recorded_before_the_same_item_asks_again():
     teacher = ScriptedTeacher([reply_error(usage=(5, 0)), REPLY])
     original = teacher.complete
 
-    def complete(request):
+    def complete(request, attempts=None):
         events.append("sent")
-        return original(request)
+        return original(request, attempts)
 
     teacher.complete = complete
     ledger = Ledger(Budget(), count_tokens=words, on_call=lambda *a: events.append("recorded"))

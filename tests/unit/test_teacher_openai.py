@@ -61,7 +61,7 @@ def test_from_config_reads_the_key_and_never_shows_it(monkeypatch):
     context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None)
     teacher = OpenAITeacher.from_config(config, context)
     assert SECRET not in repr(teacher) and SECRET not in str(vars(teacher).get("model"))
-    assert teacher._client.max_retries == 2 and teacher._client.api_key == SECRET
+    assert teacher.max_retries == 2 and teacher._client.max_retries == 0 and teacher._client.api_key == SECRET
 
 
 def test_usage_reported_by_the_server_is_used_and_spread_over_choices():

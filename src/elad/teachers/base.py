@@ -23,6 +23,21 @@ class Request:
     # structured output (`Teacher.supports_json_schema`); others ignore it and rely on the prompt.
     json_schema: dict | None = None
 
+    def to_dict(self) -> dict:
+        """Everything that was asked, as JSON-ready values (what a durable record of the request keeps)."""
+        return {
+            "messages": list(self.messages), "max_tokens": self.max_tokens, "temperature": self.temperature,
+            "n": self.n, "example_id": self.example_id, "sample": self.sample, "json_schema": self.json_schema,
+        }
+
+    @classmethod
+    def from_dict(cls, asked: dict) -> "Request":
+        return cls(
+            messages=tuple(asked["messages"]), max_tokens=asked["max_tokens"], temperature=asked["temperature"],
+            n=asked["n"], example_id=asked.get("example_id"), sample=asked.get("sample", 0),
+            json_schema=asked.get("json_schema"),
+        )
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -64,8 +79,12 @@ class TeacherContext:
 class TeacherError(EladError):
     """The teacher could not be reached or refused the request, after the backend's retries.
 
-    Nothing came back, so nothing is charged; the example stays unannotated and a rerun asks again.
+    Nothing usable came back; the example stays unannotated and a rerun asks again. `maybe_billed`: the
+    last attempt got no answer at all (a timeout, a dropped connection), so the provider may have
+    generated, and billed, a reply nobody received: the ledger charges it at its worst case.
     """
+
+    maybe_billed: bool = False
 
 
 class TeacherRefused(TeacherError):
@@ -85,6 +104,16 @@ class TeacherReplyError(TeacherError):
         self.usage, self.raw = usage, raw
 
 
+class Attempts(Protocol):
+    """What a teacher that retries tells its caller about each attempt, so that every attempt is reserved
+    against the budget before it is sent (a provider may bill an attempt the client abandoned)."""
+
+    def retry(self, maybe_billed: bool) -> None:
+        """The last attempt failed and another is about to be sent. `maybe_billed`: the failed one got no
+        answer (timeout, dropped connection) and may still be billed. Raises BudgetExhausted when the
+        budget cannot hold another attempt."""
+
+
 class Teacher(Protocol):
     backend: str
     model: str
@@ -93,4 +122,6 @@ class Teacher(Protocol):
     #   replays (bool): answers from a recording whatever the prompt says (CLEAR cannot use it)
     #   keyed_by_example (bool): the answer depends on Request.example_id (part of the cache key)
 
-    def complete(self, request: Request) -> Response: ...
+    def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
+        """One reply. A teacher that sends the request more than once calls `attempts.retry(...)` before
+        each attempt after the first."""

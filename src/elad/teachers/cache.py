@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from elad.teachers.base import Completion, Request, Response, Teacher
+from elad.teachers.base import Attempts, Completion, Request, Response, Teacher
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -68,11 +68,6 @@ class ResponseCache:
     def put(
         self, key: str, backend: str, model: str, request: Request, completions: list[Completion], booked: bool = True
     ) -> None:
-        stored_request = {
-            "messages": list(request.messages), "max_tokens": request.max_tokens, "temperature": request.temperature,
-            "n": request.n, "sample": request.sample, "example_id": request.example_id,
-            "json_schema": request.json_schema,
-        }
         rows = [
             {"text": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
              "finish_reason": c.finish_reason}
@@ -81,7 +76,7 @@ class ResponseCache:
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, backend, model, json.dumps(stored_request), json.dumps(rows), time.time(), int(booked)),
+                (key, backend, model, json.dumps(request.to_dict()), json.dumps(rows), time.time(), int(booked)),
             )
 
     def mark_booked(self, key: str) -> None:
@@ -96,13 +91,8 @@ class ResponseCache:
             ).fetchall()
         found = []
         for key, backend, model, request, completions in rows:
-            asked = json.loads(request)
-            request_ = Request(
-                messages=tuple(asked["messages"]), max_tokens=asked["max_tokens"], temperature=asked["temperature"],
-                n=asked["n"], example_id=asked.get("example_id"), sample=asked.get("sample", 0),
-                json_schema=asked.get("json_schema"),
-            )
-            found.append((key, backend, model, request_, [Completion(**c) for c in json.loads(completions)]))
+            completions_ = [Completion(**c) for c in json.loads(completions)]
+            found.append((key, backend, model, Request.from_dict(json.loads(request)), completions_))
         return found
 
     def __len__(self) -> int:
@@ -142,11 +132,11 @@ class CachedTeacher:
             self.hits += 1
         return Response(completions=completions, backend=self.backend, model=self.model, cache_hit=True)
 
-    def complete(self, request: Request) -> Response:
+    def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
         hit = self.lookup(request)
         if hit is not None:
             return hit
-        response = self.teacher.complete(request)
+        response = self.teacher.complete(request, attempts)
         with self._count_lock:
             self.misses += 1
         if response.completions and len(response.completions) >= request.n and not response.cache_hit:

@@ -40,7 +40,7 @@ class LocalTeacher:
                 raise
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
 
-    def complete(self, request: Request) -> Response:
+    def complete(self, request: Request, attempts=None) -> Response:  # never retries: `attempts` unused
         import torch
 
         student, tokenizer = self.student, self.student.tokenizer

@@ -1,22 +1,31 @@
 """A teacher behind any OpenAI-compatible chat API: OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio.
 
-The official `openai` client does the HTTP: its own retries with exponential backoff on 408, 409, 429
-(waiting what `Retry-After` asks, up to two minutes), 5xx, timeouts and dropped connections, and a
-request timeout. The API key is read from the environment variable the config names, handed to the
-client and kept nowhere else: not in a log, an error message, the cache or the run store.
+The official `openai` client does the HTTP and the request timeout; the retries are elad's, so that each
+attempt can be reserved against the budget before it is sent (`Attempts`): a provider may bill an
+attempt the client abandoned. Retried: 408, 409, 429 (waiting what `Retry-After` asks, up to a minute),
+5xx, timeouts and dropped connections, with exponential backoff otherwise. The API key is read from the
+environment variable the config names, handed to the client and kept nowhere else: not in a log, an
+error message, the cache or the run store.
 """
 
 import os
+import random
 import threading
+import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 from elad.errors import EladError
 from elad.teachers.base import (
-    Completion, Request, Response, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
+    Attempts, Completion, Request, Response, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
 )
 
 # Servers that need no key (a local llama.cpp, vLLM or Ollama) still get a non-empty one: the client requires it.
 NO_KEY = "not-needed"
+RETRIED_STATUSES = (408, 409, 429)  # and every 5xx
+INITIAL_BACKOFF = 0.5  # seconds; doubled at each retry, up to MAX_BACKOFF, when the server names no wait
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 60.0
 
 
 def read_api_key(env_name: str | None, base_url: str | None) -> str:
@@ -62,7 +71,9 @@ class OpenAITeacher:
         self._lock = threading.Lock()
         self._openai = openai
         # The client pools up to 1,000 connections: enough for any `concurrency` in flight.
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self.max_retries = max_retries
+        # max_retries=0: the client sends each attempt once; `_send` retries, reserving each attempt.
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r})"
@@ -84,7 +95,7 @@ class OpenAITeacher:
 
     # --- one request -------------------------------------------------------------------------------
 
-    def complete(self, request: Request) -> Response:
+    def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
         params = {
             "model": self.model,
             "messages": [dict(m) for m in request.messages],
@@ -93,15 +104,17 @@ class OpenAITeacher:
         }
         if request.n != 1:
             params["n"] = request.n
+        tries = _Tries(attempts)
         while request.json_schema is not None and self.structured_formats:
             form = self.structured_formats[0]
             try:
-                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}))
+                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}, tries))
             except self._openai.APIStatusError as error:
                 if not _refuses_format(error):
                     raise self._failed(error) from None
                 # This server does not take this kind of structured output: try the next kind, and in
                 # the end the prompt alone (which states the format too).
+                tries.failed(maybe_billed=False)
                 with self._lock:
                     if self.structured_formats and self.structured_formats[0] == form:
                         self.structured_formats.pop(0)
@@ -109,24 +122,40 @@ class OpenAITeacher:
             except self._openai.OpenAIError as error:
                 raise self._failed(error) from None
         try:
-            return self._response(request, self._send(params))
+            return self._response(request, self._send(params, tries))
         except self._openai.OpenAIError as error:
             raise self._failed(error) from None
 
-    def _send(self, params: dict):
-        try:
-            return self._client.chat.completions.create(**params)
-        except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
-            raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
+    def _send(self, params: dict, tries: "_Tries"):
+        """One reply, retrying what may pass on a second try; every attempt after the first is announced
+        to `tries` (which reserves it) before it leaves."""
+        while True:
+            tries.before_sending()
+            try:
+                return self._client.chat.completions.create(**params)
+            except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
+                raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
+            except self._openai.APIStatusError as error:
+                if not _retried(error) or tries.retries >= self.max_retries:
+                    raise
+                tries.failed(maybe_billed=False, retry=True)  # the server answered with an error: nothing generated
+                time.sleep(_wait(error, tries.retries))
+            except self._openai.APIConnectionError as error:  # a timeout, a refused or dropped connection
+                if tries.retries >= self.max_retries:
+                    raise self._failed(error, maybe_billed=True) from None
+                tries.failed(maybe_billed=True, retry=True)
+                time.sleep(_wait(error, tries.retries))
 
-    def _failed(self, error: Exception) -> TeacherError:
+    def _failed(self, error: Exception, maybe_billed: bool = False) -> TeacherError:
         status = getattr(error, "status_code", None)
         what = f"HTTP {status}" if status else type(error).__name__
         message = self._redacted(getattr(error, "message", None) or str(error))
         where = self.base_url or "the OpenAI API"
         if status in (400, 413, 422):
             return TeacherRefused(f"teacher '{self.model}' at {where} refused the request: {what}: {message}")
-        return TeacherError(f"teacher '{self.model}' at {where} failed after retries: {what}: {message}")
+        failure = TeacherError(f"teacher '{self.model}' at {where} failed after retries: {what}: {message}")
+        failure.maybe_billed = maybe_billed
+        return failure
 
     def _redacted(self, text: str) -> str:
         """`text` without the API key: a server or proxy may repeat the Authorization header in an error
@@ -162,6 +191,61 @@ class OpenAITeacher:
         ]
         meta = {"usage": "reported" if reported is not None else "counted"}
         return Response(completions=completions, backend=self.backend, model=self.model, meta=meta)
+
+
+class _Tries:
+    """The attempts of one `complete`: the first is reserved by the caller before `complete` is called;
+    each later one is announced to `attempts.retry` before it is sent."""
+
+    def __init__(self, attempts: Attempts | None):
+        self.attempts, self.sent, self.retries = attempts, 0, 0
+        self.maybe_billed = False  # whether the last failed attempt may have been billed
+
+    def failed(self, maybe_billed: bool, retry: bool = False) -> None:
+        """The last attempt failed; `retry`: it counts against max_retries (a refused response_format,
+        asked again in another form, does not)."""
+        self.maybe_billed = maybe_billed
+        self.retries += retry
+
+    def before_sending(self) -> None:
+        if self.sent and self.attempts is not None:
+            self.attempts.retry(self.maybe_billed)
+        self.sent += 1
+        self.maybe_billed = False
+
+
+def _retried(error) -> bool:
+    status = getattr(error, "status_code", None) or 0
+    return status in RETRIED_STATUSES or status >= 500
+
+
+def _wait(error, retries: int) -> float:
+    """Seconds before the next attempt: what the server's Retry-After asks (capped), else exponential
+    backoff with jitter."""
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    asked = _retry_after(headers)
+    if asked is not None:
+        return min(asked, MAX_RETRY_AFTER)
+    return min(INITIAL_BACKOFF * 2 ** (retries - 1), MAX_BACKOFF) * random.uniform(0.75, 1.0)
+
+
+def _retry_after(headers) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(float(milliseconds) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            return None
 
 
 def _response_format(form: str, request: Request) -> dict:

@@ -97,7 +97,7 @@ class ReplayTeacher:
         records = load_dsbs_rationales(root, DSBS_NAMES.get(context.dataset, context.dataset), context.split)
         return cls(records, config.model, context.count_tokens)
 
-    def complete(self, request: Request) -> Response:
+    def complete(self, request: Request, attempts=None) -> Response:  # never retries: `attempts` unused
         if request.example_id not in self.records:
             raise EladError(f"replay teacher '{self.model}' has no record for example '{request.example_id}'")
         text = self.records[request.example_id]
