@@ -76,6 +76,10 @@ def test_round_budget_caps_a_round_but_not_the_run(esnli_dir, tiny_model_dir, tm
     per_round = dict(store.db.execute("SELECT round, COUNT(*) FROM teacher_calls GROUP BY round").fetchall())
     assert per_round == {1: 3, 2: 3}
     assert store.round_done(2) and store.stop_reason(2) == "all rounds done"
+    # The item round 1's limit left is annotated first in round 2, not left behind.
+    annotated = {a["example_id"]: a["round"] for a in store.annotations()}
+    (left,) = [i for i in store.chosen(1) if annotated.get(i) != 1]
+    assert annotated[left] == 2
 
 
 def test_patience_stops_when_accuracy_does_not_move(esnli_dir, tiny_model_dir, tmp_path):

@@ -74,7 +74,8 @@ def test_when_retries_run_out_the_error_is_clear_and_nothing_is_charged(server):
     with pytest.raises(TeacherError, match="HTTP 500") as caught:
         ledger.call(_teacher(server, max_retries=2), REQUEST)
     assert SECRET not in str(caught.value)
-    assert (ledger.spent.calls, ledger.spent.failed, ledger.remaining().calls) == (0, 1, 1)
+    # Three attempts, each reserved in turn, each answered with an error status: none billed.
+    assert (ledger.spent.calls, ledger.spent.failed, ledger.remaining().calls) == (0, 3, 1)
 
 
 def test_a_wrong_key_fails_at_once_without_showing_it(server):

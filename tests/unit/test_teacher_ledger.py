@@ -13,10 +13,13 @@ def _request(i=0, max_tokens=10, text="one two three"):
     return Request(messages=({"role": "user", "content": text},), max_tokens=max_tokens, example_id=str(i))
 
 
-def test_worst_case_counts_the_prompt_the_template_overhead_and_every_completion():
+def test_worst_case_counts_the_prompt_the_template_overhead_a_margin_and_every_completion():
     ledger = Ledger(Budget(), Price(prompt=1e6, completion=1e6), count_tokens=words, message_overhead=4)
     request = Request(messages=({"role": "system", "content": "a b"}, {"role": "user", "content": "c"}), max_tokens=5, n=2)
-    assert ledger.worst_case(request) == ((2 + 4) + (1 + 4) + 10, pytest.approx(21.0))
+    # (2 + 4) + (1 + 4) = 11 prompt tokens by our count, times the 1.25 margin: 14; and 2 x 5 completion.
+    assert ledger.worst_case(request) == (14 + 10, pytest.approx(24.0))
+    exact = Ledger(Budget(), Price(prompt=1e6, completion=1e6), count_tokens=words, prompt_margin=1.0)
+    assert exact.worst_case(request) == (11 + 10, pytest.approx(21.0))
 
 
 @pytest.mark.parametrize("budget", [Budget(tokens=100), Budget(calls=5), Budget(dollars=100 * 1e-6)])
@@ -78,11 +81,13 @@ def test_an_unusable_reply_is_charged_with_its_usage_and_recorded():
     assert dollars == pytest.approx(7.0) and ledger.reserved.calls == 0
 
 
-def test_an_unusable_reply_without_usage_is_charged_its_prompt_estimate():
+def test_an_unusable_reply_without_usage_is_charged_its_worst_case():
+    """The provider may have billed a whole reply that came back garbled: the reservation's worst case."""
     ledger = Ledger(Budget(), count_tokens=words)
     with pytest.raises(TeacherReplyError):
         ledger.call(ScriptedTeacher([reply_error(usage=None)]), _request())
-    assert (ledger.spent.calls, ledger.spent.prompt_tokens, ledger.spent.completion_tokens) == (1, 3 + 4, 0)
+    # 3 words + 4 for the template, times the 1.25 margin: 9; max_tokens 10.
+    assert (ledger.spent.calls, ledger.spent.prompt_tokens, ledger.spent.completion_tokens) == (1, 9, 10)
 
 
 def test_deferred_notifications_run_in_the_flushing_thread():

@@ -10,10 +10,10 @@ from elad.annotation import build_annotator
 from elad.config import ExperimentConfig
 from elad.selection import create_strategy
 from elad.loop.evaluate import check_ranking
-from elad.store import RunStore
+from elad.store import RunStore, StoreJournal
 from elad.students import Student
 from elad.tasks import TASKS, AnswerKind, Example, Task
-from elad.teachers import Budget, Ledger, Price, Spent, TeacherContext, build_teacher
+from elad.teachers import Budget, Ledger, Price, TeacherContext, build_teacher
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Parts:
     test: list[Example]
     student: Student
     ledger: Ledger
+    journal: StoreJournal  # the ledger's durable book, in the run store
     annotator: object
     strategy: object
 
@@ -73,16 +74,18 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: Path, consol
         gold={e.id: task.target(e.rationale, e.answer) for e in pool if e.rationale},
     )
     teacher = build_teacher(config.teacher, context, cache_path=run_dir / "teacher_cache.db")
-    totals = store.teacher_totals()
+    journal = StoreJournal(store.path, purpose=config.annotation.method)
     ledger = Ledger(
         budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),
         price=Price(config.teacher.price_prompt, config.teacher.price_completion),
         count_tokens=student.count_tokens,
-        spent=Spent(totals.calls, totals.prompt_tokens, totals.completion_tokens, totals.dollars),
+        journal=journal,
     )
+    # What a process that died left in flight is counted before anything reads what was spent.
+    ledger.recover(teacher)
     annotator = build_annotator(config.annotation, config.teacher, task, teacher, ledger, seed=config.seed)
     strategy = create_strategy(
         config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
         open_answers=task.answer_kind == AnswerKind.NUMBER,
     )
-    return Parts(task, pool, test, student, ledger, annotator, strategy)
+    return Parts(task, pool, test, student, ledger, journal, annotator, strategy)

@@ -5,6 +5,7 @@ directory skips finished rounds and, inside an unfinished one, reuses its stored
 selection and annotations (and the teacher cache), so nothing is paid for twice.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -37,18 +38,37 @@ REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries"}
 EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
 
 
-def _lock_run_dir(run_dir: Path):
-    """Hold an exclusive lock on the run directory for the life of the process (the kernel drops it on
-    any exit, SIGKILL included): two processes on one run would buy the same annotations twice."""
-    import fcntl
+class _RunDirLock:
+    """An exclusive lock on the run directory itself (no lock file: taking it writes nothing), held until
+    `close()`; the kernel drops it on any exit, SIGKILL included. Two processes on one run would buy the
+    same annotations twice."""
 
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise EladError(f"{run_dir} is in use by another elad process; wait for it or use another run directory") from None
-    return handle
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        self.fd: int | None = os.open(run_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise EladError(
+                f"{run_dir} is in use by another elad process; wait for it or use another run directory"
+            ) from None
+
+    @property
+    def closed(self) -> bool:
+        return self.fd is None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self):
+        self.close()
+
+
+_lock_run_dir = _RunDirLock
 
 
 def _experiment(config: ExperimentConfig) -> dict:
@@ -67,9 +87,16 @@ class Experiment:
         self.run_dir = Path(run_dir)
         self.console = console or Console()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RunStore(self.run_dir / "run.db")
-        self._check_same_config()
-        self.store.set_meta("name", config.name)
+        # Held from here to the end of `run`: a second process on the directory stops before it opens the
+        # store (which waits on the first one's writes) or rewrites its config.
+        self._lock = _lock_run_dir(self.run_dir)
+        try:
+            self.store = RunStore(self.run_dir / "run.db")
+            self._check_same_config()
+            self.store.set_meta("name", config.name)
+        except BaseException:
+            self._lock.close()
+            raise
         self.student_round = 0  # which round's weights the student holds (0 = the base model)
         self.current_round = 0  # the round teacher calls are booked to
 
@@ -99,15 +126,15 @@ class Experiment:
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> list[dict]:
-        lock = _lock_run_dir(self.run_dir)
+        if self._lock.closed:  # run again after an earlier `run` released it
+            self._lock = _lock_run_dir(self.run_dir)
         try:
             return self._run()
         finally:
-            lock.close()  # releases the lock
+            self._lock.close()  # releases the lock
 
     def _run(self) -> list[dict]:
         parts = build_parts(self.config, self.store, self.run_dir, self.console)
-        parts.ledger.on_call = self._record_call
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
             self._round_zero(parts)
         extended = self.store.get_meta(EXTENSION_PENDING) == "1"
@@ -133,7 +160,7 @@ class Experiment:
         previous_stop = self.store.stop_reason(round_)
         if previous_stop in (None, ALL_ROUNDS_DONE):
             return "skip"
-        if not extended or (previous_stop == BUDGET_SPENT and self._total_spent(parts)):
+        if not extended or (previous_stop == BUDGET_SPENT and self._budget_spent(parts)):
             return "stop"
         if previous_stop == BUDGET_SPENT and self._unfinished(round_):
             self.console.print(f"round {round_} was stopped by the budget; finishing it under the new one")
@@ -145,6 +172,12 @@ class Experiment:
         mid-way; their paid calls wait in the teacher cache). Finishing it retrains and re-evaluates."""
         handled = self.store.handled()
         return any(example_id not in handled for example_id in self.store.chosen(round_))
+
+    def _deferred(self, round_: int) -> list[str]:
+        """Items chosen in earlier rounds that were never annotated: a round's limit (`round_budget`)
+        stopped them; they are annotated before this round's own."""
+        handled = self.store.handled()
+        return [i for r in range(1, round_) for i in self.store.chosen(r) if i not in handled]
 
     def _round_zero(self, parts: Parts) -> None:
         started = time.time()
@@ -241,18 +274,14 @@ class Experiment:
 
     # --- annotate ------------------------------------------------------------------------------
 
-    def _record_call(self, request, response, dollars) -> None:
-        self.store.add_teacher_call(
-            self.current_round, request.example_id, self.config.annotation.method, response, request.messages, dollars
-        )
-
     def _annotate(self, parts: Parts, round_: int, chosen: list[str]) -> str | None:
         by_id = {e.id: e for e in parts.pool}
         handled = self.store.handled()
-        todo = [by_id[i] for i in chosen if i not in handled]
+        todo = [by_id[i] for i in self._deferred(round_) + chosen if i not in handled]
         explanations = self._student_explanations(parts, round_, todo)
         items = [(example, explanations.get(example.id)) for example in todo]
-        parts.ledger.budget = self._round_cap()
+        parts.journal.at(round_, self.config.annotation.method)
+        parts.ledger.limit = self._round_limit()
         with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
             try:
                 results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
@@ -262,37 +291,27 @@ class Experiment:
                     else:
                         self.store.add_rejected(round_, example.id, result.reason, result.raw)
                     update(done)
-            except BudgetExhausted:
-                return BUDGET_SPENT if self._total_spent(parts) else None
+            except BudgetExhausted as refused:
+                # The ledger decides: the whole budget refused the next call (the run stops here), or only
+                # the round's limit did (what is left waits for the next round).
+                return BUDGET_SPENT if refused.total else None
         return None
 
-    def _total_budget(self) -> Budget:
-        total = self.config.loop.budget
-        return Budget(total.calls, total.tokens, total.dollars)
-
-    def _round_cap(self) -> Budget:
-        """The tighter of the total budget and what this round may still spend (round_budget)."""
-        total, cap = self._total_budget(), self.config.loop.round_budget
+    def _round_limit(self) -> Budget | None:
+        """What the run may have spent by the end of this round under `round_budget` (None: no limit)."""
+        cap = self.config.loop.round_budget
+        if cap.calls is None and cap.tokens is None and cap.dollars is None:
+            return None
         at_start = self.store.teacher_totals(up_to_round=self.current_round - 1)
-        start = {"calls": at_start.calls, "tokens": at_start.prompt_tokens + at_start.completion_tokens,
-                 "dollars": at_start.dollars}
-
-        def tighter(name):
-            limits = [v for v in (getattr(total, name), None if getattr(cap, name) is None
-                                  else start[name] + getattr(cap, name)) if v is not None]
-            return min(limits) if limits else None
-
-        return Budget(tighter("calls"), tighter("tokens"), tighter("dollars"))
-
-    def _total_spent(self, parts: Parts) -> bool:
-        """Whether the total budget (not just this round's cap) is too low for one more typical call."""
-        total, spent = self._total_budget(), parts.ledger.spent
-        typical_tokens = self.config.teacher.max_tokens
-        return (
-            (total.calls is not None and spent.calls + 1 > total.calls)
-            or (total.tokens is not None and spent.tokens + typical_tokens > total.tokens)
-            or (total.dollars is not None and spent.dollars + parts.ledger.price.of(0, typical_tokens) > total.dollars)
+        return Budget(
+            None if cap.calls is None else at_start.calls + cap.calls,
+            None if cap.tokens is None else at_start.prompt_tokens + at_start.completion_tokens + cap.tokens,
+            None if cap.dollars is None else at_start.dollars + cap.dollars,
         )
+
+    def _budget_spent(self, parts: Parts) -> bool:
+        """Whether the whole budget is too low for one more typical call (as the ledger would judge it)."""
+        return parts.ledger.exhausted(self.config.teacher.max_tokens)
 
     def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
         """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""

@@ -1,5 +1,7 @@
-"""The run store: one SQLite database per run. Knows nothing else in elad."""
+"""The run store: one SQLite database per run. Knows nothing else in elad but the teachers' `Journal`
+protocol, which `StoreJournal` implements for the ledger."""
 
 from elad.store.db import RunStore, Totals
+from elad.store.journal import StoreJournal
 
-__all__ = ["RunStore", "Totals"]
+__all__ = ["RunStore", "StoreJournal", "Totals"]

@@ -116,7 +116,8 @@ class RunStore:
         if self.path.exists() and (self.path.is_dir() or self.path.stat().st_size > 0):
             _open_readonly(self.path, need_tables=False).close()  # refuse a damaged store before writing to it
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
+        # explicit transactions only; a write waits up to a minute for another connection's (the journal's)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -1,22 +1,40 @@
 """The cost ledger: every teacher call is counted, and a call that could overspend is never sent.
 
-The ledger is thread-safe. Before a request is sent, its worst case (prompt estimate plus `max_tokens`
-for each completion) is *reserved*; the reservation is released when the reply is charged. A request
-whose worst case does not fit in what is left after the spent and the reserved amounts is refused, so
-any number of requests in flight can never overspend together.
+The ledger is thread-safe. Before a request is sent, its worst case (prompt estimate with a safety
+margin, plus `max_tokens` for each completion) is *reserved*, in memory and in the journal (durably,
+when the journal is the run store's), and every retry of it is reserved again; the reservation is
+settled when the attempt ends. A request whose worst case does not fit in what is left after the spent
+and the reserved amounts waits for the calls in flight to settle, and is refused when it still does not
+fit with none in flight. So requests in flight can never overspend together, and a process that dies
+with requests in flight leaves them reserved at their worst case for the next one (see `journal`).
+
+Prompt tokens are estimated with the caller's tokenizer, which may count fewer than the provider: the
+estimate is multiplied by `prompt_margin` (1.25) until the provider has reported its usage, and from then
+on by 1.1 times the largest ratio of reported to estimated prompt tokens seen (never less than 1).
 """
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from elad.errors import EladError
-from elad.teachers.base import Completion, Request, Response, Teacher, TeacherReplyError
+from elad.teachers.base import Completion, Request, Response, Teacher, TeacherError, TeacherReplyError
+from elad.teachers.cache import request_key
+from elad.teachers.journal import Journal, MemoryJournal, Reservation
+
+LEARNED_MARGIN = 1.1  # over the largest billed/estimated prompt ratio seen
+UNREPORTED = "worst case"  # Response.meta["usage"] of a call charged at its worst case: no usage came back
 
 
 class BudgetExhausted(EladError):
-    """What is left of the budget cannot pay for the worst case of the next call."""
+    """What is left of the budget cannot pay for the worst case of the next call. `total`: the run's
+    whole budget refuses it (not only the round's limit)."""
+
+    def __init__(self, message: str, total: bool = True):
+        super().__init__(message)
+        self.total = total
 
 
 @dataclass
@@ -25,7 +43,8 @@ class Spent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float = 0.0
-    failed: int = 0  # requests that got no reply at all (not charged, not counted in `calls`)
+    failed: int = 0  # requests that got no usable reply and were not billed (not counted in `calls`)
+    lost: int = 0  # attempts that got no reply but may be billed: charged at their worst case (in `calls`)
 
     @property
     def tokens(self) -> int:
@@ -56,17 +75,17 @@ OnCall = Callable[[Request, Response, float], None]
 class Ledger:
     """Counts calls, tokens and dollars, and refuses a call whose worst case could pass the budget.
 
+    `budget` is the run's whole budget; `limit` (optional) a tighter one for the round at hand.
     `count_tokens` estimates a request's prompt size before it is sent (plus `message_overhead` tokens
-    per message for the chat template's markers, which the server counts too); `on_call` receives
-    every charged response (with its cost) so the caller can persist it before anything else happens.
-    Inside `deferred()`, `on_call` runs in the thread that opened it: at once for calls made in that
-    thread, and at the next `flush()` for calls made in other threads (SQLite connections belong to one
-    thread).
+    per message for the chat template's markers, which the server counts too). `journal` keeps the
+    reservations and the charged calls (in memory unless given); what it holds is what was spent.
+    `on_call` (optional) receives every charged or cached response (with its cost); inside `deferred()`
+    it runs in the thread that opened it: at once for calls made in that thread, and at the next
+    `flush()` for calls made in other threads.
 
-    With a teacher behind the response cache, a reply is marked booked in the cache once `on_call` has
-    returned; replies an earlier process paid for but died before recording are charged and handed to
-    `on_call` before this ledger's first call (`CachedTeacher.take_unbooked`): they were paid, so they
-    count against the budget, and they are not asked again.
+    Before its first call (or at `recover`), the ledger settles what an earlier process left: its open
+    reservations (with the reply the response cache caught, else at their worst case) and the replies
+    in the cache that no reservation knows (charged as they are).
     """
 
     def __init__(
@@ -74,36 +93,62 @@ class Ledger:
         budget: Budget,
         price: Price = Price(),
         count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1,
-        spent: Spent | None = None,
+        spent: "Spent | None" = None,
         on_call: OnCall | None = None,
         message_overhead: int = 4,
+        journal: Journal | None = None,
+        prompt_margin: float = 1.25,
+        limit: Budget | None = None,
     ):
         self.budget, self.price, self.count_tokens = budget, price, count_tokens
-        self.spent = spent or Spent()
+        self.limit = limit
+        self.journal = journal or MemoryJournal()
+        book = self.journal.book()
+        self.spent = spent or Spent(book.calls, book.prompt_tokens, book.completion_tokens, book.dollars)
         self.on_call = on_call
         self.message_overhead = message_overhead
+        self.prompt_margin = prompt_margin
+        self._ratio = self.journal.prompt_ratio()  # the largest billed/estimated prompt tokens seen
         self.reserved = Spent()
         self._lock = threading.RLock()
+        self._settled = threading.Condition(self._lock)
         self._deferred: list[tuple] | None = None
         self._owner: int | None = None  # the thread that opened deferred()
+        self._recovered = False
 
     # --- what a request may cost -------------------------------------------------------------------
 
     def prompt_estimate(self, request: Request) -> int:
+        """The prompt's size by the caller's tokenizer, template markers included (no margin)."""
         return sum(self.count_tokens(m["content"]) + self.message_overhead for m in request.messages)
 
+    def margin(self) -> float:
+        with self._lock:
+            learned = self._ratio
+        return max(1.0, LEARNED_MARGIN * learned) if learned else self.prompt_margin
+
     def worst_case(self, request: Request) -> tuple[int, float]:
-        prompt = self.prompt_estimate(request)
-        completion = request.max_tokens * request.n
+        prompt, completion = self._worst_tokens(request)
         return prompt + completion, self.price.of(prompt, completion)
+
+    def _worst_tokens(self, request: Request) -> tuple[int, int]:
+        return math.ceil(self.prompt_estimate(request) * self.margin()), request.max_tokens * request.n
 
     def affordable(self, request: Request) -> bool:
         tokens, dollars = self.worst_case(request)
         with self._lock:
-            return self._fits(tokens, dollars)
+            return self._fits(tokens, dollars, self.budget) and self._fits(tokens, dollars, self.limit)
 
-    def _fits(self, tokens: int, dollars: float) -> bool:
-        budget, spent, held = self.budget, self.spent, self.reserved
+    def exhausted(self, tokens: int) -> bool:
+        """Whether the whole budget, with nothing in flight, cannot pay for a call of `tokens` worst-case
+        tokens (all counted as completion tokens for dollars): the same test that refuses a call."""
+        with self._lock:
+            return not self._fits(tokens, self.price.of(0, tokens), self.budget, held=Spent())
+
+    def _fits(self, tokens: int, dollars: float, budget: Budget | None, held: "Spent | None" = None) -> bool:
+        if budget is None:
+            return True
+        spent, held = self.spent, self.reserved if held is None else held
         return (
             (budget.calls is None or spent.calls + held.calls + 1 <= budget.calls)
             and (budget.tokens is None or spent.tokens + held.tokens + tokens <= budget.tokens)
@@ -123,72 +168,140 @@ class Ledger:
     # --- calling -----------------------------------------------------------------------------------
 
     def call(self, teacher: Teacher, request: Request) -> Response:
-        self._recover(teacher)
+        self.recover(teacher)
         lookup = getattr(teacher, "lookup", None)
         if lookup is not None:  # a cached answer costs nothing: it needs no room in the budget
             hit = lookup(request)
             if hit is not None:
+                self.journal.record(request, hit, 0.0)
                 self._notify(request, hit, 0.0)
                 return hit
-        tokens, dollars = self.worst_case(request)
-        with self._lock:
-            if not self._fits(tokens, dollars):
-                raise BudgetExhausted(
-                    f"teacher budget {self.budget} cannot pay for another call (spent {self.spent})"
-                )
-            self._hold(1, tokens, dollars)
+        attempt = _Attempt(self, _key(teacher, request), request)
         try:
-            response = teacher.complete(request)
+            response = teacher.complete(request, attempt)
         except TeacherReplyError as error:
-            # The server answered (a provider may bill it): charge the usage it reported, else the prompt.
-            prompt, completion = error.usage or (self.prompt_estimate(request), 0)
+            # The server answered (a provider may bill it): charge the usage it reported, else the worst case.
+            prompt, completion = error.usage or attempt.worst()
             failed = Response(
                 completions=[Completion(text=error.raw, prompt_tokens=prompt, completion_tokens=completion,
                                         finish_reason="error")],
                 backend=getattr(teacher, "backend", "?"), model=getattr(teacher, "model", "?"),
-                meta={"error": str(error)},
+                meta={"error": str(error), "usage": "reported" if error.usage else UNREPORTED},
             )
-            self._charge(request, failed, tokens, dollars)
+            attempt.paid(failed)
+            raise
+        except TeacherError as error:
+            attempt.unanswered(error.maybe_billed)
+            raise
+        except BudgetExhausted:  # a retry the budget could not hold: the failed attempt is settled already
             raise
         except BaseException:
-            with self._lock:
-                self._hold(-1, -tokens, -dollars)
-                self.spent.failed += 1
+            # Interrupted with the request possibly at the server: its reservation stays open in the journal
+            # (the next process counts it at its worst case); this process lets it go.
+            attempt.abandon()
             raise
-        self._charge(request, response, tokens, dollars, then=_booking(teacher, request, response))
+        attempt.paid(response, then=_booking(teacher, request, response))
         return response
 
-    def _recover(self, teacher: Teacher) -> None:
-        """Charge and report the replies an earlier process paid for but never recorded (once per teacher),
-        before anything new is sent: no request can be reserved against a budget that misses them."""
-        take = getattr(teacher, "take_unbooked", None)
-        if take is None:
-            return
+    def _reserve(self, key: str, request: Request) -> Reservation:
+        """Hold the request's worst case, waiting for calls in flight to settle while it does not fit;
+        refused (BudgetExhausted) when it does not fit with nothing in flight. Durable in the journal
+        before it returns, so before the request leaves."""
+        prompt, completion = self._worst_tokens(request)
+        tokens, dollars = prompt + completion, self.price.of(prompt, completion)
+        with self._settled:
+            while not (self._fits(tokens, dollars, self.budget) and self._fits(tokens, dollars, self.limit)):
+                if self.reserved.calls == 0:
+                    total = not self._fits(tokens, dollars, self.budget)
+                    raise BudgetExhausted(
+                        f"teacher budget {self.budget if total else self.limit} cannot pay for another call "
+                        f"(spent {self.spent})", total=total,
+                    )
+                self._settled.wait()
+            self._hold(1, tokens, dollars)
+        try:
+            return self.journal.reserve(key, request, self.prompt_estimate(request), prompt, completion, dollars)
+        except BaseException:  # not durable, so never sent
+            with self._settled:
+                self._hold(-1, -tokens, -dollars)
+                self._settled.notify_all()
+            raise
+
+    def recover(self, teacher: Teacher) -> None:
+        """Settle what an earlier process left (once per ledger), before anything new is sent: no request
+        can be reserved against a budget that misses it."""
         with self._lock:
-            recovered = take()
-            for request, response in recovered:
+            if self._recovered:
+                return
+            self._recovered = True
+            lookup = getattr(teacher, "lookup", None)
+            for reservation in self.journal.open():
+                hit = lookup(reservation.request) if lookup is not None else None
+                if hit is None:
+                    self._lose(reservation, held=False)
+                    continue
+                paid = Response(completions=hit.completions, backend=hit.backend, model=hit.model,
+                                meta={"recovered": True})
+                self._settle(reservation, paid, then=_booking(teacher, reservation.request, paid), held=False)
+            take = getattr(teacher, "take_unbooked", None)
+            for request, response in take() if take is not None else []:
+                then = _booking(teacher, request, response)
+                if self.journal.closed(_key(teacher, request)):  # recorded already; only its booking was lost
+                    then()
+                    continue
                 cost = self.price.of(response.prompt_tokens, response.completion_tokens)
-                self.spent.calls += 1
-                self.spent.prompt_tokens += response.prompt_tokens
-                self.spent.completion_tokens += response.completion_tokens
-                self.spent.dollars += cost
-                self._notify(request, response, cost, then=_booking(teacher, request, response))
+                self.journal.record(request, response, cost)
+                self._add_spent(response.prompt_tokens, response.completion_tokens, cost)
+                self._notify(request, response, cost, then=then)
+
+    # --- settling ----------------------------------------------------------------------------------
+
+    def _settle(self, reservation: Reservation, response: Response, then=None, held: bool = True) -> None:
+        """Record the paid reply (closing its reservation), then move its cost from reserved to spent in
+        one step, so that a call waiting for room never sees it in neither."""
+        cost = self.price.of(response.prompt_tokens, response.completion_tokens)
+        self.journal.settle(reservation, response, cost)
+        with self._settled:
+            if held:
+                self._release_hold(reservation)
+            self._add_spent(response.prompt_tokens, response.completion_tokens, cost)
+            if response.meta.get("usage") != UNREPORTED and reservation.estimate:
+                self._ratio = max(self._ratio, response.prompt_tokens / reservation.estimate)
+        self._notify(reservation.request, response, cost, then)
+
+    def _lose(self, reservation: Reservation, held: bool = True) -> None:
+        """No reply came back, and the provider may bill one: charged at its worst case."""
+        self.journal.lose(reservation)
+        with self._settled:
+            if held:
+                self._release_hold(reservation)
+            self._add_spent(reservation.prompt_tokens, reservation.completion_tokens, reservation.dollars)
+            self.spent.lost += 1
+
+    def _release(self, reservation: Reservation, billed_nothing: bool) -> None:
+        """The attempt ended unbilled (an error status), or this process gave it up (`billed_nothing`
+        False: its reservation stays open in the journal for the next process to count)."""
+        if billed_nothing:
+            self.journal.release(reservation)
+        with self._settled:
+            self._release_hold(reservation)
+            self.spent.failed += billed_nothing
+
+    def _add_spent(self, prompt_tokens: int, completion_tokens: int, dollars: float) -> None:
+        with self._lock:
+            self.spent.calls += 1
+            self.spent.prompt_tokens += prompt_tokens
+            self.spent.completion_tokens += completion_tokens
+            self.spent.dollars += dollars
+
+    def _release_hold(self, reservation: Reservation) -> None:
+        self._hold(-1, -(reservation.prompt_tokens + reservation.completion_tokens), -reservation.dollars)
+        self._settled.notify_all()
 
     def _hold(self, calls: int, tokens: int, dollars: float) -> None:
         self.reserved.calls += calls
         self.reserved.prompt_tokens += tokens
         self.reserved.dollars += dollars
-
-    def _charge(self, request: Request, response: Response, tokens: int, dollars: float, then=None) -> None:
-        cost = 0.0 if response.cache_hit else self.price.of(response.prompt_tokens, response.completion_tokens)
-        with self._lock:
-            self._hold(-1, -tokens, -dollars)
-            if not response.cache_hit:
-                self.spent.calls += 1
-                self.spent.prompt_tokens += response.prompt_tokens
-                self.spent.completion_tokens += response.completion_tokens
-                self.spent.dollars += cost
-        self._notify(request, response, cost, then)
 
     # --- telling the caller ------------------------------------------------------------------------
 
@@ -237,6 +350,73 @@ class Ledger:
             pending, self._deferred[:] = list(self._deferred), []
         for item in pending:
             self._tell(item)
+
+
+class _Attempt:
+    """One request's attempts through the ledger (the `Attempts` a retrying teacher is handed): each is
+    reserved before it is sent and settled when it ends."""
+
+    def __init__(self, ledger: Ledger, key: str, request: Request):
+        self.ledger, self.key, self.request = ledger, key, request
+        self.reservation: Reservation | None = ledger._reserve(key, request)
+
+    def retry(self, maybe_billed: bool) -> None:
+        self.unanswered(maybe_billed)
+        self.reservation = self.ledger._reserve(self.key, self.request)
+
+    def unanswered(self, maybe_billed: bool) -> None:
+        """The attempt got no usable reply: charged at its worst case when the provider may bill it (no
+        answer at all), else released (the server answered with an error status)."""
+        reservation, self.reservation = self.reservation, None
+        if reservation is None:
+            return
+        if maybe_billed:
+            self.ledger._lose(reservation)
+        else:
+            self.ledger._release(reservation, billed_nothing=True)
+
+    def paid(self, response: Response, then=None) -> None:
+        reservation, self.reservation = self.reservation, None
+        ledger = self.ledger
+        if response.cache_hit:  # answered from the cache after all (another thread's reply): nothing paid
+            ledger.journal.release(reservation)
+            with ledger._settled:
+                ledger._release_hold(reservation)
+            ledger.journal.record(self.request, response, 0.0)
+            ledger._notify(self.request, response, 0.0, then)
+            return
+        if response.meta.get("usage") == "counted":
+            # The server reported no usage: our count of the reply may be short of its bill, so the call is
+            # charged at the worst case it was reserved for.
+            response = _at_worst(response, reservation)
+        ledger._settle(reservation, response, then)
+
+    def worst(self) -> tuple[int, int]:
+        """The current attempt's worst-case (prompt, completion) tokens."""
+        return self.reservation.prompt_tokens, self.reservation.completion_tokens
+
+    def abandon(self) -> None:
+        reservation, self.reservation = self.reservation, None
+        if reservation is not None:
+            self.ledger._release(reservation, billed_nothing=False)
+
+
+def _at_worst(response: Response, reservation: Reservation) -> Response:
+    """The response with its usage replaced by the reservation's worst case (spread over its completions)."""
+    n = max(len(response.completions), 1)
+    share, extra = divmod(reservation.completion_tokens, n)
+    completions = [
+        replace(c, prompt_tokens=reservation.prompt_tokens, completion_tokens=share + (i < extra))
+        for i, c in enumerate(response.completions)
+    ]
+    return replace(response, completions=completions, meta={**response.meta, "usage": UNREPORTED})
+
+
+def _key(teacher, request: Request) -> str:
+    key = getattr(teacher, "key", None)
+    if key is not None:
+        return key(request)
+    return request_key(getattr(teacher, "backend", "?"), getattr(teacher, "model", "?"), request)
 
 
 def _booking(teacher, request: Request, response: Response):
