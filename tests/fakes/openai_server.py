@@ -24,8 +24,10 @@ When the queue is empty, `schedule(i, body) -> cue` (if set) picks the cue of th
 arrives, before it is answered (tests use it to kill the client at a chosen request); a cue it returns
 replaces the request's cue. `served` counts the cues answered.
 
-Only answers that reach the client whole with a `usage` count are "billed" (`server.billed`), which is
-what a provider charges; tests compare it with the ledger. `answer(messages, body) -> str` decides the
+Like a provider, the server bills every reply it generates (`server.billed`), whether or not the client
+is still there to receive it: an answer, one without `usage`, an empty one (its prompt), a `slow` one the
+client gave up on, a `truncated` one. Error statuses, `drop` and `malformed` bodies are not billed.
+Tests compare the bill with the ledger. `answer(messages, body) -> str` decides the
 reply text (default: a fixed rationale). Usage counts whitespace-separated words.
 """
 
@@ -75,9 +77,9 @@ class Seen:
     body: dict
     headers: dict  # names in lower case
     at: float
-    billed: bool = False  # a whole reply with its usage reached the client (a provider charges it)
+    billed: bool = False  # a reply was generated (a provider charges it, received or not)
     text: str | None = None  # the reply's text, for billed replies
-    answered_at: float | None = None  # when a billed reply was sent
+    answered_at: float | None = None  # when a billed reply was generated
 
 
 @dataclass
@@ -250,6 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.seen.append(Seen("ok", body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        if not isinstance(body.get("messages"), list):  # a request cut short (its client died while sending)
+            self._json(400, {"error": {"message": "'messages' is required", "type": "invalid_request_error"}})
+            return
         cue, index = fake._next_cue(body)
         seen = Seen(cue, body, {k.lower(): v for k, v in self.headers.items()}, time.time())
         with fake._lock:
@@ -276,8 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(503, {"error": {"message": "service unavailable"}}, retry_5xx)
         elif cue == "slow":
             time.sleep(fake.slow_seconds)
-            payload, _, _ = fake.completion(body)
-            self._json(200, payload)  # the client gave up already: not billed
+            payload, prompt, completion = fake.completion(body)
+            fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])  # the client gave up
+            self._json(200, payload)
         elif cue == "drop":
             self.close_connection = True
             try:
@@ -285,7 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         elif cue == "truncated":
-            data = json.dumps(fake.completion(body)[0]).encode()
+            payload, prompt, completion = fake.completion(body)
+            fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            data = json.dumps(payload).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -302,8 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload, prompt, _ = fake.completion(body)
             payload["choices"] = []
             payload["usage"].update(completion_tokens=0, total_tokens=prompt)
-            if self._json(200, payload):
-                fake.bill(prompt, 0, seen, "")
+            fake.bill(prompt, 0, seen, "")
+            self._json(200, payload)
         elif cue == "400":
             self._json(400, {"error": {"message": "prompt is longer than the context", "type": "invalid_request_error"}})
         elif cue == "401":
@@ -315,15 +323,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(status, {"error": {"message": message, "type": "invalid_request_error"}})
         elif cue == "no_usage":
             payload, prompt, completion = fake.completion(body, with_usage=False)
-            if self._json(200, payload):
-                fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            self._json(200, payload)
         else:
             if cue == "noanswer":
                 payload, prompt, completion = fake.completion(body, text=NO_ANSWER_REPLY)
             else:
                 payload, prompt, completion = fake.completion(body)
-            if self._json(200, payload):
-                fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            fake.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            self._json(200, payload)
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> bool:
         return self._raw(status, json.dumps(payload).encode(), headers)

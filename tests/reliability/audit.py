@@ -31,42 +31,45 @@ def read_store(run_dir: Path) -> sqlite3.Connection:
 
 @dataclass
 class Audit:
-    paid_rows: int = 0  # teacher_calls rows that were charged (not cache hits)
+    paid_rows: int = 0  # teacher_calls rows that were charged (not cache hits), lost ones included
+    lost_rows: int = 0  # of those: calls that got no reply, charged at their worst case
     billed: int = 0  # replies the provider charged (usable or not)
     unrecorded: list = field(default_factory=list)  # billed replies with no charged row in the store
+    covered: int = 0  # billed replies that never reached the store, charged by a lost row of their ask
     paid_twice: int = 0  # usable replies bought more than once for the same ask
-    in_transit: int = 0  # of those: the first one was on its way to the client when the client was killed
+    accounted: int = 0  # of those: the first one was lost (charged at its worst case), then asked again
     lost: list = field(default_factory=list)  # example ids whose paid, parsable answer is not annotated
     deferred: list = field(default_factory=list)  # unfinished items (budget spent mid-item), replies kept in the cache
     overruns: list = field(default_factory=list)  # budget lines the store's totals or the provider's bill exceed
     half_written: list = field(default_factory=list)
+    open_reservations: int = 0  # reservations never settled (a process died with the request in flight)
     tokens: int = 0
     dollars: float = 0.0
 
     def problems(self) -> dict:
         return {k: v for k, v in {
-            "unrecorded": self.unrecorded, "paid_twice": self.paid_twice - self.in_transit, "lost": self.lost,
+            "unrecorded": self.unrecorded, "paid_twice": self.paid_twice - self.accounted, "lost": self.lost,
             "overruns": self.overruns, "half_written": self.half_written,
         }.items() if v}
 
 
-def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, kills: list[float] = (),
-          transit: float = 0.5) -> Audit:
-    """`kills`: when the client was SIGKILLed. A billed reply sent less than `transit` seconds before a
-    kill may not have reached the store (nor the cache): the client had no chance to keep it, and it
-    is asked (and paid) again on resume. Those are counted in `in_transit`, not as problems."""
+def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None) -> Audit:
+    """Every reply the provider billed must be in the store: recorded with its text, or charged at its
+    worst case by a `lost` row of the same ask (the client died, or gave up, before the reply reached it;
+    it may then be asked, and paid, again). No slack: the provider's bill stays within the budget."""
     db = read_store(run_dir)
     rows = db.execute("SELECT * FROM teacher_calls WHERE cache_hit = 0").fetchall()
-    found = Audit(paid_rows=len(rows))
-    recorded = Counter((canonical(json.loads(r["messages"])), json.loads(r["completions"])[0]) for r in rows)
+    lost_rows = [r for r in rows if r["status"] == "lost"]
+    replied = [r for r in rows if r["status"] != "lost"]
+    found = Audit(paid_rows=len(rows), lost_rows=len(lost_rows))
+    recorded = Counter((canonical(json.loads(r["messages"])), json.loads(r["completions"])[0]) for r in replied)
     example_of = {(canonical(json.loads(r["messages"])), json.loads(r["completions"])[0]): r["example_id"]
-                  for r in rows}
+                  for r in replied}
+    lost_by_ask = Counter(canonical(json.loads(r["messages"])) for r in lost_rows)
     annotations = {r["example_id"]: dict(r) for r in db.execute("SELECT * FROM annotations")}
     handled = set(annotations) | {r["example_id"] for r in db.execute("SELECT example_id FROM rejected")}
+    found.open_reservations = db.execute("SELECT COUNT(*) FROM reservations WHERE state = 'open'").fetchone()[0]
     cached = cached_replies(run_dir)
-
-    def in_transit(seen) -> bool:
-        return any(0 <= kill - seen.answered_at < transit for kill in kills)
 
     billed = server.billed_replies()
     found.billed = len(billed)
@@ -74,13 +77,15 @@ def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, k
     by_ask: dict[str, list] = {}
     for seen in usable:
         by_ask.setdefault(request_identity(seen.body), []).append(seen)
-    for replies in by_ask.values():
-        found.paid_twice += len(replies) - 1
-        found.in_transit += sum(1 for seen in replies[:-1] if in_transit(seen))
+    covered_by_ask: Counter = Counter()
     for seen in billed:
         key = (canonical(seen.body["messages"]), seen.text)
         if recorded[key] <= 0:
-            if not in_transit(seen):
+            if lost_by_ask[key[0]] > 0:  # it never reached the store, but its ask was charged at its worst case
+                lost_by_ask[key[0]] -= 1
+                found.covered += 1
+                covered_by_ask[request_identity(seen.body)] += bool(seen.text)
+            else:
                 found.unrecorded.append(seen.text[:60] or "(a reply without choices)")
             continue
         recorded[key] -= 1
@@ -96,6 +101,9 @@ def audit(run_dir: Path, server: FakeOpenAIServer, budget: dict | None = None, k
         elif example_id in annotations and seen.text != NO_ANSWER_REPLY and seen.text not in kept_replies(
                 annotations[example_id]):
             found.lost.append(example_id)
+    for ask, replies in by_ask.items():
+        found.paid_twice += len(replies) - 1
+        found.accounted += min(len(replies) - 1, covered_by_ask[ask])
 
     totals = db.execute("SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
                         " COALESCE(SUM(dollars), 0) AS dollars FROM teacher_calls WHERE cache_hit = 0").fetchone()
@@ -158,7 +166,8 @@ def store_digest(run_dir: Path) -> dict:
         # Paid replies with text (an unusable reply is paid too, but brings nothing).
         "paid_usable": tuple(db.execute(
             "SELECT COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), ROUND(SUM(dollars), 9)"
-            " FROM teacher_calls WHERE cache_hit = 0 AND completions != '[\"\"]'").fetchone()),
+            " FROM teacher_calls WHERE cache_hit = 0 AND status != 'lost'"
+            " AND completions != '[\"\"]'").fetchone()),
         "paid_by_example": sorted(tuple(r) for r in db.execute(
             "SELECT example_id, COUNT(*) FROM teacher_calls WHERE cache_hit = 0 GROUP BY example_id")),
         "pool_explanations": [tuple(r) for r in db.execute(
