@@ -120,11 +120,9 @@ def status(run_dir: Path = typer.Argument(..., help="A run directory written by 
 
 
 def _open_run(run_dir: Path):
-    from elad.store import RunStore
+    from elad.store import RunDir
 
-    if not (run_dir / "run.db").exists():
-        raise EladError(f"{run_dir}: no run here (no run store at {run_dir / 'run.db'})")
-    return RunStore(run_dir / "run.db", readonly=True)  # looking changes nothing
+    return RunDir(run_dir).open_store(readonly=True)  # looking changes nothing
 
 
 def _status(run_dir: Path) -> None:

@@ -1,7 +1,6 @@
 """Build an experiment's components from its config, through the registries."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -10,7 +9,7 @@ from elad.annotation import build_annotator
 from elad.config import ExperimentConfig
 from elad.selection import create_strategy
 from elad.loop.evaluate import check_ranking
-from elad.store import RunStore, StoreJournal
+from elad.store import RunDir, RunStore, StoreJournal
 from elad.students import Student
 from elad.tasks import TASKS, AnswerKind, Example, Task
 from elad.teachers import Budget, Ledger, Price, TeacherContext, build_teacher
@@ -55,7 +54,7 @@ def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example],
     return draw(pool_rows, config.task.pool_size, config.seed), test
 
 
-def build_parts(config: ExperimentConfig, store: RunStore, run_dir: Path, console: Console) -> Parts:
+def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, console: Console) -> Parts:
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
     with console.status("loading the datasets"):
         pool, test = load_questions(config, task)
@@ -73,7 +72,7 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: Path, consol
         data_root=getattr(task, "root", None),
         gold={e.id: task.target(e.rationale, e.answer) for e in pool if e.rationale},
     )
-    teacher = build_teacher(config.teacher, context, cache_path=run_dir / "teacher_cache.db")
+    teacher = build_teacher(config.teacher, context, cache_path=run_dir.cache_path)
     journal = StoreJournal(store.path, purpose=config.annotation.method)
     ledger = Ledger(
         budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),

@@ -30,6 +30,7 @@ from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.report.compare import load_runs, results_csv, results_markdown, results_rows
 from elad.report.tables import write_atomic
+from elad.store import RunDir
 
 RESULTS_CSV, RESULTS_MD = "grid_results.csv", "grid_results.md"
 
@@ -91,10 +92,10 @@ def finished(store) -> bool:
 def _finished_earlier(run_dir: Path) -> bool:
     """Whether a cell's run finished in an earlier grid run, read without writing anything. A store that
     cannot be read counts as unfinished: opening it for the run names what is wrong with it."""
-    from elad.store import RunStore
+    from elad.store import RunDir
 
     try:
-        store = RunStore(run_dir / "run.db", readonly=True)
+        store = RunDir(run_dir).open_store(readonly=True)
     except EladError:
         return False
     try:
@@ -144,7 +145,7 @@ def run_grid(
 def write_grid_results(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
                        html: bool = True) -> Path:
     """grid_results.csv and grid_results.md (and report/report.html) for these runs; returns the .md path."""
-    runs = load_runs([p for p in run_dirs if (Path(p) / "run.db").exists()])
+    runs = load_runs([p for p in run_dirs if RunDir(p).has_run()])
     if not runs:
         raise EladError(f"{out_dir}: no finished grid runs to tabulate")
     out_dir = Path(out_dir)

@@ -5,7 +5,6 @@ directory skips finished rounds and, inside an unfinished one, reuses its stored
 selection and annotations (and the teacher cache), so nothing is paid for twice.
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from elad.loop.progress import stage, summary_line
 from elad.report import round_summaries, write_report
 from elad.selection import diverse_top, select_top
 from elad.selection.random import RandomStrategy
-from elad.store import RunStore
+from elad.store import RunDir
 from elad.students.student import TrainRecord
 from elad.tasks import Example
 from elad.teachers import Budget, BudgetExhausted
@@ -36,39 +35,6 @@ EXTENDABLE = {"rounds", "budget", "round_budget", "target_accuracy", "patience",
 # or a slower link, must not orphan a run. The response cache is keyed without them.
 REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries"}
 EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
-
-
-class _RunDirLock:
-    """An exclusive lock on the run directory itself (no lock file: taking it writes nothing), held until
-    `close()`; the kernel drops it on any exit, SIGKILL included. Two processes on one run would buy the
-    same annotations twice."""
-
-    def __init__(self, run_dir: Path):
-        import fcntl
-
-        self.fd: int | None = os.open(run_dir, os.O_RDONLY)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.close()
-            raise EladError(
-                f"{run_dir} is in use by another elad process; wait for it or use another run directory"
-            ) from None
-
-    @property
-    def closed(self) -> bool:
-        return self.fd is None
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def __del__(self):
-        self.close()
-
-
-_lock_run_dir = _RunDirLock
 
 
 def _experiment(config: ExperimentConfig) -> dict:
@@ -85,13 +51,14 @@ class Experiment:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path, console: Console | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
+        self.dir = RunDir(self.run_dir)
         self.console = console or Console()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Held from here to the end of `run`: a second process on the directory stops before it opens the
         # store (which waits on the first one's writes) or rewrites its config.
-        self._lock = _lock_run_dir(self.run_dir)
+        self._lock = self.dir.lock()
         try:
-            self.store = RunStore(self.run_dir / "run.db")
+            self.store = self.dir.open_store()
             self._check_same_config()
             self.store.set_meta("name", config.name)
         except BaseException:
@@ -105,7 +72,7 @@ class Experiment:
         directory whose run never started a round (e.g. it stopped on bad input) takes the new config; a
         started one takes new loop extents and stopping rules (EXTENDABLE) and teacher connection settings
         (REACHABLE), and nothing else."""
-        saved = self.run_dir / "config.yaml"
+        saved = self.dir.config_path
         if saved.exists() and self.store.rounds():
             previous = parse_config(saved.read_text(), source=str(saved))
             if previous == self.config:
@@ -127,14 +94,14 @@ class Experiment:
 
     def run(self) -> list[dict]:
         if self._lock.closed:  # run again after an earlier `run` released it
-            self._lock = _lock_run_dir(self.run_dir)
+            self._lock = self.dir.lock()
         try:
             return self._run()
         finally:
             self._lock.close()  # releases the lock
 
     def _run(self) -> list[dict]:
-        parts = build_parts(self.config, self.store, self.run_dir, self.console)
+        parts = build_parts(self.config, self.store, self.dir, self.console)
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
             self._round_zero(parts)
         extended = self.store.get_meta(EXTENSION_PENDING) == "1"
@@ -151,7 +118,7 @@ class Experiment:
                 break
         if extended:
             self.store.set_meta(EXTENSION_PENDING, "0")
-        write_report(self.store, self.run_dir / "report")
+        write_report(self.store, self.dir.report_dir)
         return self.summaries()
 
     def _done_round(self, parts: Parts, round_: int, extended: bool) -> str:
@@ -237,7 +204,7 @@ class Experiment:
         """Make the student hold the weights trained in `round_` (after a resume it starts from the base)."""
         if self.student_round == round_:
             return
-        adapter = self.run_dir / "rounds" / str(round_) / "adapter"
+        adapter = self.dir.adapter(round_)
         if round_ > 0 and adapter.exists():
             parts.student.load_adapter(adapter)
         else:
@@ -343,10 +310,10 @@ class Experiment:
         with stage(self.console, f"round {round_} · train on {len(records)}") as update:
             report = parts.student.train(
                 records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
-                log_dir=self.run_dir / "rounds" / str(round_) / "trainer", run_name=f"{self.config.name}-round{round_}",
+                log_dir=self.dir.trainer_logs(round_), run_name=f"{self.config.name}-round{round_}",
             )
         self.student_round = round_
-        adapter = self.run_dir / "rounds" / str(round_) / "adapter"
+        adapter = self.dir.adapter(round_)
         adapter.parent.mkdir(parents=True, exist_ok=True)
         parts.student.save_adapter(adapter)
         self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
@@ -376,7 +343,7 @@ class Experiment:
         )
         row = next(r for r in self.summaries() if r["round"] == round_)
         self.console.print(summary_line(row))
-        write_report(self.store, self.run_dir / "report")
+        write_report(self.store, self.dir.report_dir)
 
     def summaries(self) -> list[dict]:
         return round_summaries(self.store)

@@ -31,7 +31,7 @@ import yaml
 
 from elad.errors import EladError
 from elad.report.tables import round_summaries
-from elad.store import RunStore
+from elad.store import RunDir, RunStore
 
 COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
 
@@ -79,10 +79,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     runs directly inside it (a grid's output folder). Order kept; duplicates dropped."""
     found: list[Path] = []
     for path in map(Path, paths):
-        if (path / "run.db").exists():
+        if RunDir(path).has_run():
             candidates = [path]
         elif path.is_dir():
-            candidates = sorted((p for p in path.iterdir() if (p / "run.db").exists()), key=_grid_order(path))
+            candidates = sorted((p for p in path.iterdir() if RunDir(p).has_run()), key=_grid_order(path))
             if not candidates:
                 raise EladError(f"{path}: no run here (no run.db in it or in its sub-folders)")
         else:
@@ -109,19 +109,20 @@ def _grid_order(folder: Path):
 
 def load_run(path: str | Path) -> RunResult:
     path = Path(path)
-    if not (path / "run.db").exists():
+    run_dir = RunDir(path)
+    if not run_dir.has_run():
         raise EladError(f"{path}: no run here (run.db not found)")
     config: dict = {}
-    if (path / "config.yaml").exists():
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    store = RunStore(path / "run.db", readonly=True)
+    if run_dir.config_path.exists():
+        config = yaml.safe_load(run_dir.config_path.read_text(encoding="utf-8")) or {}
+    store = run_dir.open_store(readonly=True)
     try:
         rows = round_summaries(store)
         training = {t["round"]: t for t in store.training()}
         states = {r["round"]: r["state"] for r in store.rounds()}
         name = config.get("name") or store.get_meta("name") or path.name
-        strategy = (config.get("selection") or {}).get("strategy") or _most_common_strategy(store)
-        annotator = (config.get("annotation") or {}).get("method") or _annotator(store)
+        strategy = (config.get("selection") or {}).get("strategy") or store.most_common_strategy()
+        annotator = (config.get("annotation") or {}).get("method") or store.annotator()
     finally:
         store.close()
     return RunResult(
@@ -133,18 +134,6 @@ def load_run(path: str | Path) -> RunResult:
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunResult]:
     return [load_run(p) for p in find_runs(paths)]
-
-
-def _most_common_strategy(store: RunStore) -> str | None:
-    row = store.db.execute(
-        "SELECT strategy, COUNT(*) AS n FROM selections GROUP BY strategy ORDER BY n DESC LIMIT 1"
-    ).fetchone()
-    return row["strategy"] if row else None
-
-
-def _annotator(store: RunStore) -> str | None:
-    row = store.db.execute("SELECT annotator FROM annotations LIMIT 1").fetchone()
-    return row["annotator"] if row else None
 
 
 # --- statistics ------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from elad.report.compare import (
 )
 from elad.report.plots import accuracy_vs_cost_png
 from elad.report.tables import write_atomic
-from elad.report.why import _answer, _example, _explanations, _number, _prefix_distributions, _top, _value
-from elad.store import RunStore
+from elad.report.items import ItemView, answer_text, item_view, number, value_text, vote_tally
+from elad.store import RunDir, RunStore
 
 REPORT_NAME = "report.html"
 
@@ -319,7 +319,7 @@ def _items_section(runs: list[RunResult], per_run: int, max_runs: int) -> str:
             chosen_runs.append(run)
     shown = 0
     for run in chosen_runs[:max_runs]:
-        store = RunStore(run.path / "run.db", readonly=True)
+        store = RunDir(run.path).open_store(readonly=True)
         try:
             block = _run_items(store, run, per_run)
         finally:
@@ -333,85 +333,67 @@ def _items_section(runs: list[RunResult], per_run: int, max_runs: int) -> str:
 
 
 def _run_items(store: RunStore, run: RunResult, per_run: int) -> str:
-    row = store.db.execute("SELECT MAX(round) AS r FROM selections WHERE chosen = 1").fetchone()
-    if row is None or row["r"] is None or per_run <= 0:
+    rounds = store.selected_rounds()
+    if not rounds or per_run <= 0:
         return ""
-    round_ = row["r"]
-    total = store.db.execute(
-        "SELECT COUNT(*) AS n, SUM(chosen) AS c, MIN(strategy) AS s FROM selections WHERE round = ?", (round_,)
-    ).fetchone()
-    chosen = [dict(r) for r in store.db.execute(
-        "SELECT * FROM selections WHERE round = ? AND chosen = 1 ORDER BY rank LIMIT ?", (round_, per_run))]
-    out = [f"<h3>{e(run.label)} · round {round_} · strategy {e(total['s'])} · {total['c']} chosen of "
-           f"{total['n']} scored</h3>"]
-    for item in chosen:
-        out.append(_item(store, round_, item))
+    round_ = rounds[-1]
+    summary = store.selection_summary(round_)
+    out = [f"<h3>{e(run.label)} · round {round_} · strategy {e(summary['strategy'])} · {summary['chosen']} chosen of "
+           f"{summary['scored']} scored</h3>"]
+    for row in store.chosen_rows(round_, per_run):
+        out.append(_item(item_view(store, round_, row)))
     return "\n".join(out)
 
 
-def _item(store: RunStore, round_: int, item: dict) -> str:
-    example_id = item["example_id"]
-    example = _example(store, example_id)
-    explanations = _explanations(store, round_, example_id)
-    distributions = _prefix_distributions(store, round_, example_id)
-    parts = json.loads(item["parts"] or "{}")
-    out = [f"<div class='item'><h4>#{item['rank'] + 1} · <code>{e(example_id)}</code> · score "
-           f"{e(_number(item['score']))}</h4>"]
-    if example:
-        out.append(f"<div class='question'>{e(example['question'])}</div>")
-        out.append(f"<div><small>gold answer:</small> <strong>{e(example['answer'])}</strong></div>")
+def _item(item: ItemView) -> str:
+    out = [f"<div class='item'><h4>#{item.rank + 1} · <code>{e(item.example_id)}</code> · score "
+           f"{e(number(item.score))}</h4>"]
+    if item.example:
+        out.append(f"<div class='question'>{e(item.example['question'])}</div>")
+        out.append(f"<div><small>gold answer:</small> <strong>{e(item.example['answer'])}</strong></div>")
     else:
         out.append("<p class='muted'>(question not in the store)</p>")
-    out.append(_steps(explanations[0] if explanations else None, distributions))
-    samples = [_answer(r["answer"]) for r in explanations[1:]]
+    out.append(_steps(item))
+    samples = item.sampled_answers
     if samples:
-        votes: dict[str, int] = {}
-        for answer in samples:
-            votes[answer] = votes.get(answer, 0) + 1
-        tally = ", ".join(f"{a} ×{n}" for a, n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])))
-        out.append(f"<div><small>sampled answers (K={len(samples)}):</small> {e(tally)}</div>")
-    score_parts = " · ".join(f"<strong>{e(k)}</strong> {e(_value(v))}" for k, v in parts.items())
-    out.append(f"<div><small>score:</small> {e(_number(item['score']))}"
+        out.append(f"<div><small>sampled answers (K={len(samples)}):</small> {e(vote_tally(samples))}</div>")
+    score_parts = " · ".join(f"<strong>{e(k)}</strong> {e(value_text(v))}" for k, v in item.parts.items())
+    out.append(f"<div><small>score:</small> {e(number(item.score))}"
                + (f" · {score_parts}" if score_parts else "") + "</div>")
-    out.append(_teacher(store, example_id))
+    out.append(_teacher(item))
     out.append("</div>")
     return "\n".join(out)
 
 
-def _steps(greedy: dict | None, distributions: list[dict]) -> str:
+def _steps(item: ItemView) -> str:
+    greedy = item.greedy
     if greedy is None:
         return "<p class='muted'>No student explanation stored for this round (the strategy did not need one).</p>"
-    steps = json.loads(greedy["steps"] or "[]")
     text = (greedy.get("text") or "").strip()
     said = ""
-    if not steps:
+    if not item.steps:
         shown = text if len(text) <= 400 else text[:400] + " …"
         said = (f"<div><small>student's explanation:</small> {e(shown)}</div>" if shown else
                 "<div class='muted'>The student's greedy explanation is empty.</div>")
     rows = ["<tr><th class='num'>after</th><th>student's greedy step</th><th>answer then</th></tr>"]
-    previous = None
-    for i in range(max(len(steps) + 1, len(distributions))):
-        step = "(no step yet: answering straight away)" if i == 0 else (steps[i - 1] if i - 1 < len(steps) else "")
+    for i, step, best, p, changed in item.answers_by_prefix():
         answer = "–"
-        if i < len(distributions) and distributions[i]:
-            best, p = _top(distributions[i])
-            flip = " <span class='flip'>↺</span>" if previous is not None and best != previous else ""
+        if best is not None:
+            flip = " <span class='flip'>↺</span>" if changed else ""
             answer = f"{e(best)} ({p:.2f}){flip}"
-            previous = best
         rows.append(f"<tr><td class='num'>{i}</td><td>{e(step)}</td><td>{answer}</td></tr>")
     mark = {1: " <span class='ok'>✓</span>", 0: " <span class='bad'>✗</span>"}.get(greedy["correct"], "")
-    rows.append(f"<tr><td></td><td class='muted'>final answer</td><td>{e(_answer(greedy['answer']))}{mark}</td></tr>")
+    rows.append(f"<tr><td></td><td class='muted'>final answer</td><td>{e(answer_text(greedy['answer']))}{mark}</td></tr>")
     return said + "<table>" + "".join(rows) + "</table>"
 
 
-def _teacher(store: RunStore, example_id: str) -> str:
-    annotation = store.db.execute("SELECT * FROM annotations WHERE example_id = ?", (example_id,)).fetchone()
+def _teacher(item: ItemView) -> str:
+    annotation, rejected = item.annotation, item.rejection
     if annotation:
         return (f"<div><small>teacher ({e(annotation['annotator'])}) answered</small> "
                 f"<strong>{e(annotation['answer'])}</strong>:</div>"
                 f"<div class='rationale'>{e(annotation['rationale'])}</div>"
                 + _annotation_details(annotation['details']))
-    rejected = store.db.execute("SELECT * FROM rejected WHERE example_id = ?", (example_id,)).fetchone()
     if rejected:
         return f"<div><small>teacher's reply rejected:</small> {e(rejected['reason'])}</div>"
     return "<div class='muted'>not annotated (the budget ran out or the round did not finish)</div>"

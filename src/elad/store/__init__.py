@@ -3,5 +3,6 @@ protocol, which `StoreJournal` implements for the ledger."""
 
 from elad.store.db import RunStore, Totals
 from elad.store.journal import StoreJournal
+from elad.store.rundir import RunDir, RunDirLock
 
-__all__ = ["RunStore", "StoreJournal", "Totals"]
+__all__ = ["RunDir", "RunDirLock", "RunStore", "StoreJournal", "Totals"]

@@ -312,6 +312,63 @@ class RunStore:
     def metrics(self) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT * FROM metrics ORDER BY round, split, name")]
 
+    # --- what reports read ---------------------------------------------------------------------
+
+    def chosen_rows(self, round_: int, limit: int | None = None) -> list[dict]:
+        """The chosen items' selection rows of a round (example_id, strategy, score, rank, parts), best first."""
+        query = "SELECT * FROM selections WHERE round = ? AND chosen = 1 ORDER BY rank"
+        args: tuple = (round_,)
+        if limit is not None:
+            query, args = query + " LIMIT ?", (round_, max(0, limit))
+        return [dict(r) for r in self.db.execute(query, args)]
+
+    def selection_summary(self, round_: int) -> dict:
+        """{"scored", "chosen", "strategy"} of a round's selection."""
+        row = self.db.execute(
+            "SELECT COUNT(*) AS scored, COALESCE(SUM(chosen), 0) AS chosen, MIN(strategy) AS strategy"
+            " FROM selections WHERE round = ?", (round_,)).fetchone()
+        return dict(row)
+
+    def selected_rounds(self) -> list[int]:
+        """Rounds with a stored choice of items, in order."""
+        query = "SELECT DISTINCT round FROM selections WHERE chosen = 1 ORDER BY round"
+        return [r["round"] for r in self.db.execute(query)]
+
+    def most_common_strategy(self) -> str | None:
+        row = self.db.execute(
+            "SELECT strategy, COUNT(*) AS n FROM selections GROUP BY strategy ORDER BY n DESC LIMIT 1").fetchone()
+        return row["strategy"] if row else None
+
+    def example(self, example_id: str, prefer_role: str = "pool") -> dict | None:
+        row = self.db.execute(
+            "SELECT * FROM examples WHERE id = ? ORDER BY role != ? LIMIT 1", (example_id, prefer_role)).fetchone()
+        return dict(row) if row else None
+
+    def item_explanations(self, round_: int, example_id: str, prefer_role: str = "pool") -> list[dict]:
+        """One item's explanations of a round (greedy = sample 0 first), under `prefer_role` if it has any."""
+        rows = [dict(r) for r in self.db.execute(
+            "SELECT * FROM explanations WHERE round = ? AND example_id = ? ORDER BY role != ?, role, sample",
+            (round_, example_id, prefer_role))]
+        return [r for r in rows if r["role"] == rows[0]["role"]] if rows else []
+
+    def prefix_distributions(self, round_: int, example_id: str) -> list[dict[str, float]]:
+        """The answer distribution after each step prefix of the item's greedy explanation."""
+        return [json.loads(r["distribution"]) for r in self.db.execute(
+            "SELECT distribution FROM answer_scores WHERE round = ? AND example_id = ? ORDER BY prefix",
+            (round_, example_id))]
+
+    def annotation(self, example_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM annotations WHERE example_id = ?", (example_id,)).fetchone()
+        return dict(row) if row else None
+
+    def rejection(self, example_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM rejected WHERE example_id = ?", (example_id,)).fetchone()
+        return dict(row) if row else None
+
+    def annotator(self) -> str | None:
+        row = self.db.execute("SELECT annotator FROM annotations LIMIT 1").fetchone()
+        return row["annotator"] if row else None
+
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,102 @@
+"""A run directory: where each of a run's files lives, and the lock that makes it one process's.
+
+    run.db                 the run store (RunStore; the ledger's journal too)
+    config.yaml            the resolved config the run was started with
+    teacher_cache.db       the teacher's response cache
+    rounds/<r>/adapter     the LoRA adapter (or weights) trained in round r
+    rounds/<r>/trainer     the trainer's logs of round r (experiment trackers)
+    report/                metrics.csv, the plot
+
+Every other module asks a RunDir for these paths instead of spelling them out.
+"""
+
+import os
+from pathlib import Path
+
+from elad.errors import EladError
+from elad.store.db import RunStore
+
+
+class RunDir:
+    STORE, CONFIG, CACHE, ROUNDS, REPORT = "run.db", "config.yaml", "teacher_cache.db", "rounds", "report"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # --- paths -------------------------------------------------------------------------------------
+
+    @property
+    def store_path(self) -> Path:
+        return self.path / self.STORE
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def cache_path(self) -> Path:
+        return self.path / self.CACHE
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / self.REPORT
+
+    def adapter(self, round_: int) -> Path:
+        return self.path / self.ROUNDS / str(round_) / "adapter"
+
+    def trainer_logs(self, round_: int) -> Path:
+        return self.path / self.ROUNDS / str(round_) / "trainer"
+
+    def trained_rounds(self) -> list[int]:
+        """The rounds whose adapter was saved, in order."""
+        rounds = self.path / self.ROUNDS
+        if not rounds.is_dir():
+            return []
+        return sorted(int(p.parent.name) for p in rounds.glob("*/adapter") if p.parent.name.isdigit())
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def has_run(self) -> bool:
+        return self.store_path.exists()
+
+    def open_store(self, readonly: bool = False) -> RunStore:
+        """The run store; read-only for commands that only look (they change no byte of it)."""
+        if readonly and not self.has_run():
+            raise EladError(f"{self.path}: no run here (no run store at {self.store_path})")
+        return RunStore(self.store_path, readonly=readonly)
+
+    def lock(self) -> "RunDirLock":
+        return RunDirLock(self.path)
+
+
+class RunDirLock:
+    """An exclusive lock on the run directory itself (no lock file: taking it writes nothing), held until
+    `close()`; the kernel drops it on any exit, SIGKILL included. Two processes on one run would buy the
+    same annotations twice."""
+
+    def __init__(self, path: Path):
+        import fcntl
+
+        self.fd: int | None = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise EladError(
+                f"{path} is in use by another elad process; wait for it or use another run directory"
+            ) from None
+
+    @property
+    def closed(self) -> bool:
+        return self.fd is None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self):
+        self.close()
