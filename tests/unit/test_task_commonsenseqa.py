@@ -4,7 +4,6 @@ from functools import lru_cache
 
 import pytest
 
-from elad.errors import DataError
 from elad.tasks import TASKS
 from tests.conftest import SHARED_DATA
 
@@ -48,10 +47,3 @@ def test_dsbs_test_is_the_official_dev_split_in_another_order():
     assert dsbs[0].id == "test-0" and dsbs[0].answer == "C" and dsbs[0].rationale.startswith("Wooden area")
     assert [e.id for e in dsbs[:3]] == ["test-0", "test-1", "test-2"]
     assert all(task.parse_answer(task.target(e.rationale, e.answer), e) == e.answer for e in dsbs)
-
-
-def test_an_answer_that_is_not_a_choice_names_the_field(tmp_path):
-    (tmp_path / "cqa_test.json").write_text(
-        '{"id": "x", "question": "q?", "choices": ["a", "b", "c"], "answer": "d", "abstractive_explanation": ""}\n')
-    with pytest.raises(DataError, match=r"line 1: field 'answer': 'd' is not one of the choices"):
-        TASKS.create("commonsenseqa", path=str(tmp_path)).load("test")

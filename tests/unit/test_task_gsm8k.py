@@ -5,7 +5,6 @@ from functools import lru_cache
 
 import pytest
 
-from elad.errors import DataError
 from elad.tasks import TASKS
 from elad.tasks.gsm8k import clean_solution
 from tests.conftest import SHARED_DATA
@@ -70,13 +69,6 @@ def write(folder, lines):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
     return folder
-
-
-def test_a_row_without_final_answer_names_file_line_and_field(tmp_path):
-    folder = write(tmp_path / "g", ['{"question": "q", "answer": "1 + 1 = 2\\n#### 2"}',
-                                    '{"question": "q2", "answer": "no final line"}'])
-    with pytest.raises(DataError, match=r"train.jsonl, line 2: field 'answer': no final"):
-        TASKS.create("gsm8k", path=str(folder)).load("train")
 
 
 def test_skip_bad_rows_keeps_row_ids_and_counts_the_skipped(tmp_path):

@@ -4,7 +4,6 @@ from functools import lru_cache
 
 import pytest
 
-from elad.errors import DataError
 from elad.tasks import TASKS
 from elad.tasks.svamp import equation_rationale, evaluate_equation
 from tests.conftest import SHARED_DATA
@@ -52,9 +51,3 @@ def test_equations():
     for bad in ("__import__('os')", "2 ** 8", "1 / 0", "( 3.0 +"):
         with pytest.raises(ValueError):
             evaluate_equation(bad)
-
-
-def test_an_equation_that_is_not_arithmetic_names_the_field(tmp_path):
-    (tmp_path / "svamp_test.json").write_text('{"input": "q", "label": "( 3.0 + x )"}\n')
-    with pytest.raises(DataError, match=r"svamp_test.json, line 1: field 'label': not an arithmetic"):
-        TASKS.create("svamp", path=str(tmp_path)).load("test")
