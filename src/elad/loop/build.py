@@ -5,9 +5,10 @@ from dataclasses import dataclass
 import numpy as np
 from rich.console import Console
 
-from elad.annotation import build_annotator
+from elad.annotation import Annotator, build_annotator
 from elad.config import ExperimentConfig
-from elad.selection import create_strategy
+from elad.selection import Strategy, create_strategy
+from elad.selection.batch import BatchPolicy
 from elad.loop.evaluate import check_ranking
 from elad.store import RunDir, RunStore, StoreJournal
 from elad.students import Student
@@ -25,8 +26,9 @@ class Parts:
     student: Student
     ledger: Ledger
     journal: StoreJournal  # the ledger's durable book, in the run store
-    annotator: object
-    strategy: object
+    annotator: Annotator
+    strategy: Strategy
+    batch: BatchPolicy  # the strategy, with the seed set, pool sampling and diversity around it
 
 
 def draw(examples: list[Example], size: int | None, seed: int) -> list[Example]:
@@ -87,4 +89,7 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
         config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
         open_answers=task.answer_kind == AnswerKind.NUMBER,
     )
-    return Parts(task, pool, test, student, ledger, journal, annotator, strategy)
+    diversity = config.selection.options.get("diversity")
+    batch = BatchPolicy(strategy, config.loop.per_round, config.loop.initial_random, config.selection.pool_sample,
+                        None if diversity is None else float(diversity))
+    return Parts(task, pool, test, student, ledger, journal, annotator, strategy, batch)

@@ -19,8 +19,6 @@ from elad.loop.evaluate import evaluate
 from elad.loop.explain import explanation_rows, round_view
 from elad.loop.progress import stage, summary_line
 from elad.report import round_summaries, write_report
-from elad.selection import diverse_top, select_top
-from elad.selection.random import RandomStrategy
 from elad.store import RunDir
 from elad.students.student import TrainRecord
 from elad.tasks import Example
@@ -214,29 +212,15 @@ class Experiment:
     # --- select --------------------------------------------------------------------------------
 
     def _select(self, parts: Parts, round_: int) -> list[str]:
-        settings = self.config.selection
         seed = round_seed(self.config.seed, round_)
-        taken = self.store.ever_chosen()
-        candidates = [e for e in parts.pool if e.id not in taken]
-        if settings.pool_sample and settings.pool_sample < len(candidates):
-            keep = np.random.default_rng(seed).choice(len(candidates), size=settings.pool_sample, replace=False)
-            candidates = [candidates[i] for i in sorted(keep)]
+        candidates = parts.batch.candidates(parts.pool, self.store.ever_chosen(), seed)
         if not candidates:
             return []
-        strategy, budget = parts.strategy, self.config.loop.per_round
-        if round_ == 1 and self.config.loop.initial_random:
-            strategy, budget = RandomStrategy(), self.config.loop.initial_random
-        view = round_view(
-            self.store, round_, parts.task, parts.student, candidates, strategy.needs, settings, seed, self.console
-        )
-        ranked = select_top(strategy.score(view), len(candidates), seed)
-        diversity = settings.options.get("diversity")
-        if diversity is not None:
-            ranked = diverse_top(ranked, {e.id: e.question for e in candidates}, budget, threshold=float(diversity))
-        chosen = [example_id for example_id, _ in ranked[:budget]]
-        self.store.add_selection(
-            round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen)
-        )
+        strategy = parts.batch.strategy_for(round_)
+        view = round_view(self.store, round_, parts.task, parts.student, candidates, strategy.needs,
+                          self.config.selection, seed, self.console)
+        ranked, chosen = parts.batch.choose(round_, strategy.score(view), candidates, seed)
+        self.store.add_selection(round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen))
         return chosen
 
     # --- annotate ------------------------------------------------------------------------------
