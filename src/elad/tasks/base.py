@@ -13,29 +13,13 @@ and others keep one rationale per row, in row order). A dataset's own id, when i
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 from elad.errors import DataError, EladError
 from elad.tasks import answers
+from elad.tasks.example import AnswerKind, Example
+from elad.tasks.fewshot import wei_exemplars
 from elad.tasks.rows import Row, read_rows
-
-
-class AnswerKind(str, Enum):
-    LABEL = "label"  # one of a fixed set of words (NLI labels)
-    OPTION = "option"  # a letter among the example's choices (AQuA, CommonsenseQA)
-    NUMBER = "number"  # an open numeric answer (GSM8K, SVAMP)
-    YES_NO = "yes_no"  # yes or no (StrategyQA)
-
-
-@dataclass(frozen=True)
-class Example:
-    id: str
-    question: str  # the formatted question, choices included where the task has them
-    answer: str  # gold answer in canonical form: a label, an option letter, a number string, yes/no; "" = unknown
-    rationale: str | None = None  # gold rationale, when the dataset has one
-    choices: tuple[str, ...] = ()  # option texts, in letter order, for OPTION tasks
-    meta: dict = field(default_factory=dict, compare=False)
 
 
 ANSWER_CUE = "So the answer is"
@@ -185,8 +169,6 @@ class Task:
         if k <= 0:
             return []
         if self.exemplar_source.endswith(".json"):
-            from elad.tasks.fewshot import wei_exemplars
-
             shots = wei_exemplars(Path(self.exemplar_source), self)
         else:
             shots = [(e, self.target(e.rationale, e.answer)) for e in self._exemplar_pool()]

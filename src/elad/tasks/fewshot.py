@@ -13,7 +13,7 @@ from pathlib import Path
 from elad.errors import DataError, EladError
 from elad.io import read_json
 from elad.tasks import answers
-from elad.tasks.base import AnswerKind, Example
+from elad.tasks.example import AnswerKind, Example
 
 # elad task name -> the key in few_shot_cot_prompts.json
 WEI_KEYS = {"gsm8k": "gsm8k", "svamp": "svamp", "aqua": "aqua", "commonsenseqa": "commonsense_qa",
