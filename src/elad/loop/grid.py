@@ -83,7 +83,7 @@ def plan(config: ExperimentConfig, strategies: Sequence[str], annotators: Sequen
 def finished(store) -> bool:
     """A run is finished once a round has ended with a stop reason (the last round records 'all rounds done'),
     unless its config was just extended (more rounds, a bigger budget): then it goes on."""
-    from elad.loop.runner import EXTENSION_PENDING
+    from elad.loop.resume import EXTENSION_PENDING
 
     stopped = any(r["state"] == "done" and r["stop_reason"] for r in store.rounds())
     return stopped and store.get_meta(EXTENSION_PENDING) != "1"

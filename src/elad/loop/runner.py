@@ -8,38 +8,21 @@ selection and annotations (and the teacher cache), so nothing is paid for twice.
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 
 from elad.annotation import Annotation
-from elad.config import ExperimentConfig, parse_config
-from elad.errors import EladError
+from elad.config import ExperimentConfig
 from elad.loop.build import Parts, build_parts
 from elad.loop.evaluate import evaluate
 from elad.loop.explain import explanation_rows, round_view
 from elad.loop.progress import stage, summary_line
+from elad.loop.resume import ALL_ROUNDS_DONE, BUDGET_SPENT, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
+from elad.loop.stopping import accuracy_says_stop, transferred
 from elad.report import round_summaries, write_report
 from elad.store import RunDir
 from elad.students.student import TrainRecord
 from elad.tasks import Example
-from elad.teachers import Budget, BudgetExhausted
-
-ALL_ROUNDS_DONE = "all rounds done"
-BUDGET_SPENT = "the teacher budget is spent"
-# Loop settings a finished or stopped run may take new values of on its directory: more rounds, a bigger
-# budget, other stopping rules. Anything else would mix two experiments in one store.
-EXTENDABLE = {"rounds", "budget", "round_budget", "target_accuracy", "patience", "min_gain", "stop_uncertainty"}
-# How the teacher is reached, not what it is (backend and model stay): a server restarted on another port,
-# or a slower link, must not orphan a run. The response cache is keyed without them.
-REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries"}
-EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
-
-
-def _experiment(config: ExperimentConfig) -> dict:
-    """What makes two configs the same experiment: everything but the loop's extents and stopping rules
-    and the teacher's connection settings."""
-    return config.model_dump(exclude={"loop": EXTENDABLE, "teacher": REACHABLE})
-
+from elad.teachers import BudgetExhausted, round_limit
 
 def round_seed(seed: int, round_: int) -> int:
     return seed * 1_000_003 + round_
@@ -57,36 +40,12 @@ class Experiment:
         self._lock = self.dir.lock()
         try:
             self.store = self.dir.open_store()
-            self._check_same_config()
+            admit_config(self.dir, self.store, config, self.console)
             self.store.set_meta("name", config.name)
         except BaseException:
             self._lock.close()
             raise
         self.student_round = 0  # which round's weights the student holds (0 = the base model)
-        self.current_round = 0  # the round teacher calls are booked to
-
-    def _check_same_config(self) -> None:
-        """A run directory belongs to one config: resuming with another would mix two experiments. A
-        directory whose run never started a round (e.g. it stopped on bad input) takes the new config; a
-        started one takes new loop extents and stopping rules (EXTENDABLE) and teacher connection settings
-        (REACHABLE), and nothing else."""
-        saved = self.dir.config_path
-        if saved.exists() and self.store.rounds():
-            previous = parse_config(saved.read_text(), source=str(saved))
-            if previous == self.config:
-                return
-            if _experiment(previous) != _experiment(self.config):
-                raise EladError(
-                    f"{self.run_dir} holds a run of a different config; use a new run directory (a started run "
-                    f"takes new values only for loop: {', '.join(sorted(EXTENDABLE))}; and teacher: "
-                    f"{', '.join(sorted(REACHABLE))})"
-                )
-            if previous.loop != self.config.loop:
-                self.store.set_meta(EXTENSION_PENDING, "1")
-            self.console.print(f"[bold]{self.run_dir}: settings changed; the run goes on under the new ones")
-        tmp = saved.with_suffix(".yaml.tmp")
-        tmp.write_text(self.config.to_yaml())
-        tmp.replace(saved)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -105,11 +64,13 @@ class Experiment:
         extended = self.store.get_meta(EXTENSION_PENDING) == "1"
         for round_ in range(1, self.config.loop.rounds + 1):
             if self.store.round_done(round_):
-                again = self._done_round(parts, round_, extended)
-                if again == "stop":
+                budget_spent = parts.ledger.exhausted(self.config.teacher.max_tokens)
+                next_step = at_done_round(self.store, round_, extended, budget_spent)
+                if next_step is AtDoneRound.STOP:
                     break
-                if again == "skip":
+                if next_step is AtDoneRound.SKIP:
                     continue
+                self.console.print(f"round {round_} was stopped by the budget; finishing it under the new one")
             stop_reason = self._round(parts, round_)
             if stop_reason:
                 self.console.print(f"[bold]stopped after round {round_}: {stop_reason}")
@@ -118,25 +79,6 @@ class Experiment:
             self.store.set_meta(EXTENSION_PENDING, "0")
         write_report(self.store, self.dir.report_dir)
         return self.summaries()
-
-    def _done_round(self, parts: Parts, round_: int, extended: bool) -> str:
-        """What a rerun does at a finished round: "skip" it, "stop" where it stopped, or "redo" it (a round
-        the budget cut short, now that an extended config gives the budget room)."""
-        previous_stop = self.store.stop_reason(round_)
-        if previous_stop in (None, ALL_ROUNDS_DONE):
-            return "skip"
-        if not extended or (previous_stop == BUDGET_SPENT and self._budget_spent(parts)):
-            return "stop"
-        if previous_stop == BUDGET_SPENT and self._unfinished(round_):
-            self.console.print(f"round {round_} was stopped by the budget; finishing it under the new one")
-            return "redo"
-        return "skip"  # the new settings may not stop here again; the next round decides
-
-    def _unfinished(self, round_: int) -> bool:
-        """Whether the round has chosen items without an annotation or rejection (the budget stopped it
-        mid-way; their paid calls wait in the teacher cache). Finishing it retrains and re-evaluates."""
-        handled = self.store.handled()
-        return any(example_id not in handled for example_id in self.store.chosen(round_))
 
     def _deferred(self, round_: int) -> list[str]:
         """Items chosen in earlier rounds that were never annotated: a round's limit (`round_budget`)
@@ -153,47 +95,24 @@ class Experiment:
 
     def _round(self, parts: Parts, round_: int) -> str | None:
         started = time.time()
-        self.current_round = round_
         self.store.start_round(round_)
         self._student_at(parts, round_ - 1)
         chosen = self.store.chosen(round_) or self._select(parts, round_)
-        stop_reason = self._transferred(round_) if chosen else "the pool is exhausted"
+        stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
         if stop_reason is None:
             stop_reason = self._annotate(parts, round_, chosen)
         if self._annotated_in(round_):
             self._train(parts, round_)
             self._evaluate(parts, round_)
-            stop_reason = stop_reason or self._accuracy_says_stop(round_)
+            stop_reason = stop_reason or accuracy_says_stop(self.config.loop, self._accuracy_history(round_))
         if stop_reason is None and round_ == self.config.loop.rounds:
             stop_reason = ALL_ROUNDS_DONE
         self.store.finish_round(round_, stop_reason)
         self._announce(round_, started)
         return stop_reason if stop_reason != ALL_ROUNDS_DONE else None
 
-    # --- stopping rules ------------------------------------------------------------------------
-
-    def _accuracy_says_stop(self, round_: int) -> str | None:
-        loop = self.config.loop
-        history = [r["accuracy"] for r in self.summaries() if r.get("accuracy") is not None and r["round"] <= round_]
-        if loop.target_accuracy is not None and history and history[-1] >= loop.target_accuracy:
-            return f"target accuracy {loop.target_accuracy:.1%} reached"
-        if loop.patience is not None and len(history) > loop.patience:
-            best_before = max(history[: -loop.patience])
-            if max(history[-loop.patience:]) < best_before + loop.min_gain:
-                return f"no gain of {loop.min_gain:.1%} over the last {loop.patience} rounds"
-        return None
-
-    def _transferred(self, round_: int) -> str | None:
-        """Knowledge sufficiently transferred: the pool's mean uncertainty is below the threshold. The
-        measure is the inter-explanation uncertainty (in [0, 1]) where the strategy has it, else its score."""
-        threshold = self.config.loop.stop_uncertainty
-        scored = self.store.selection_scores(round_)
-        if threshold is None or not scored:
-            return None
-        mean = float(np.mean([parts.get("inter", score) for score, parts in scored]))
-        if mean < threshold:
-            return f"mean pool uncertainty {mean:.3f} is below {threshold}: knowledge sufficiently transferred"
-        return None
+    def _accuracy_history(self, round_: int) -> list[float]:
+        return [r["accuracy"] for r in self.summaries() if r.get("accuracy") is not None and r["round"] <= round_]
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
@@ -232,7 +151,7 @@ class Experiment:
         explanations = self._student_explanations(parts, round_, todo)
         items = [(example, explanations.get(example.id)) for example in todo]
         parts.journal.at(round_, self.config.annotation.method)
-        parts.ledger.limit = self._round_limit()
+        parts.ledger.limit = round_limit(self.config.loop.round_budget, self.store.teacher_totals(up_to_round=round_ - 1))
         with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
             try:
                 results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
@@ -247,22 +166,6 @@ class Experiment:
                 # the round's limit did (what is left waits for the next round).
                 return BUDGET_SPENT if refused.total else None
         return None
-
-    def _round_limit(self) -> Budget | None:
-        """What the run may have spent by the end of this round under `round_budget` (None: no limit)."""
-        cap = self.config.loop.round_budget
-        if cap.calls is None and cap.tokens is None and cap.dollars is None:
-            return None
-        at_start = self.store.teacher_totals(up_to_round=self.current_round - 1)
-        return Budget(
-            None if cap.calls is None else at_start.calls + cap.calls,
-            None if cap.tokens is None else at_start.prompt_tokens + at_start.completion_tokens + cap.tokens,
-            None if cap.dollars is None else at_start.dollars + cap.dollars,
-        )
-
-    def _budget_spent(self, parts: Parts) -> bool:
-        """Whether the whole budget is too low for one more typical call (as the ledger would judge it)."""
-        return parts.ledger.exhausted(self.config.teacher.max_tokens)
 
     def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
         """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""

@@ -31,7 +31,7 @@ import yaml
 
 from elad.errors import EladError
 from elad.report.tables import round_summaries
-from elad.store import RunDir, RunStore
+from elad.store import RunDir
 
 COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
 

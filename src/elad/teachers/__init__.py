@@ -11,7 +11,7 @@ from elad.teachers.base import (
 )
 from elad.teachers.cache import CachedTeacher, ResponseCache
 from elad.teachers.concurrent import complete_many, in_flight
-from elad.teachers.ledger import Budget, BudgetExhausted, Ledger, Price, Spent
+from elad.teachers.ledger import Budget, BudgetExhausted, Ledger, Price, Spent, round_limit
 from elad.teachers.local import LocalTeacher
 from elad.teachers.openai_compat import OpenAITeacher
 from elad.teachers.replay import ReplayTeacher
@@ -35,4 +35,5 @@ __all__ = [
     "TEACHERS", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
     "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ResponseCache", "Spent", "Teacher",
     "TeacherContext", "TeacherError", "TeacherRefused", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
+    "round_limit",
 ]

@@ -352,6 +352,19 @@ class Ledger:
             self._tell(item)
 
 
+def round_limit(cap, spent_before) -> Budget | None:
+    """The total a round may have spent by its end: what was spent before it (`calls`, `prompt_tokens`,
+    `completion_tokens`, `dollars`) plus the per-round `cap` (None where the cap has no limit at all)."""
+    if cap.calls is None and cap.tokens is None and cap.dollars is None:
+        return None
+    tokens_before = spent_before.prompt_tokens + spent_before.completion_tokens
+    return Budget(
+        None if cap.calls is None else spent_before.calls + cap.calls,
+        None if cap.tokens is None else tokens_before + cap.tokens,
+        None if cap.dollars is None else spent_before.dollars + cap.dollars,
+    )
+
+
 class _Attempt:
     """One request's attempts through the ledger (the `Attempts` a retrying teacher is handed): each is
     reserved before it is sent and settled when it ends."""
