@@ -297,9 +297,9 @@ class ClearAnnotator(CotAnnotator):
     def continue_from(self, example: Example, steps: list[str], review: Review, details: dict) -> str | None:
         """The teacher's reasoning from the first wrong step on, asked for as plain text; None if it has none.
 
-        Small teachers judge the steps but, inside the JSON, write only "So the answer is X." as the
-        continuation (the Qwen2.5-Coder-1.5B teacher in 32 of 32 reviews, and the same reply byte for byte
-        when asked again with the problem shown); asked for the continuation alone it reasoned in 29 of 32."""
+        Small teachers judge the steps but, inside the JSON, often write only "So the answer is X." as the
+        continuation, and the same reply again when asked again with the problem shown; asked for the
+        continuation alone, in plain text, they reason (figures in BENCHMARKS.md, CoT against CLEAR)."""
         details["continued"] = details.get("continued", 0) + 1
         request = Request(
             messages=self.continuation_messages(example, steps, review), max_tokens=self.max_tokens,
