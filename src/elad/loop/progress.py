@@ -1,5 +1,11 @@
-"""Progress bars for long stages (rich), and the per-round summary line."""
+"""Progress for long stages, and the per-round summary line.
 
+On a terminal: a rich progress bar. Elsewhere (a job log, a pipe, CI): plain one-line records, one when
+the stage starts, one at most every `LOG_EVERY` seconds while it runs, and one when it ends, so a log
+shows what a round is doing.
+"""
+
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -7,9 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+LOG_EVERY = 30.0  # seconds between plain progress records
+
+
 @contextmanager
 def stage(console: Console, description: str, total: int | None = None) -> Iterator:
-    """A progress bar for one stage; yields `update(done, total)`."""
+    """Progress of one stage; yields `update(done, total)`."""
+    if not console.is_terminal:
+        with _records(console, description, total) as update:
+            yield update
+        return
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -25,6 +38,33 @@ def stage(console: Console, description: str, total: int | None = None) -> Itera
             bar.update(task, completed=done, total=new_total if new_total is not None else bar.tasks[0].total)
 
         yield update
+
+
+@contextmanager
+def _records(console: Console, description: str, total: int | None) -> Iterator:
+    started = last = time.monotonic()
+    state = {"done": 0, "total": total}
+    console.print(f"{description}: started" + (f" ({total})" if total else ""), highlight=False, markup=False)
+
+    def update(done: int, new_total: int | None = None) -> None:
+        nonlocal last
+        state["done"], state["total"] = done, new_total if new_total is not None else state["total"]
+        now = time.monotonic()
+        if now - last >= LOG_EVERY:
+            last = now
+            console.print(f"{description}: {_count(state)}, {now - started:.0f} s", highlight=False, markup=False)
+
+    yield update
+    counted = _count(state)
+    ended = f"{description}: done{' ' + counted if counted else ''} in {time.monotonic() - started:.0f} s"
+    console.print(ended, highlight=False, markup=False)
+
+
+def _count(state: dict) -> str:
+    done, total = state["done"], state["total"]
+    if not total:
+        return f"{done}" if done else ""
+    return f"{done}/{total} ({done / total:.0%})"
 
 
 def summary_line(row: dict) -> str:
