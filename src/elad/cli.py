@@ -133,15 +133,24 @@ def _status(run_dir: Path) -> None:
     table = Table(title=f"{run_dir}")
     for column in ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy"):
         table.add_column(column, justify="left" if column == "state" else "right")
+    table.add_column("time: select / annotate / train / evaluate", justify="right")
     table.add_column("stop", overflow="fold", min_width=16)
     for row in round_summaries(store):
         accuracy = row.get("accuracy")
         table.add_row(
             str(row["round"]), states.get(row["round"], "?"), str(int(row["annotations"])),
             str(int(row["teacher_calls"])), f"{int(row['teacher_tokens']):,}", f"{row['teacher_dollars']:.4f}",
-            f"{accuracy:.1%}" if accuracy is not None else "-", row.get("stop_reason") or "",
+            f"{accuracy:.1%}" if accuracy is not None else "-", _stage_times(row), row.get("stop_reason") or "",
         )
     console.print(table)
+
+
+def _stage_times(row: dict) -> str:
+    """Seconds each stage of the round took ("-" for a stage it did not run)."""
+    from elad.report.tables import STAGES
+
+    times = [row.get(f"seconds_{stage}") for stage in STAGES]
+    return " / ".join("-" if t is None else f"{t:.0f} s" for t in times)
 
 
 @app.command()

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -36,6 +38,11 @@ def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     assert "round 1: annotations 3" in result.output
     status = runner.invoke(app, ["status", str(tmp_path / "run")])
     assert status.exit_code == 0 and "all rounds done" in status.output
+    # Where the round's time went: select / annotate / train / evaluate, each timed (round 0: evaluate only).
+    assert re.search(r"- / - / - / \d+ s", status.output)
+    assert re.search(r"\d+ s / \d+ s / \d+ s / \d+ s", status.output)
+    # A job log (not a terminal) says what each stage is doing.
+    assert "round 1 · annotate: started (3)" in result.output and "round 1 · annotate: done 3/3" in result.output
 
 
 def test_status_of_a_missing_run(tmp_path):

@@ -49,6 +49,9 @@ def test_two_rounds_write_everything_to_the_store(esnli_dir, tiny_model_dir, tmp
 
     assert [t["examples"] for t in store.training()] == [4, 8]
     assert len(store.explanations(2, "test")) == 6
+    stages = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "stages"}
+    assert set(stages) == {"seconds_select", "seconds_annotate", "seconds_train", "seconds_evaluate"}
+    assert all(seconds > 0 for seconds in stages.values())
     assert (run_dir / "rounds" / "2" / "adapter" / "adapter_config.json").exists()
     with open(run_dir / "report" / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))

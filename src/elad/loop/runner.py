@@ -6,6 +6,8 @@ selection and annotations (and the teacher cache), so nothing is paid for twice.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -89,7 +91,8 @@ class Experiment:
     def _round_zero(self, parts: Parts) -> None:
         started = time.time()
         self.store.start_round(0)
-        self._evaluate(parts, 0)
+        with self._timed(0, "evaluate"):
+            self._evaluate(parts, 0)
         self.store.finish_round(0)
         self._announce(0, started)
 
@@ -97,19 +100,31 @@ class Experiment:
         started = time.time()
         self.store.start_round(round_)
         self._student_at(parts, round_ - 1)
-        chosen = self.store.chosen(round_) or self._select(parts, round_)
+        with self._timed(round_, "select"):
+            chosen = self.store.chosen(round_) or self._select(parts, round_)
         stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
         if stop_reason is None:
-            stop_reason = self._annotate(parts, round_, chosen)
+            with self._timed(round_, "annotate"):
+                stop_reason = self._annotate(parts, round_, chosen)
         if self._annotated_in(round_):
-            self._train(parts, round_)
-            self._evaluate(parts, round_)
+            with self._timed(round_, "train"):
+                self._train(parts, round_)
+            with self._timed(round_, "evaluate"):
+                self._evaluate(parts, round_)
             stop_reason = stop_reason or accuracy_says_stop(self.config.loop, self._accuracy_history(round_))
         if stop_reason is None and round_ == self.config.loop.rounds:
             stop_reason = ALL_ROUNDS_DONE
         self.store.finish_round(round_, stop_reason)
         self._announce(round_, started)
         return stop_reason if stop_reason != ALL_ROUNDS_DONE else None
+
+    @contextmanager
+    def _timed(self, round_: int, stage_name: str) -> Iterator[None]:
+        """Record the stage's wall time in the store (metrics split "stages", `seconds_<stage>`) once it
+        ends: where a round's time goes (`elad status`, metrics.csv). A resumed stage records its last run."""
+        started = time.time()
+        yield
+        self.store.set_metrics(round_, "stages", {f"seconds_{stage_name}": time.time() - started})
 
     def _accuracy_history(self, round_: int) -> list[float]:
         return [r["accuracy"] for r in self.summaries() if r.get("accuracy") is not None and r["round"] <= round_]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from elad.store import RunStore
 
+STAGES = ("select", "annotate", "train", "evaluate")  # a round's stages, each timed (metrics seconds_<stage>)
 COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "accuracy", "correct",
-           "total", "unparsed", "seconds", "stop_reason")
+           "total", "unparsed", "seconds", *(f"seconds_{stage}" for stage in STAGES), "stop_reason")
 
 
 def round_summaries(store: RunStore) -> list[dict]:
