@@ -24,7 +24,7 @@ import torch
 
 from elad.config import StudentConfig, TrainingConfig
 from elad.students import Student
-from elad.students.student import TrainRecord
+from elad.students.common import TrainRecord
 from elad.students.training import PadCollator, _ListDataset, training_arguments
 from elad.tasks import TASKS
 from elad.tasks.base import ANSWER_CUE

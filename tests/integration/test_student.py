@@ -16,7 +16,7 @@ import torch
 from elad.errors import EladError
 from elad.config import StudentConfig, TrainingConfig
 from elad.students import Student
-from elad.students.student import IGNORE_INDEX, TrainRecord
+from elad.students.common import IGNORE_INDEX, TrainRecord
 from elad.students.training import PadCollator, multitask_loss, target_loss
 
 pytestmark = pytest.mark.integration

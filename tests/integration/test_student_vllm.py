@@ -11,7 +11,7 @@ import torch
 from elad.config import StudentConfig, TrainingConfig
 from elad.errors import EladError
 from elad.students import Student
-from elad.students.student import TrainRecord
+from elad.students.common import TrainRecord
 
 pytestmark = pytest.mark.integration
 

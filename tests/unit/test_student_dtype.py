@@ -4,8 +4,8 @@ a LoRA training step 50x slower than fp32."""
 import pytest
 import torch
 
-from elad.students import student as student_module
-from elad.students.student import pick_device_and_dtype
+from elad.students import weights as student_module
+from elad.students.weights import pick_device_and_dtype
 
 
 @pytest.fixture

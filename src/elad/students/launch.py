@@ -5,10 +5,11 @@ Only the training is launched; the loop (selection, teacher calls, the store) st
 nothing is asked of the teacher or written to the run twice. The parent writes a job file (the student and
 training configs, the records, a starting adapter for warm starts), runs
 
-    accelerate launch --num_processes N --multi_gpu [accelerate_args] -m elad.students.launch JOB
+    accelerate launch --num_processes N --multi_gpu [accelerate_args] -m elad.students.train_worker JOB
 
-and loads the adapter the main process saved. Every process builds the same student and calls the same
-`Student.train`; the Trainer under accelerate shards the batches and averages the gradients.
+and loads the adapter the main process saved. Every process loads the same weights and trains them the
+same way (train_worker.py); the Trainer under accelerate shards the batches and averages the gradients.
+This module is the parent's side only, so that training.py can call it without a cycle.
 """
 
 import json
@@ -18,11 +19,10 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from elad.config import StudentConfig, TrainingConfig
+from elad.config import TrainingConfig
 from elad.errors import EladError
-
+from elad.students.common import TrainRecord, TrainReport
+from elad.students.weights import StudentWeights
 
 # accelerate launch arguments that choose the distributed mode themselves
 MODE_ARGS = ("--config_file", "--multi_gpu", "--cpu", "--use_deepspeed", "--use_fsdp", "--tpu")
@@ -36,22 +36,20 @@ def launch_command(settings: TrainingConfig, job: Path) -> list[str]:
     defaults = [] if chosen else ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no",
                                   "--dynamo_backend", "no"]
     return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings.processes),
-            *defaults, *settings.accelerate_args, "-m", "elad.students.launch", str(job)]
+            *defaults, *settings.accelerate_args, "-m", "elad.students.train_worker", str(job)]
 
 
-def train_in_processes(student, records, settings: TrainingConfig, seed: int, warm_start: bool,
-                       log_dir: Path | None, run_name: str | None):
-    """Train `student` in `settings.processes` processes; afterwards it holds the trained weights."""
-    from elad.students.student import TrainReport
-
+def train_in_processes(weights: StudentWeights, records: list[TrainRecord], settings: TrainingConfig, seed: int,
+                       warm_start: bool, log_dir: Path | None, run_name: str | None) -> TrainReport:
+    """Train in `settings.processes` processes; afterwards `weights` holds the trained weights."""
     with tempfile.TemporaryDirectory(prefix="elad-launch-") as scratch:
         folder = Path(scratch)
         start = None
-        if warm_start:  # the processes start from the weights the student holds now
+        if warm_start:  # the processes start from the weights held now
             start = folder / "start"
-            student.save_adapter(start)
+            weights.save(start)
         job = {
-            "student": student.config.model_dump(mode="json"), "training": settings.model_dump(mode="json"),
+            "student": weights.config.model_dump(mode="json"), "training": settings.model_dump(mode="json"),
             "seed": seed, "start": str(start) if start else None, "records": [asdict(r) for r in records],
             "out": str(folder / "trained"), "report": str(folder / "report.json"),
             "log_dir": str(log_dir) if log_dir else None, "run_name": run_name,
@@ -61,30 +59,5 @@ def train_in_processes(student, records, settings: TrainingConfig, seed: int, wa
         if finished.returncode != 0 or not (folder / "report.json").exists():
             raise EladError(f"training in {settings.processes} processes (accelerate launch) failed with exit status "
                             f"{finished.returncode}; its output is above")
-        student.load_adapter(folder / "trained")
+        weights.load(folder / "trained")
         return TrainReport(**json.loads((folder / "report.json").read_text()))
-
-
-def run_job(job_path: Path) -> None:
-    """One launched process: the same student and training as every other; the main process saves."""
-    from accelerate import PartialState
-
-    from elad.students.student import Student, TrainRecord
-
-    job = json.loads(Path(job_path).read_text())
-    state = PartialState(cpu=not torch.cuda.is_available())  # on a CPU: gloo across the processes
-    student = Student(StudentConfig.model_validate(job["student"]))
-    if job["start"]:
-        student.load_adapter(Path(job["start"]))
-    settings = TrainingConfig.model_validate({**job["training"], "processes": 1})
-    records = [TrainRecord(**r) for r in job["records"]]
-    report = student.train(records, settings, job["seed"], warm_start=bool(job["start"]),
-                           log_dir=Path(job["log_dir"]) if job["log_dir"] else None, run_name=job["run_name"])
-    if state.is_main_process:
-        student.save_adapter(Path(job["out"]))
-        Path(job["report"]).write_text(json.dumps(asdict(report)), encoding="utf-8")
-    state.wait_for_everyone()
-
-
-if __name__ == "__main__":
-    run_job(Path(sys.argv[1]))

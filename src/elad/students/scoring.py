@@ -9,6 +9,9 @@ branch per step, with the KV cache of the first pass.
 
 A seq2seq model reads the prompt once in its encoder; its decoder rows (one per prefix and candidate)
 share those encoder states.
+
+`AnswerScorer` is the student's side: its texts tokenised into Items, batched, and the scores turned into
+answer distributions.
 """
 
 import inspect
@@ -17,6 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+
+from elad.students.common import Progress
+from elad.students.weights import StudentWeights
 
 
 @dataclass
@@ -314,3 +320,94 @@ def one_hot(text: str, parse: Callable[[str], str | None] | None) -> dict[str, f
     text = text.split("\n")[0].strip()
     key = text.rstrip(".").strip() if parse is None else parse(text)
     return {key if key is not None else "": 1.0}
+
+
+# --- from texts: what the student asks ---------------------------------------------------------------
+
+
+class AnswerScorer:
+    """The student's answer distributions after every step prefix of its explanations: each explanation
+    tokenised into an Item, items scored in batches of similar size, closed answers over their candidates,
+    open ones as the greedy short answer."""
+
+    def __init__(self, weights: StudentWeights):
+        self.weights = weights  # read at each call: training and loading replace the model
+        self._stops: set[int] | None = None
+
+    def scores(self, rendered: list[str], steps_per_prompt: list[list[str]],
+               candidates_per_prompt: list[Sequence[str]], cue: str, parse: Callable[[str], str | None] | None,
+               max_answer_tokens: int, progress: Progress | None) -> list[list[dict[str, float]]]:
+        """Per rendered prompt, one distribution per step boundary (see Student.answer_scores)."""
+        with torch.inference_mode(), self.weights.unfrozen():
+            items = [self._item(r, steps, cands, cue)
+                     for r, steps, cands in zip(rendered, steps_per_prompt, candidates_per_prompt)]
+            self.weights.merge_for_inference()
+            return self._scores(items, candidates_per_prompt, parse, max_answer_tokens, progress)
+
+    def _scores(self, items, candidates_per_prompt, parse, max_answer_tokens, progress):
+        batch_size = self.weights.config.generation_batch_size
+        results: list[list[dict[str, float]]] = [[] for _ in items]
+        closed = [i for i, item in enumerate(items) if item.candidate_ids]
+        open_ = [i for i, item in enumerate(items) if not item.candidate_ids]
+        done, total = 0, len(items)
+        for group, scorer in ((closed, self._score_closed), (open_, self._score_open)):
+            group = sorted(group, key=lambda i: -_item_size(items[i]))  # similar sizes batch with little padding
+            for start in range(0, len(group), batch_size):
+                indices = group[start: start + batch_size]
+                scored = scorer([items[i] for i in indices], [candidates_per_prompt[i] for i in indices], parse,
+                                max_answer_tokens)
+                for i, distributions in zip(indices, scored):
+                    results[i] = distributions
+                done += len(indices)
+                if progress:
+                    progress(done, total)
+        return results
+
+    def _ids(self, text: str) -> list[int]:
+        return self.weights.pretrained.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _item(self, rendered: str, steps: list[str], candidates: Sequence[str], cue: str) -> Item:
+        pretrained = self.weights.pretrained
+        prompt_ids = pretrained.tokenizer(rendered, add_special_tokens=pretrained.is_seq2seq)["input_ids"]
+        step_ids = [self._ids(("\n" if k else "") + step) for k, step in enumerate(steps)]
+        cue_ids = [self._ids(("\n" if i else "") + cue) for i in range(len(steps) + 1)]
+        return Item(prompt_ids, step_ids, cue_ids, [self._ids(" " + c) for c in candidates])
+
+    def _decoder_start(self) -> int:
+        start = self.weights.model.config.decoder_start_token_id
+        return start if start is not None else self.weights.pretrained.tokenizer.pad_token_id
+
+    def _score_closed(self, items, candidates, parse, max_answer_tokens):
+        model, pretrained = self.weights.model, self.weights.pretrained
+        if pretrained.is_seq2seq:
+            raw = seq2seq_candidate_scores(model, items, self._decoder_start(), pretrained.tokenizer.pad_token_id,
+                                           pretrained.device)
+        else:
+            raw = causal_candidate_scores(model, items, pretrained.device, pretrained.dtype)
+        return [[normalise(lp, cands) for lp in per_boundary] for per_boundary, cands in zip(raw, candidates)]
+
+    def _score_open(self, items, candidates, parse, max_answer_tokens):
+        model, pretrained, stops = self.weights.model, self.weights.pretrained, self._stop_ids()
+        if pretrained.is_seq2seq:
+            tokens = seq2seq_greedy_answers(model, items, self._decoder_start(), pretrained.tokenizer.pad_token_id,
+                                            pretrained.device, max_answer_tokens, stops)
+        else:
+            tokens = causal_greedy_answers(model, items, pretrained.device, pretrained.dtype, max_answer_tokens, stops)
+        decode = pretrained.tokenizer.decode
+        return [[one_hot(decode(t, skip_special_tokens=True), parse) for t in per_boundary] for per_boundary in tokens]
+
+    def _stop_ids(self) -> set[int]:
+        """End of turn, padding, and every token that holds a line break: a short answer ends there. Found
+        once (decoding the whole vocabulary is slow)."""
+        if self._stops is None:
+            tokenizer = self.weights.pretrained.tokenizer
+            stops = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+            vocab = tokenizer.get_vocab()
+            texts = tokenizer.batch_decode([[i] for i in vocab.values()])
+            stops |= {i for i, text in zip(vocab.values(), texts) if "\n" in text}
+            self._stops = stops
+        return self._stops
+
+
+def _item_size(item: Item) -> int:
+    return len(item.prompt_ids) + sum(len(s) for s in item.step_ids)

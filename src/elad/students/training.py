@@ -7,9 +7,15 @@
 For a decoder-only model the vocabulary projection is computed only where a target token is predicted
 (`logits_to_keep` with a boolean mask): prompt positions cost no logits, which matters with 150k-token
 vocabularies. Batches are drawn grouped by length, so there is little padding.
+
+`train` is how a student trains: here, or with `training.processes` > 1 in several processes started by
+`accelerate launch` (launch.py starts them, train_worker.py is what each runs, this module again).
 """
 
+import math
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -19,8 +25,54 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from elad.config import TrainingConfig
 from elad.errors import EladError
+from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
+from elad.students.launch import train_in_processes
+from elad.students.prompting import PromptFormat
 from elad.students.scoring import _accepts_logits_to_keep
-from elad.students.student import IGNORE_INDEX, cpu_computes_bf16
+from elad.students.weights import StudentWeights
+
+
+def train(
+    weights: StudentWeights,
+    prompts: PromptFormat,
+    examples: Sequence[TrainRecord | tuple[str, str]],
+    settings: TrainingConfig,
+    seed: int,
+    warm_start: bool = False,
+    progress: Progress | None = None,
+    log_dir: Path | None = None,
+    run_name: str | None = None,
+) -> TrainReport:
+    """Fine-tune `weights` in place on annotated examples (see Student.train), in this process or in
+    `settings.processes` launched ones."""
+    if not examples:
+        raise EladError("nothing to train on: no annotated examples yet")
+    records = [e if isinstance(e, TrainRecord) else TrainRecord(prompt=e[0], target=e[1]) for e in examples]
+    if settings.processes > 1:
+        report = train_in_processes(weights, records, settings, seed, warm_start, log_dir, run_name)
+        weights.version += 1  # as after training here (loading the trained weights counted one change already)
+        return report
+    return _train_here(weights, prompts, records, settings, seed, warm_start, progress, log_dir, run_name)
+
+
+def _train_here(weights, prompts, records, settings, seed, warm_start, progress, log_dir, run_name) -> TrainReport:
+    weights.start_training(warm_start)
+    features = prompts.features(records, settings)
+    started = time.time()
+    seq2seq = weights.pretrained.is_seq2seq
+    steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id, progress,
+                      seq2seq=seq2seq, autocast_bf16=not weights.is_peft() and weights.config.dtype == "auto",
+                      log_dir=log_dir, run_name=run_name)
+    weights.finish_training(settings.objective, settings.inference)
+    tokens = sum(_feature_tokens(f, seq2seq) for f in features) * math.ceil(settings.epochs)
+    return TrainReport(len(records), steps, loss, time.time() - started, tokens)
+
+
+def _feature_tokens(feature: dict, seq2seq: bool) -> int:
+    """Tokens a feature feeds the model: prompt + target (decoder-only), encoder + decoder (seq2seq)."""
+    if "input_ids" not in feature:
+        return sum(_feature_tokens(part, seq2seq) for part in feature.values())
+    return len(feature["input_ids"]) + (len(feature["labels"]) if seq2seq else 0)
 
 
 class PadCollator:
@@ -172,9 +224,6 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
         trainer.remove_callback(PrinterCallback)  # elad shows its own progress; no raw log dicts on stdout
         result = trainer.train()
     return result.global_step, reporter.last_loss
-
-
-
 
 
 class _ListDataset(torch.utils.data.Dataset):

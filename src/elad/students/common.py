@@ -1,0 +1,44 @@
+"""What the modules of elad.students share: the label the loss skips, the progress callback, a training
+record and report, and whether this CPU computes bf16.
+
+A leaf: it imports nothing from elad.students, so every module there can import it without a cycle.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+IGNORE_INDEX = -100  # label value the loss skips: prompt tokens and padding
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """One annotated example, as data. `cot` trains on (prompt -> target); `step_by_step` on (predict: prompt ->
+    "So the answer is <answer>.") and (explain: prompt -> rationale, or the whole target when the student
+    answers with a rationale at inference). A missing rationale or answer is read from `target` when the
+    training features are built (prompting.step_by_step_targets)."""
+
+    prompt: str  # the user text: the task's prompt for the question
+    target: str  # rationale + answer cue: the CoT target (an annotation's `target`)
+    rationale: str | None = None  # step_by_step's explain target
+    answer: str | None = None  # step_by_step's predict answer
+
+
+@dataclass
+class TrainReport:
+    examples: int
+    steps: int
+    loss: float | None
+    seconds: float
+    tokens: int  # target + prompt tokens seen, all epochs
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 / AMX); emulated bf16 is far slower than fp32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -1,0 +1,44 @@
+"""One process of a launched training (see launch.py): `accelerate launch ... -m elad.students.train_worker JOB`.
+
+Each process loads the student's weights as the parent configured them, trains them in-process like every
+other (the Trainer shards the batches between them), and the main process saves the result for the parent.
+"""
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from elad.config import StudentConfig, TrainingConfig
+from elad.students.common import TrainRecord
+from elad.students.prompting import PromptFormat
+from elad.students.training import train
+from elad.students.weights import StudentWeights, open_pretrained
+
+
+def run_job(job_path: Path) -> None:
+    """One launched process: the same weights and training as every other; the main process saves."""
+    from accelerate import PartialState
+
+    job = json.loads(Path(job_path).read_text())
+    state = PartialState(cpu=not torch.cuda.is_available())  # on a CPU: gloo across the processes
+    config = StudentConfig.model_validate(job["student"])
+    pretrained = open_pretrained(config)
+    weights = StudentWeights(config, pretrained)
+    if job["start"]:
+        weights.load(Path(job["start"]))
+    settings = TrainingConfig.model_validate({**job["training"], "processes": 1})
+    records = [TrainRecord(**r) for r in job["records"]]
+    report = train(weights, PromptFormat(pretrained.tokenizer, pretrained.is_seq2seq), records, settings,
+                   job["seed"], warm_start=bool(job["start"]),
+                   log_dir=Path(job["log_dir"]) if job["log_dir"] else None, run_name=job["run_name"])
+    if state.is_main_process:
+        weights.save(Path(job["out"]))
+        Path(job["report"]).write_text(json.dumps(asdict(report)), encoding="utf-8")
+    state.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    run_job(Path(sys.argv[1]))
