@@ -13,21 +13,22 @@ class LocalTeacher:
     backend = "local"
     supports_json_schema = False
 
-    def __init__(self, student, model: str):
-        """`student`: an `elad.students.Student` (its tokenizer, model and device are used)."""
-        self.student, self.model = student, model
+    def __init__(self, loaded, model: str):
+        """`loaded`: an `elad.students.weights.LoadedModel` (its model, tokenizer and device are used)."""
+        self.loaded, self.model = loaded, model
         self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config, context: TeacherContext) -> "LocalTeacher":
-        # Imported here: the teachers package stays free of the students' (heavy) dependencies.
+        # Imported here: the teachers package stays free of the students' (heavy) dependencies. The model
+        # loads as a student's base model does (same dtype rules and device), without being a student.
         from elad.config import StudentConfig
-        from elad.students import Student
+        from elad.students.weights import load_model
 
-        return cls(Student(StudentConfig(model=config.model, max_new_tokens=config.max_tokens)), config.model)
+        return cls(load_model(StudentConfig(model=config.model, max_new_tokens=config.max_tokens)), config.model)
 
     def render(self, messages: tuple[dict, ...]) -> str:
-        tokenizer = self.student.tokenizer
+        tokenizer = self.loaded.tokenizer
         messages = [dict(m) for m in messages]
         if tokenizer.chat_template:
             try:
@@ -43,14 +44,14 @@ class LocalTeacher:
     def complete(self, request: Request, attempts=None) -> Response:  # never retries: `attempts` unused
         import torch
 
-        student, tokenizer = self.student, self.student.tokenizer
+        loaded, tokenizer = self.loaded, self.loaded.tokenizer
         prompt = self.render(request.messages)
-        batch = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(student.device)
+        batch = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.device)
         sample = request.temperature > 0
         with self._lock, torch.inference_mode():
             if sample:
                 torch.manual_seed(request.sample)
-            generated = student.model.generate(
+            generated = loaded.model.generate(
                 **batch,
                 max_new_tokens=request.max_tokens,
                 do_sample=sample,
