@@ -133,24 +133,31 @@ def _status(run_dir: Path) -> None:
     table = Table(title=f"{run_dir}")
     for column in ("round", "state", "annotations", "teacher calls", "teacher tokens", "dollars", "accuracy"):
         table.add_column(column, justify="left" if column == "state" else "right")
-    table.add_column("time: select / annotate / train / evaluate", justify="right")
     table.add_column("stop", overflow="fold", min_width=16)
-    for row in round_summaries(store):
+    rows = round_summaries(store)
+    for row in rows:
         accuracy = row.get("accuracy")
         table.add_row(
             str(row["round"]), states.get(row["round"], "?"), str(int(row["annotations"])),
             str(int(row["teacher_calls"])), f"{int(row['teacher_tokens']):,}", f"{row['teacher_dollars']:.4f}",
-            f"{accuracy:.1%}" if accuracy is not None else "-", _stage_times(row), row.get("stop_reason") or "",
+            f"{accuracy:.1%}" if accuracy is not None else "-", row.get("stop_reason") or "",
         )
     console.print(table)
+    console.print(_stage_table(rows))
 
 
-def _stage_times(row: dict) -> str:
-    """Seconds each stage of the round took ("-" for a stage it did not run)."""
+def _stage_table(rows: list[dict]) -> Table:
+    """Where each round's time went: seconds per stage ("-" for a stage the round did not run)."""
     from elad.report.tables import STAGES
 
-    times = [row.get(f"seconds_{stage}") for stage in STAGES]
-    return " / ".join("-" if t is None else f"{t:.0f} s" for t in times)
+    table = Table(title="seconds per stage")
+    table.add_column("round", justify="right")
+    for stage_name in STAGES:
+        table.add_column(stage_name, justify="right")
+    for row in rows:
+        times = [row.get(f"seconds_{stage_name}") for stage_name in STAGES]
+        table.add_row(str(row["round"]), *("-" if t is None else f"{t:.0f}" for t in times))
+    return table
 
 
 @app.command()

@@ -96,7 +96,8 @@ def test_cot_and_clear_annotate_real_questions(llama_server):
         assert result.answer in task.labels
     if details["outcome"] == "cot_fallback":
         assert details["fallback_reason"]
-    assert ledger.spent.calls == len(calls) <= 20
+    # Every reply was recorded; an attempt that timed out on a loaded machine is charged (lost) but has none.
+    assert ledger.spent.calls - ledger.spent.lost == len(calls) <= 20
 
 
 def test_a_loop_round_with_clear_against_the_server(llama_server, esnli_dir, tiny_model_dir, tmp_path):
