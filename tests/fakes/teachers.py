@@ -4,14 +4,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from elad.teachers.base import Completion, Request, Response, TeacherError, TeacherReplyError
+from elad.teachers.base import Completion, Request, Response, TeacherBase, TeacherError, TeacherReplyError
 
 
 def words(text: str) -> int:
     return len(text.split())
 
 
-class ScriptedTeacher:
+class ScriptedTeacher(TeacherBase):
     """Replies with `reply(request)` (or the next item of a list); an item that is an exception class or
     instance is raised instead. Records every request; counts the most requests in flight at once."""
 

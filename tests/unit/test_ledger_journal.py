@@ -9,7 +9,7 @@ import pytest
 
 from elad.store import RunStore, StoreJournal
 from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, Price, Request, ResponseCache, TeacherError
-from elad.teachers.base import Completion, Response
+from elad.teachers.base import Completion, Response, TeacherBase
 from tests.fakes.teachers import ScriptedTeacher, words
 
 
@@ -89,7 +89,7 @@ def test_a_reply_recorded_but_not_booked_is_not_charged_again(tmp_path):
     assert len(_calls(tmp_path)) == 1 and again.spent.calls == 1 and ResponseCache(cache.path).unbooked() == []
 
 
-class Retrying:
+class Retrying(TeacherBase):
     """A teacher that fails `failures` attempts (`maybe_billed` each), announcing each retry, then answers."""
 
     backend, model = "retrying", "m"

@@ -8,7 +8,7 @@ import pytest
 from elad.teachers import (
     Budget, CachedTeacher, Ledger, ReplayTeacher, Request, ResponseCache, TeacherContext, build_teacher,
 )
-from elad.teachers.cache import request_key
+from elad.teachers.base import request_key
 from tests.fakes.teachers import ScriptedTeacher, words
 
 

@@ -31,8 +31,12 @@ class Rejection:
 
 class Annotator(Protocol):
     name: str
+    reads_student_explanation: bool  # the loop must pass each item's greedy student explanation (CLEAR)
 
     def annotate(self, example: Example, student_explanation: str | None = None) -> Annotation | Rejection: ...
+
+    def annotate_many(self, items: Iterable["Item"], concurrency: int = 1
+                      ) -> Iterator[tuple[Example, Annotation | Rejection]]: ...
 
 
 Item = Example | tuple[Example, str | None]
@@ -42,6 +46,7 @@ class TeacherAnnotator:
     """What annotators share: the teacher, the ledger, sampling settings, and N annotations in flight."""
 
     name = "annotator"
+    reads_student_explanation = False
 
     def __init__(
         self,

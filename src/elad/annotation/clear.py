@@ -207,13 +207,13 @@ class ClearAnnotator(CotAnnotator):
 
     def annotate(self, example: Example, student_explanation: str | None = None) -> Annotation | Rejection:
         details: dict = {"method": "clear"}
-        if getattr(self.teacher, "replays", False):
+        if self.teacher.replays:
             return self._fallback(example, details, "the teacher replays recordings: it cannot review steps")
         steps = split_steps(student_explanation or "")
         if not steps:
             return self._fallback(example, details, "no student explanation to review")
         details["student_steps"] = steps
-        structured = bool(getattr(self.teacher, "supports_json_schema", False))
+        structured = bool(self.teacher.supports_json_schema)
         messages = self.review_messages(example, steps, structured)
         details["format"] = "json_schema" if structured else "text"
         raw, review, problems = "", None, []
@@ -271,7 +271,7 @@ class ClearAnnotator(CotAnnotator):
             return self._fallback(example, details, "the reviewed explanation states no answer or no rationale", raw)
         if self.gold_disagrees(example, answer):
             details["gold_disagreed"] = details.get("gold_disagreed", 0) + 1
-            if self.gold_check == "drop" or getattr(self.teacher, "replays", False):
+            if self.gold_check == "drop" or self.teacher.replays:
                 details["outcome"] = "dropped"
                 return Rejection(
                     f"the reviewed answer '{answer}' disagrees with the gold answer '{example.answer}' (dropped)",

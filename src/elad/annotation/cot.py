@@ -65,7 +65,7 @@ class CotAnnotator(TeacherAnnotator):
         """CoT prompting with the gold check; `details` is filled in and carried by the result."""
         name = name or self.name
         details["few_shot"] = sum(1 for m in self.messages(example) if m["role"] == "assistant")
-        replays = getattr(self.teacher, "replays", False)
+        replays = self.teacher.replays
         asks = 1 + (REASKS if self.gold_check == "reask" and not replays else 0)
         raw = ""
         for attempt in range(asks):

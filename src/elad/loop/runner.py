@@ -22,7 +22,7 @@ from elad.loop.resume import ALL_ROUNDS_DONE, BUDGET_SPENT, EXTENSION_PENDING, A
 from elad.loop.stopping import accuracy_says_stop, transferred
 from elad.report import round_summaries, write_report
 from elad.store import RunDir
-from elad.students.student import TrainRecord
+from elad.students.common import TrainRecord
 from elad.tasks import Example
 from elad.teachers import BudgetExhausted, round_limit
 
@@ -184,7 +184,7 @@ class Experiment:
 
     def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
         """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""
-        if not examples or not getattr(parts.annotator, "reads_student_explanation", False):
+        if not examples or not parts.annotator.reads_student_explanation:
             return {}
         stored = self.store.explanations_by_id(round_, "pool")
         missing = [e for e in examples if e.id not in stored]

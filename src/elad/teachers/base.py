@@ -1,5 +1,7 @@
 """The teacher protocol: chat messages in, completions with token usage out."""
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,11 +119,60 @@ class Attempts(Protocol):
 class Teacher(Protocol):
     backend: str
     model: str
-    # Optional attributes, read with getattr by callers:
-    #   supports_json_schema (bool): honours Request.json_schema (structured output)
-    #   replays (bool): answers from a recording whatever the prompt says (CLEAR cannot use it)
-    #   keyed_by_example (bool): the answer depends on Request.example_id (part of the cache key)
+    supports_json_schema: bool  # honours Request.json_schema (structured output)
+    replays: bool  # answers from a recording whatever the prompt says (CLEAR cannot use it; re-asks are pointless)
+    keyed_by_example: bool  # the answer depends on Request.example_id (part of the cache key)
 
     def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
         """One reply. A teacher that sends the request more than once calls `attempts.retry(...)` before
         each attempt after the first."""
+
+    def key(self, request: Request) -> str:
+        """What identifies the request's reply (the response cache's key)."""
+
+    def lookup(self, request: Request) -> Response | None:
+        """A reply kept from before (`cache_hit=True`, free), or None."""
+
+    def take_unbooked(self) -> list[tuple[Request, Response]]:
+        """Replies an earlier process kept but never recorded (once)."""
+
+    def booked(self, request: Request) -> None:
+        """The call that brought this reply is recorded."""
+
+
+class TeacherBase:
+    """The Teacher protocol's defaults: no structured output, no recording, no reply kept (a backend
+    subclasses it and overrides what it does; the response cache overrides the last three)."""
+
+    supports_json_schema = False
+    replays = False
+    keyed_by_example = False
+
+    def key(self, request: Request) -> str:
+        return request_key(self.backend, self.model, request, self.keyed_by_example)
+
+    def lookup(self, request: Request) -> Response | None:
+        return None
+
+    def take_unbooked(self) -> list[tuple[Request, Response]]:
+        return []
+
+    def booked(self, request: Request) -> None:
+        return None
+
+
+def request_key(backend: str, model: str, request: Request, with_example: bool = False) -> str:
+    fields = {
+        "backend": backend,
+        "model": model,
+        "messages": list(request.messages),
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "n": request.n,
+        "sample": request.sample,
+        "json_schema": request.json_schema,
+    }
+    if with_example:
+        fields["example_id"] = request.example_id
+    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -10,37 +10,19 @@ a process that died before recording it: `take_unbooked` hands those to the ledg
 and records them, so a crash between the reply and its record neither hides the spend nor pays twice.
 """
 
-import hashlib
 import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from elad.teachers.base import Attempts, Completion, Request, Response, Teacher
+from elad.teachers.base import Attempts, Completion, Request, Response, Teacher, TeacherBase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
     completions TEXT NOT NULL, created_at REAL NOT NULL, booked INTEGER NOT NULL DEFAULT 1)
 """
-
-
-def request_key(backend: str, model: str, request: Request, with_example: bool = False) -> str:
-    fields = {
-        "backend": backend,
-        "model": model,
-        "messages": list(request.messages),
-        "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-        "n": request.n,
-        "sample": request.sample,
-        "json_schema": request.json_schema,
-    }
-    if with_example:
-        fields["example_id"] = request.example_id
-    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:
@@ -104,7 +86,7 @@ class ResponseCache:
             self.db.close()
 
 
-class CachedTeacher:
+class CachedTeacher(TeacherBase):
     """Wraps a teacher: answers from the cache when it can (`cache_hit=True`, charged nothing by the
     ledger), else asks the teacher and keeps a whole reply (one with every completion it asked for)."""
 
@@ -116,13 +98,15 @@ class CachedTeacher:
         self._mine: set[str] = set()  # keys this object put in the cache (booked or about to be)
         self._unbooked_taken = False
 
-    def __getattr__(self, name):  # supports_json_schema, replays, ... of the wrapped teacher
+    # The wrapped teacher's capabilities (its own may change, e.g. a server found to refuse JSON schemas).
+    supports_json_schema = property(lambda self: self.teacher.supports_json_schema)
+    replays = property(lambda self: self.teacher.replays)
+    keyed_by_example = property(lambda self: self.teacher.keyed_by_example)
+
+    def __getattr__(self, name):  # anything else of the wrapped teacher (close, concurrency, ...)
         if name == "teacher":
             raise AttributeError(name)
         return getattr(self.teacher, name)
-
-    def key(self, request: Request) -> str:
-        return request_key(self.backend, self.model, request, getattr(self.teacher, "keyed_by_example", False))
 
     def lookup(self, request: Request) -> Response | None:
         completions = self.cache.get(self.key(request))

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 
 from elad.errors import EladError
 from elad.teachers.base import Completion, Request, Response, Teacher, TeacherError, TeacherReplyError
-from elad.teachers.cache import request_key
 from elad.teachers.journal import Journal, MemoryJournal, Reservation
 
 LEARNED_MARGIN = 1.1  # over the largest billed/estimated prompt ratio seen
@@ -169,14 +168,12 @@ class Ledger:
 
     def call(self, teacher: Teacher, request: Request) -> Response:
         self.recover(teacher)
-        lookup = getattr(teacher, "lookup", None)
-        if lookup is not None:  # a cached answer costs nothing: it needs no room in the budget
-            hit = lookup(request)
-            if hit is not None:
-                self.journal.record(request, hit, 0.0)
-                self._notify(request, hit, 0.0)
-                return hit
-        attempt = _Attempt(self, _key(teacher, request), request)
+        hit = teacher.lookup(request)
+        if hit is not None:  # a cached answer costs nothing: it needs no room in the budget
+            self.journal.record(request, hit, 0.0)
+            self._notify(request, hit, 0.0)
+            return hit
+        attempt = _Attempt(self, teacher.key(request), request)
         try:
             response = teacher.complete(request, attempt)
         except TeacherReplyError as error:
@@ -185,7 +182,7 @@ class Ledger:
             failed = Response(
                 completions=[Completion(text=error.raw, prompt_tokens=prompt, completion_tokens=completion,
                                         finish_reason="error")],
-                backend=getattr(teacher, "backend", "?"), model=getattr(teacher, "model", "?"),
+                backend=teacher.backend, model=teacher.model,
                 meta={"error": str(error), "usage": "reported" if error.usage else UNREPORTED},
             )
             attempt.paid(failed)
@@ -234,19 +231,17 @@ class Ledger:
             if self._recovered:
                 return
             self._recovered = True
-            lookup = getattr(teacher, "lookup", None)
             for reservation in self.journal.open():
-                hit = lookup(reservation.request) if lookup is not None else None
+                hit = teacher.lookup(reservation.request)
                 if hit is None:
                     self._lose(reservation, held=False)
                     continue
                 paid = Response(completions=hit.completions, backend=hit.backend, model=hit.model,
                                 meta={"recovered": True})
                 self._settle(reservation, paid, then=_booking(teacher, reservation.request, paid), held=False)
-            take = getattr(teacher, "take_unbooked", None)
-            for request, response in take() if take is not None else []:
+            for request, response in teacher.take_unbooked():
                 then = _booking(teacher, request, response)
-                if self.journal.closed(_key(teacher, request)):  # recorded already; only its booking was lost
+                if self.journal.closed(teacher.key(request)):  # recorded already; only its booking was lost
                     then()
                     continue
                 cost = self.price.of(response.prompt_tokens, response.completion_tokens)
@@ -425,16 +420,8 @@ def _at_worst(response: Response, reservation: Reservation) -> Response:
     return replace(response, completions=completions, meta={**response.meta, "usage": UNREPORTED})
 
 
-def _key(teacher, request: Request) -> str:
-    key = getattr(teacher, "key", None)
-    if key is not None:
-        return key(request)
-    return request_key(getattr(teacher, "backend", "?"), getattr(teacher, "model", "?"), request)
-
-
-def _booking(teacher, request: Request, response: Response):
-    """What marks a paid reply booked in the teacher's cache once it is recorded (None without a cache)."""
-    booked = getattr(teacher, "booked", None)
-    if booked is None or response.cache_hit:
+def _booking(teacher: Teacher, request: Request, response: Response):
+    """What marks a paid reply booked in the teacher's cache once it is recorded (None for a cache hit)."""
+    if response.cache_hit:
         return None
-    return lambda: booked(request)
+    return lambda: teacher.booked(request)

@@ -6,10 +6,10 @@ usage is the model's own token counts. It costs what the config's prices say (us
 
 import threading
 
-from elad.teachers.base import Completion, Request, Response, TeacherContext
+from elad.teachers.base import Completion, Request, Response, TeacherBase, TeacherContext
 
 
-class LocalTeacher:
+class LocalTeacher(TeacherBase):
     backend = "local"
     supports_json_schema = False
 

@@ -17,7 +17,8 @@ from email.utils import parsedate_to_datetime
 
 from elad.errors import EladError
 from elad.teachers.base import (
-    Attempts, Completion, Request, Response, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
+    Attempts, Completion, Request, Response, TeacherBase, TeacherContext, TeacherError, TeacherRefused,
+    TeacherReplyError,
 )
 
 # Servers that need no key (a local llama.cpp, vLLM or Ollama) still get a non-empty one: the client requires it.
@@ -45,7 +46,7 @@ def read_api_key(env_name: str | None, base_url: str | None) -> str:
     return NO_KEY
 
 
-class OpenAITeacher:
+class OpenAITeacher(TeacherBase):
     """Chat completions over HTTP; thread-safe (one client, shared by every request in flight)."""
 
     backend = "openai"

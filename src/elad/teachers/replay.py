@@ -10,7 +10,7 @@ from pathlib import Path
 
 from elad.errors import DataError, EladError
 from elad.io import read_json, read_jsonl, require
-from elad.teachers.base import Completion, Request, Response, TeacherContext
+from elad.teachers.base import Completion, Request, Response, TeacherBase, TeacherContext
 
 # Rows per rationale file, and where the run-on text starts, for each dataset of the release.
 DSBS_LAYOUT = {
@@ -70,7 +70,7 @@ def load_jsonl_rationales(path: Path) -> dict[str, str]:
     return records
 
 
-class ReplayTeacher:
+class ReplayTeacher(TeacherBase):
     """Serves a recorded completion per example id; usage is counted with the given tokenizer."""
 
     backend = "replay"
