@@ -17,22 +17,21 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: s
     Round 0 is the untrained base model. The LoRA adapter is merged in fp32 and saved as `dtype`
     (float32 by default: rounding a merged model to bf16 loses most of a small LoRA delta)."""
     from elad.config import load_config
-    from elad.store import RunStore
+    from elad.store import RunDir
     from elad.students.student import Student
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if not (run_dir / "config.yaml").exists() or not (run_dir / "run.db").exists():
-        raise EladError(f"{run_dir}: no run here (config.yaml and run.db expected)")
+    run, out_dir = RunDir(run_dir), Path(out_dir)
+    if not run.config_path.exists() or not run.has_run():
+        raise EladError(f"{run.path}: no run here (config.yaml and run.db expected)")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise EladError(f"{out_dir}: exists and is not empty; choose a new directory")
-    config = load_config(run_dir / "config.yaml")
-    adapter = run_dir / "rounds" / str(round_) / "adapter"
+    config = load_config(run.config_path)
+    adapter = run.adapter(round_)
     if round_ != 0 and not adapter.exists():
-        trained = sorted(int(p.parent.name) for p in (run_dir / "rounds").glob("*/adapter") if p.parent.name.isdigit())
-        known = ", ".join(map(str, trained)) or "none"
-        raise EladError(f"{run_dir}: round {round_} has no trained student (rounds with one: {known})")
+        known = ", ".join(map(str, run.trained_rounds())) or "none"
+        raise EladError(f"{run.path}: round {round_} has no trained student (rounds with one: {known})")
 
-    store = RunStore(run_dir / "run.db", readonly=True)
+    store = run.open_store(readonly=True)
     try:
         card = model_card(config, store, round_)
     finally:

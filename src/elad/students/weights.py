@@ -28,7 +28,7 @@ STUDENT_META = "elad_student.json"  # written next to saved weights: the objecti
 def pick_device_and_dtype(requested: str, full_finetune: bool) -> tuple[str, torch.dtype]:
     """`auto`: bf16 on a GPU, and on a CPU that computes bf16 natively (AVX512-BF16 / AMX), where it is
     about twice as fast as fp32 for generation and LoRA training. On a CPU without it (AVX2 only) bf16 is
-    emulated: a SmolLM2 LoRA step measured 50x slower than fp32 (backward 235 s against 4.4 s), so fp32.
+    emulated and a LoRA step is dozens of times slower than in fp32 (README, performance), so fp32.
     Full fine-tuning keeps fp32 weights, where bf16 would swallow small AdamW updates (training then runs
     under bf16 autocast where the hardware has it)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -175,9 +175,9 @@ class StudentWeights:
     @contextmanager
     def unfrozen(self):
         """Mark every weight as requiring grad while generating or scoring (under inference_mode, so no
-        grad is ever computed). Measured here (torch 2.13 CPU, bf16, Qwen2.5-0.5B, batch 16): generation
-        with frozen weights, as LoRA leaves the base model, runs 3.5x slower than with the same weights
-        unfrozen; see bench/frozen_weights.py. Restored afterwards so training trains only the adapter."""
+        grad is ever computed): on a CPU, generation with frozen weights, as LoRA leaves the base model, runs
+        several times slower than with the same weights unfrozen (bench/frozen_weights.py measures it).
+        Restored afterwards so training trains only the adapter."""
         frozen = [p for p in self.model.parameters() if not p.requires_grad]
         if self.pretrained.device != "cpu" or not frozen:
             yield
