@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))  # tests.fakes
 
 from elad.annotation import Annotation, CotAnnotator  # noqa: E402
 from elad.tasks.esnli import EsnliTask  # noqa: E402
-from elad.teachers import Budget, CachedTeacher, Ledger, OpenAITeacher, ResponseCache  # noqa: E402
+from elad.store import ResponseCache  # noqa: E402
+from elad.teachers import Budget, CachedTeacher, Ledger, OpenAITeacher  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
 

@@ -6,10 +6,11 @@ import time
 import pytest
 
 from elad.annotation import Annotation, ClearAnnotator, CotAnnotator
+from elad.store import ResponseCache
 from elad.tasks import Example
 from elad.tasks.esnli import EsnliTask
 from elad.teachers import (
-    Budget, BudgetExhausted, CachedTeacher, Ledger, OpenAITeacher, Request, ResponseCache, TeacherError,
+    Budget, BudgetExhausted, CachedTeacher, Ledger, OpenAITeacher, Request, TeacherError,
     TeacherReplyError,
 )
 from tests.fakes.openai_server import FakeOpenAIServer

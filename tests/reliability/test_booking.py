@@ -10,9 +10,10 @@ import threading
 import time
 
 from elad.annotation import CotAnnotator
+from elad.store import ResponseCache
 from elad.tasks import Example
 from elad.tasks.esnli import EsnliTask
-from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, Price, Request, ResponseCache
+from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, Price, Request
 from tests.fakes.teachers import ScriptedTeacher, reply_error, words
 from tests.reliability.conftest import FIGURES
 

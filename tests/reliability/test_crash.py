@@ -57,7 +57,7 @@ def test_killed_at_every_stage_and_resumed_equals_the_uninterrupted_run(
          {"kill_in": "elad.store.journal:StoreJournal.settle:1:-1"}),
         # The reply is recorded; the process dies before the cache marks it booked.
         ("annotating round 1, between a record and its booking",
-         {"kill_in": "elad.teachers.cache:ResponseCache.mark_booked:1:-1"}),
+         {"kill_in": "elad.store.response_cache:ResponseCache.mark_booked:1:-1"}),
         ("training round 1", {"kill_in": f"elad.students.training:fit:1:{rng.uniform(0.1, 1.0):.3f}"}),
         saving,
         ("at a random moment", {"after": rng.uniform(0.5, 5.0)}),

@@ -21,10 +21,10 @@ import openai  # noqa: F401 - imported once here, so that each forked child star
 import pytest
 
 from elad.annotation import Annotation, CotAnnotator
-from elad.store import RunStore, StoreJournal
+from elad.store import ResponseCache, RunStore, StoreJournal
 from elad.tasks import Example
 from elad.tasks.esnli import EsnliTask
-from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, OpenAITeacher, ResponseCache, TeacherError
+from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, OpenAITeacher, TeacherError
 from tests.fakes.openai_server import FakeOpenAIServer, count_words, random_schedule
 from tests.reliability.audit import audit
 from tests.reliability.conftest import FIGURES

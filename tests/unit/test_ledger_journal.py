@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from elad.store import RunStore, StoreJournal
-from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, Price, Request, ResponseCache, TeacherError
+from elad.store import ResponseCache, RunStore, StoreJournal
+from elad.teachers import Budget, BudgetExhausted, CachedTeacher, Ledger, Price, Request, TeacherError
 from elad.teachers.base import Completion, Response, TeacherBase
 from tests.fakes.teachers import ScriptedTeacher, words
 

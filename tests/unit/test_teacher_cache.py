@@ -5,8 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from elad.store import ResponseCache
 from elad.teachers import (
-    Budget, CachedTeacher, Ledger, ReplayTeacher, Request, ResponseCache, TeacherContext, build_teacher,
+    Budget, CachedTeacher, Ledger, ReplayTeacher, Request, TeacherContext, build_teacher,
 )
 from elad.teachers.base import request_key
 from tests.fakes.teachers import ScriptedTeacher, words
@@ -70,9 +71,9 @@ def test_replayed_answers_are_cached_per_example(tmp_path):
 def test_build_teacher_wraps_in_the_cache_only_when_asked(tmp_path):
     context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None, gold={"a": "g"})
     config = SimpleNamespace(backend="replay", source="gold", model="gold", path=None, cache=True)
-    assert isinstance(build_teacher(config, context, tmp_path / "c.db"), CachedTeacher)
+    assert isinstance(build_teacher(config, context, ResponseCache(tmp_path / "c.db")), CachedTeacher)
     assert isinstance(build_teacher(config, context, None), ReplayTeacher)
-    assert isinstance(build_teacher(SimpleNamespace(**{**vars(config), "cache": False}), context, tmp_path / "c.db"),
+    assert isinstance(build_teacher(SimpleNamespace(**{**vars(config), "cache": False}), context, ResponseCache(tmp_path / "c.db")),
                       ReplayTeacher)
 
 
@@ -81,6 +82,6 @@ def test_build_teacher_from_a_real_config(tmp_path):
 
     config = parse_config("teacher: {backend: replay, source: gold}").teacher
     context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None, gold={"a": "g"})
-    teacher = build_teacher(config, context, tmp_path / "cache.db")
+    teacher = build_teacher(config, context, ResponseCache(tmp_path / "cache.db"))
     assert teacher.complete(_request()).completions[0].text == "g"
     assert (tmp_path / "cache.db").exists()

@@ -13,7 +13,7 @@ def teacher(tiny_model_dir):
 
     config = parse_config(f"teacher: {{backend: local, model: '{tiny_model_dir}', max_tokens: 8}}").teacher
     context = TeacherContext(count_tokens=len, dataset="esnli", split="valid", data_root=None)
-    built = build_teacher(config, context, cache_path=None)
+    built = build_teacher(config, context, cache=None)
     assert isinstance(built, LocalTeacher)
     return built
 

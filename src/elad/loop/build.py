@@ -10,7 +10,7 @@ from elad.config import ExperimentConfig
 from elad.selection import Strategy, create_strategy
 from elad.selection.batch import BatchPolicy
 from elad.loop.evaluate import check_ranking
-from elad.store import RunDir, RunStore, StoreJournal
+from elad.store import ResponseCache, RunDir, RunStore, StoreJournal
 from elad.students import Student
 from elad.tasks import TASKS, AnswerKind, Example, Task
 from elad.teachers import Budget, Ledger, Price, TeacherContext, build_teacher
@@ -74,7 +74,8 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
         data_root=getattr(task, "root", None),
         gold={e.id: task.target(e.rationale, e.answer) for e in pool if e.rationale},
     )
-    teacher = build_teacher(config.teacher, context, cache_path=run_dir.cache_path)
+    cache = ResponseCache(run_dir.cache_path) if config.teacher.cache else None
+    teacher = build_teacher(config.teacher, context, cache)
     journal = StoreJournal(store.path, purpose=config.annotation.method)
     ledger = Ledger(
         budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),

@@ -3,13 +3,11 @@
 Knows nothing else in elad (the local teacher borrows the students' loader when it is built).
 """
 
-from pathlib import Path
-
 from elad.registry import Registry
 from elad.teachers.base import (
     Completion, Request, Response, Teacher, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
 )
-from elad.teachers.cache import CachedTeacher, ResponseCache
+from elad.teachers.cache import CachedTeacher, ReplyCache
 from elad.teachers.concurrent import complete_many, in_flight
 from elad.teachers.ledger import Budget, BudgetExhausted, Ledger, Price, Spent, round_limit
 from elad.teachers.local import LocalTeacher
@@ -22,18 +20,18 @@ TEACHERS.register("openai")(OpenAITeacher)
 TEACHERS.register("local")(LocalTeacher)
 
 
-def build_teacher(config, context: TeacherContext, cache_path: Path | None = None) -> Teacher:
-    """The configured backend (`teacher.backend`), behind the response cache at `cache_path` when
-    `teacher.cache` is on and a path is given. `config` is a TeacherConfig."""
+def build_teacher(config, context: TeacherContext, cache: ReplyCache | None = None) -> Teacher:
+    """The configured backend (`teacher.backend`), behind the response `cache` when `teacher.cache` is on
+    and a cache is given (the run store's `ResponseCache`). `config` is a TeacherConfig."""
     teacher = TEACHERS.get(config.backend).from_config(config, context)
-    if getattr(config, "cache", True) and cache_path is not None:
-        return CachedTeacher(teacher, ResponseCache(cache_path))
+    if getattr(config, "cache", True) and cache is not None:
+        return CachedTeacher(teacher, cache)
     return teacher
 
 
 __all__ = [
     "TEACHERS", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
-    "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ResponseCache", "Spent", "Teacher",
+    "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ReplyCache", "Spent", "Teacher",
     "TeacherContext", "TeacherError", "TeacherRefused", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
     "round_limit",
 ]

@@ -1,96 +1,40 @@
-"""The response cache: a teacher's answer is paid for once, however often it is asked again.
+"""The response cache's teacher side: a teacher's answer is paid for once, however often it is asked again.
 
-One SQLite file, keyed by a hash of backend, model, messages, sampling parameters (max tokens,
-temperature, n, JSON schema) and the sample index; the example id joins the key for teachers whose
-answer depends on it (replay). Only requests and replies are stored: never a key, a header or a URL.
+`CachedTeacher` answers from a `ReplyCache` when it can and keeps every whole reply it buys; the cache's
+storage is the run store's (`elad.store.ResponseCache`, one SQLite file beside `run.db`), handed in
+by whoever builds the teacher. Keys: `request_key` (backend, model, messages, sampling parameters and the
+sample index; the example id for teachers whose answer depends on it). Only requests and replies are
+stored: never a key, a header or a URL.
 
-A reply is kept *unbooked* when it arrives and marked booked once the ledger's caller has recorded the
-call (`CachedTeacher.booked`). A reply still unbooked when a later process opens the cache was paid for by
-a process that died before recording it: `take_unbooked` hands those to the ledger once, which charges
-and records them, so a crash between the reply and its record neither hides the spend nor pays twice.
+A reply is kept *unbooked* when it arrives and marked booked once the ledger has recorded its call
+(`CachedTeacher.booked`). A reply still unbooked when a later process starts was paid for by a process
+that died before recording it: the ledger settles it then (see `Ledger.recover`).
 """
 
-import json
-import sqlite3
 import threading
-import time
-from pathlib import Path
+from typing import Protocol
 
 from elad.teachers.base import Attempts, Completion, Request, Response, Teacher, TeacherBase
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
-    completions TEXT NOT NULL, created_at REAL NOT NULL, booked INTEGER NOT NULL DEFAULT 1)
-"""
 
+class ReplyCache(Protocol):
+    """Where replies are kept, by key (the run store's `ResponseCache`)."""
 
-class ResponseCache:
-    """A thread-safe SQLite store of replies (one connection, serialised by a lock, WAL journal)."""
+    def get(self, key: str) -> list[Completion] | None: ...
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(responses)")}
-        if "booked" not in columns:  # a cache written before replies were booked: all of them were
-            self.db.execute("ALTER TABLE responses ADD COLUMN booked INTEGER NOT NULL DEFAULT 1")
+    def put(self, key: str, backend: str, model: str, request: Request, completions: list[Completion],
+            booked: bool = True) -> None: ...
 
-    def get(self, key: str) -> list[Completion] | None:
-        with self._lock:
-            row = self.db.execute("SELECT completions FROM responses WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        return [Completion(**c) for c in json.loads(row[0])]
+    def mark_booked(self, key: str) -> None: ...
 
-    def put(
-        self, key: str, backend: str, model: str, request: Request, completions: list[Completion], booked: bool = True
-    ) -> None:
-        rows = [
-            {"text": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-             "finish_reason": c.finish_reason}
-            for c in completions
-        ]
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, backend, model, json.dumps(request.to_dict()), json.dumps(rows), time.time(), int(booked)),
-            )
-
-    def mark_booked(self, key: str) -> None:
-        with self._lock:
-            self.db.execute("UPDATE responses SET booked = 1 WHERE key = ?", (key,))
-
-    def unbooked(self) -> list[tuple[str, str, str, Request, list[Completion]]]:
-        """(key, backend, model, request, completions) of every reply not marked booked, oldest first."""
-        with self._lock:
-            rows = self.db.execute(
-                "SELECT key, backend, model, request, completions FROM responses WHERE booked = 0 ORDER BY created_at"
-            ).fetchall()
-        found = []
-        for key, backend, model, request, completions in rows:
-            completions_ = [Completion(**c) for c in json.loads(completions)]
-            found.append((key, backend, model, Request.from_dict(json.loads(request)), completions_))
-        return found
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
+    def unbooked(self) -> list[tuple[str, str, str, Request, list[Completion]]]: ...
 
 
 class CachedTeacher(TeacherBase):
     """Wraps a teacher: answers from the cache when it can (`cache_hit=True`, charged nothing by the
     ledger), else asks the teacher and keeps a whole reply (one with every completion it asked for)."""
 
-    def __init__(self, teacher: Teacher, cache: ResponseCache):
+    def __init__(self, teacher: Teacher, cache: ReplyCache):
         self.teacher, self.cache = teacher, cache
         self.backend, self.model = teacher.backend, teacher.model
         self.hits = self.misses = 0
