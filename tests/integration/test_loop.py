@@ -178,3 +178,28 @@ def test_an_unknown_tracker_is_a_clear_error(esnli_dir, tiny_model_dir, tmp_path
     config.training.report_to = ["no_such_tracker"]
     with pytest.raises(EladError, match="training.report_to no_such_tracker"):
         Experiment(config, tmp_path / "run").run()
+
+
+def test_training_order_does_not_follow_the_order_replies_came_back(esnli_dir, tiny_model_dir, tmp_path,
+                                                                     monkeypatch):
+    """With several requests in flight the replies arrive in any order; the student trains on the pool's
+    order, so one config always trains the same student."""
+    from elad.annotation import TeacherAnnotator
+    from elad.students import Student
+
+    original_many, original_train = TeacherAnnotator.annotate_many, Student.train
+    trained: list[list[str]] = []
+
+    def reversed_many(self, items, concurrency=1):
+        yield from reversed(list(original_many(self, items, concurrency)))
+
+    def recording_train(self, records, *args, **kwargs):
+        trained.append([r.prompt for r in records])
+        return original_train(self, records, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "train", recording_train)
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), tmp_path / "a").run()
+    monkeypatch.setattr(TeacherAnnotator, "annotate_many", reversed_many)
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), tmp_path / "b").run()
+    assert len(trained) == 2 and len(trained[0]) == 4 and trained[0] == trained[1]
+

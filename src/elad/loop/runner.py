@@ -203,10 +203,13 @@ class Experiment:
 
     def _train(self, parts: Parts, round_: int) -> None:
         by_id = {e.id: e for e in parts.pool}
+        # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
+        # and the network): the same config trains on the same sequence and gets the same student.
+        annotations = {a["example_id"]: a for a in self.store.annotations(up_to_round=round_)}
         records = [
-            TrainRecord(prompt=parts.task.prompt(by_id[a["example_id"]]), target=a["target"],
-                        rationale=a["rationale"], answer=a["answer"])
-            for a in self.store.annotations(up_to_round=round_)
+            TrainRecord(prompt=parts.task.prompt(example), target=a["target"], rationale=a["rationale"],
+                        answer=a["answer"])
+            for example in parts.pool if (a := annotations.get(example.id)) is not None
         ]
         warm = self.config.training.warm_start and round_ > 1
         with stage(self.console, f"round {round_} · train on {len(records)}") as update:
