@@ -202,7 +202,6 @@ class Experiment:
     # --- train and evaluate --------------------------------------------------------------------
 
     def _train(self, parts: Parts, round_: int) -> None:
-        by_id = {e.id: e for e in parts.pool}
         # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
         # and the network): the same config trains on the same sequence and gets the same student.
         annotations = {a["example_id"]: a for a in self.store.annotations(up_to_round=round_)}
