@@ -147,15 +147,18 @@ def _status(run_dir: Path) -> None:
 
 
 def _stage_table(rows: list[dict]) -> Table:
-    """Where each round's time went: seconds per stage ("-" for a stage the round did not run)."""
-    from elad.report.tables import STAGES
+    """Where each round's time went: seconds per stage ("-" for a stage the round did not run); the
+    selection's two costly parts (the pool's explanations, the answer after each step) beside it."""
+    from elad.report.tables import SELECT_PARTS, STAGES
 
+    columns = [STAGES[0], *(f"· {part}" for part in SELECT_PARTS), *STAGES[1:]]
+    names = [STAGES[0], *SELECT_PARTS, *STAGES[1:]]
     table = Table(title="seconds per stage")
     table.add_column("round", justify="right")
-    for stage_name in STAGES:
-        table.add_column(stage_name, justify="right")
+    for column in columns:
+        table.add_column(column, justify="right")
     for row in rows:
-        times = [row.get(f"seconds_{stage_name}") for stage_name in STAGES]
+        times = [row.get(f"seconds_{name}") for name in names]
         table.add_row(str(row["round"]), *("-" if t is None else f"{t:.0f}" for t in times))
     return table
 
@@ -188,7 +191,7 @@ def export(
     The LoRA adapter is merged; the tokenizer and a model card (task, teacher, spend, accuracy) go beside it."""
     try:
         _quiet_libraries()
-        from elad.students.export import export_round
+        from elad.export import export_round
 
         written = export_round(run_dir, round_, out)
         console.print(f"exported round {round_} of {run_dir} to {written}")

@@ -36,6 +36,10 @@ def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_mo
     scored = store.selection_scores(1)
     assert len(scored) == 12 and all("intra_scaled" in parts and "inter_scaled" in parts for _, parts in scored)
     assert len(store.chosen(1)) == 4
+    # the selection's costly parts are timed inside it (random selection has neither)
+    stages = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "stages"}
+    assert 0 < stages["seconds_explain"] and 0 < stages["seconds_score"]
+    assert stages["seconds_explain"] + stages["seconds_score"] <= stages["seconds_select"]
 
     from elad import cli
 

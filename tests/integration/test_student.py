@@ -271,7 +271,7 @@ def test_a_student_overfits_eight_examples_to_exact_match(small_llama_dir, objec
 def test_export_writes_a_standalone_model_that_gives_the_same_outputs(small_llama_dir, tmp_path):
     from elad.config import ExperimentConfig
     from elad.store import RunStore
-    from elad.students.export import export_round
+    from elad.export import export_round
 
     config = ExperimentConfig(
         name="tiny", student=StudentConfig(model=str(small_llama_dir), dtype="float32", max_new_tokens=12,

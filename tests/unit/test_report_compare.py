@@ -105,6 +105,19 @@ def test_load_run_reads_config_and_rounds(grid):
     assert run.training[2]["examples"] == 4
 
 
+def test_a_run_from_an_older_config_still_loads_and_a_broken_one_is_named(grid):
+    run_dir = grid / "egss-cot-s1"
+    # keys this version does not know (an older or newer elad) do not stop the comparison
+    (run_dir / "config.yaml").write_text("name: old\nseed: 3\ntask: {name: gsm8k, gone_key: 1}\n"
+                                         "selection: {strategy: margin}\nretired_section: {x: 1}\n")
+    run = load_run(run_dir)
+    assert (run.name, run.task, run.strategy, run.seed) == ("old", "gsm8k", "margin", 3)
+    assert run.annotator == "cot"  # not in the config: read from the store's annotations
+    (run_dir / "config.yaml").write_text("- a list\n")
+    with pytest.raises(EladError, match="config.yaml: not a config"):
+        load_run(run_dir)
+
+
 def test_accuracy_at_budget_is_the_last_round_within_it(grid):
     run = load_run(grid / "egss-cot-s0")  # tokens 0, 1200, 2400
     assert accuracy_at(run, 0) == pytest.approx(0.30)

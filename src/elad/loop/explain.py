@@ -4,6 +4,8 @@ Computed only as far as the round's strategy needs it, stored before selection u
 from the store when a round is resumed (so a crash after sampling does not sample again).
 """
 
+import time
+
 from rich.console import Console
 
 from elad.config import SelectionConfig
@@ -77,9 +79,13 @@ def round_view(
     if not needs:
         return view
     samples = settings.samples if SAMPLES in needs else 0
+    started = time.time()
     write_explanations(store, round_, task, student, candidates, settings, samples, seed, console)
+    store.set_metrics(round_, "stages", {"seconds_explain": time.time() - started})
     if ANSWER_SCORES in needs:
+        started = time.time()
         write_answer_scores(store, round_, task, student, candidates, console)
+        store.set_metrics(round_, "stages", {"seconds_score": time.time() - started})
         view.answer_scores = store.answer_scores(round_)
     if needs & {EXPLANATIONS, SAMPLES, ANSWER_SCORES}:
         view.explanations = store.explanations_by_id(round_, "pool")

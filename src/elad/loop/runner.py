@@ -12,23 +12,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from elad.annotation import Annotation
 from elad.config import ExperimentConfig
 from elad.loop.build import Parts, build_parts
-from elad.loop.evaluate import evaluate
-from elad.loop.explain import explanation_rows, round_view
-from elad.loop.progress import stage, summary_line
-from elad.loop.resume import ALL_ROUNDS_DONE, BUDGET_SPENT, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
+from elad.loop.progress import summary_line
+from elad.loop.resume import ALL_ROUNDS_DONE, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
+from elad.loop.stages import Stages
 from elad.loop.stopping import accuracy_says_stop, transferred
 from elad.report import round_summaries, write_report
 from elad.store import RunDir
-from elad.students.common import TrainRecord
-from elad.tasks import Example
-from elad.teachers import BudgetExhausted, round_limit
-
-def round_seed(seed: int, round_: int) -> int:
-    return seed * 1_000_003 + round_
-
 
 class Experiment:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path, console: Console | None = None):
@@ -61,8 +52,9 @@ class Experiment:
 
     def _run(self) -> list[dict]:
         parts = build_parts(self.config, self.store, self.dir, self.console)
+        stages = Stages(self.config, self.store, self.dir, parts, self.console)
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
-            self._round_zero(parts)
+            self._round_zero(stages)
         extended = self.store.get_meta(EXTENSION_PENDING) == "1"
         for round_ in range(1, self.config.loop.rounds + 1):
             if self.store.round_done(round_):
@@ -73,7 +65,7 @@ class Experiment:
                 if next_step is AtDoneRound.SKIP:
                     continue
                 self.console.print(f"round {round_} was stopped by the budget; finishing it under the new one")
-            stop_reason = self._round(parts, round_)
+            stop_reason = self._round(stages, round_)
             if stop_reason:
                 self.console.print(f"[bold]stopped after round {round_}: {stop_reason}")
                 break
@@ -82,35 +74,30 @@ class Experiment:
         write_report(self.store, self.dir.report_dir)
         return self.summaries()
 
-    def _deferred(self, round_: int) -> list[str]:
-        """Items chosen in earlier rounds that were never annotated: a round's limit (`round_budget`)
-        stopped them; they are annotated before this round's own."""
-        handled = self.store.handled()
-        return [i for r in range(1, round_) for i in self.store.chosen(r) if i not in handled]
-
-    def _round_zero(self, parts: Parts) -> None:
+    def _round_zero(self, stages: Stages) -> None:
         started = time.time()
         self.store.start_round(0)
         with self._timed(0, "evaluate"):
-            self._evaluate(parts, 0)
+            stages.evaluate(0)
         self.store.finish_round(0)
         self._announce(0, started)
 
-    def _round(self, parts: Parts, round_: int) -> str | None:
+    def _round(self, stages: Stages, round_: int) -> str | None:
         started = time.time()
         self.store.start_round(round_)
-        self._student_at(parts, round_ - 1)
+        self._student_at(stages.parts, round_ - 1)
         with self._timed(round_, "select"):
-            chosen = self.store.chosen(round_) or self._select(parts, round_)
+            chosen = self.store.chosen(round_) or stages.select(round_)
         stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
         if stop_reason is None:
             with self._timed(round_, "annotate"):
-                stop_reason = self._annotate(parts, round_, chosen)
+                stop_reason = stages.annotate(round_, chosen)
         if self._annotated_in(round_):
             with self._timed(round_, "train"):
-                self._train(parts, round_)
+                stages.train(round_)
+            self.student_round = round_
             with self._timed(round_, "evaluate"):
-                self._evaluate(parts, round_)
+                stages.evaluate(round_)
             stop_reason = stop_reason or accuracy_says_stop(self.config.loop, self._accuracy_history(round_))
         if stop_reason is None and round_ == self.config.loop.rounds:
             stop_reason = ALL_ROUNDS_DONE
@@ -142,93 +129,6 @@ class Experiment:
         else:
             parts.student.reset()
         self.student_round = round_
-
-    # --- select --------------------------------------------------------------------------------
-
-    def _select(self, parts: Parts, round_: int) -> list[str]:
-        seed = round_seed(self.config.seed, round_)
-        candidates = parts.batch.candidates(parts.pool, self.store.ever_chosen(), seed)
-        if not candidates:
-            return []
-        strategy = parts.batch.strategy_for(round_)
-        view = round_view(self.store, round_, parts.task, parts.student, candidates, strategy.needs,
-                          self.config.selection, seed, self.console)
-        ranked, chosen = parts.batch.choose(round_, strategy.score(view), candidates, seed)
-        self.store.add_selection(round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen))
-        return chosen
-
-    # --- annotate ------------------------------------------------------------------------------
-
-    def _annotate(self, parts: Parts, round_: int, chosen: list[str]) -> str | None:
-        by_id = {e.id: e for e in parts.pool}
-        handled = self.store.handled()
-        todo = [by_id[i] for i in self._deferred(round_) + chosen if i not in handled]
-        explanations = self._student_explanations(parts, round_, todo)
-        items = [(example, explanations.get(example.id)) for example in todo]
-        parts.journal.at(round_, self.config.annotation.method)
-        parts.ledger.limit = round_limit(self.config.loop.round_budget, self.store.teacher_totals(up_to_round=round_ - 1))
-        with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
-            try:
-                results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
-                for done, (example, result) in enumerate(results, start=1):
-                    if isinstance(result, Annotation):
-                        self.store.add_annotation(round_, example.id, result)
-                    else:
-                        self.store.add_rejected(round_, example.id, result.reason, result.raw)
-                    update(done)
-            except BudgetExhausted as refused:
-                # The ledger decides: the whole budget refused the next call (the run stops here), or only
-                # the round's limit did (what is left waits for the next round).
-                return BUDGET_SPENT if refused.total else None
-        return None
-
-    def _student_explanations(self, parts: Parts, round_: int, examples: list[Example]) -> dict[str, str]:
-        """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""
-        if not examples or not parts.annotator.reads_student_explanation:
-            return {}
-        stored = self.store.explanations_by_id(round_, "pool")
-        missing = [e for e in examples if e.id not in stored]
-        if missing:
-            with stage(self.console, f"round {round_} · explain {len(missing)} chosen items", len(missing)) as update:
-                # explain, not generate: a step-by-step student answering with `predict:` still explains
-                # with `explain:`, and that explanation is what CLEAR reviews
-                texts = [t[0] for t in parts.student.explain([parts.task.prompt(e) for e in missing], samples=0,
-                                                             progress=update)]
-            rows = [row for e, t in zip(missing, texts) for row in explanation_rows(parts.task, e, [t])]
-            self.store.add_explanations(round_, "pool", rows)
-            stored = self.store.explanations_by_id(round_, "pool")
-        return {e.id: stored[e.id][0]["text"] for e in examples}
-
-    # --- train and evaluate --------------------------------------------------------------------
-
-    def _train(self, parts: Parts, round_: int) -> None:
-        # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
-        # and the network): the same config trains on the same sequence and gets the same student.
-        annotations = {a["example_id"]: a for a in self.store.annotations(up_to_round=round_)}
-        records = [
-            TrainRecord(prompt=parts.task.prompt(example), target=a["target"], rationale=a["rationale"],
-                        answer=a["answer"])
-            for example in parts.pool if (a := annotations.get(example.id)) is not None
-        ]
-        warm = self.config.training.warm_start and round_ > 1
-        with stage(self.console, f"round {round_} · train on {len(records)}") as update:
-            report = parts.student.train(
-                records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
-                log_dir=self.dir.trainer_logs(round_), run_name=f"{self.config.name}-round{round_}",
-            )
-        self.student_round = round_
-        adapter = self.dir.adapter(round_)
-        adapter.parent.mkdir(parents=True, exist_ok=True)
-        parts.student.save_adapter(adapter)
-        self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
-
-    def _evaluate(self, parts: Parts, round_: int) -> float:
-        with stage(self.console, f"round {round_} · evaluate on {len(parts.test)}", len(parts.test)) as update:
-            result = evaluate(parts.student, parts.task, parts.test, progress=update,
-                              ranking=self.config.loop.evaluate_by == "ranking")
-        self.store.add_explanations(round_, "test", result.rows)
-        self.store.set_metrics(round_, "test", result.metrics())
-        return result.accuracy
 
     # --- reporting -----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 aggregate over seeds (mean and sample standard deviation) at each round and at equal teacher budgets.
 
 Used by the grid's results table (grid_results.csv / .md) and by the HTML report. Reads each run's
-store (run.db) and its resolved config.yaml; knows nothing else in elad.
+store (run.db) and the labels of its config.yaml (`RunDir.labels`); knows nothing else in elad.
 
 Definitions (the same everywhere in the reports):
 - cost: teacher tokens (prompt + completion, cache hits excluded) or, where any run paid dollars, dollars.
@@ -38,7 +38,7 @@ COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
 
 @dataclass
 class RunResult:
-    """One run directory, read back: what it was (from config.yaml) and its rounds (from run.db)."""
+    """One run directory, read back: what it was (its `RunDir.labels`) and its rounds (from run.db)."""
 
     path: Path
     task: str
@@ -49,7 +49,6 @@ class RunResult:
     rows: list[dict]  # round_summaries: one dict per round
     training: dict[int, dict] = field(default_factory=dict)
     states: dict[int, str] = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -112,23 +111,20 @@ def load_run(path: str | Path) -> RunResult:
     run_dir = RunDir(path)
     if not run_dir.has_run():
         raise EladError(f"{path}: no run here (run.db not found)")
-    config: dict = {}
-    if run_dir.config_path.exists():
-        config = yaml.safe_load(run_dir.config_path.read_text(encoding="utf-8")) or {}
+    labels = run_dir.labels()
     store = run_dir.open_store(readonly=True)
     try:
         rows = round_summaries(store)
         training = {t["round"]: t for t in store.training()}
         states = {r["round"]: r["state"] for r in store.rounds()}
-        name = config.get("name") or store.get_meta("name") or path.name
-        strategy = (config.get("selection") or {}).get("strategy") or store.most_common_strategy()
-        annotator = (config.get("annotation") or {}).get("method") or store.annotator()
+        name = labels.name or store.get_meta("name") or path.name
+        strategy = labels.strategy or store.most_common_strategy()
+        annotator = labels.annotator or store.annotator()
     finally:
         store.close()
     return RunResult(
-        path=path, task=(config.get("task") or {}).get("name") or "?", strategy=strategy or "?",
-        annotator=annotator or "?", seed=int(config.get("seed", 0)), name=str(name), rows=rows,
-        training=training, states=states, config=config,
+        path=path, task=labels.task or "?", strategy=strategy or "?", annotator=annotator or "?",
+        seed=labels.seed, name=str(name), rows=rows, training=training, states=states,
     )
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from elad.store import RunStore
 
 STAGES = ("select", "annotate", "train", "evaluate")  # a round's stages, each timed (metrics seconds_<stage>)
+SELECT_PARTS = ("explain", "score")  # inside select: the pool's explanations, the answer after each step
 COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "accuracy", "correct",
-           "total", "unparsed", "seconds", *(f"seconds_{stage}" for stage in STAGES), "stop_reason")
+           "total", "unparsed", "seconds", *(f"seconds_{stage}" for stage in STAGES + SELECT_PARTS), "stop_reason")
 
 
 def round_summaries(store: RunStore) -> list[dict]:

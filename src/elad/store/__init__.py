@@ -5,6 +5,6 @@ response cache's storage (`ResponseCache`) keeps."""
 from elad.store.db import RunStore, Totals
 from elad.store.journal import StoreJournal
 from elad.store.response_cache import ResponseCache
-from elad.store.rundir import RunDir, RunDirLock
+from elad.store.rundir import RunDir, RunDirLock, RunLabels
 
-__all__ = ["ResponseCache", "RunDir", "RunDirLock", "RunStore", "StoreJournal", "Totals"]
+__all__ = ["ResponseCache", "RunDir", "RunDirLock", "RunLabels", "RunStore", "StoreJournal", "Totals"]

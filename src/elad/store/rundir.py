@@ -11,10 +11,24 @@ Every other module asks a RunDir for these paths instead of spelling them out.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from elad.errors import EladError
 from elad.store.db import RunStore
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """What a run was, as reports name it; None where its config.yaml does not say."""
+
+    name: str | None = None
+    task: str | None = None
+    strategy: str | None = None
+    annotator: str | None = None
+    seed: int = 0
 
 
 class RunDir:
@@ -67,6 +81,27 @@ class RunDir:
         if readonly and not self.has_run():
             raise EladError(f"{self.path}: no run here (no run store at {self.store_path})")
         return RunStore(self.store_path, readonly=readonly)
+
+    def labels(self) -> RunLabels:
+        """The run's name, task, strategy, annotator and seed from its config.yaml, read without validating
+        the whole config, so that runs written by an older elad (other keys) still compare."""
+        if not self.config_path.exists():
+            return RunLabels()
+        try:
+            config = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise EladError(f"{self.config_path}: not a readable config ({error})") from error
+        if not isinstance(config, dict):
+            raise EladError(f"{self.config_path}: not a config (a mapping of sections expected)")
+
+        def section(name: str, key: str) -> str | None:
+            value = (config.get(name) or {}).get(key) if isinstance(config.get(name), dict) else None
+            return str(value) if value is not None else None
+
+        name = config.get("name")
+        return RunLabels(name=str(name) if name else None, task=section("task", "name"),
+                         strategy=section("selection", "strategy"), annotator=section("annotation", "method"),
+                         seed=int(config.get("seed") or 0))
 
     def lock(self) -> "RunDirLock":
         return RunDirLock(self.path)

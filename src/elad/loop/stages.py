@@ -1,0 +1,135 @@
+"""The work of each stage of a round: select, annotate, train, evaluate.
+
+`Stages` holds what every stage reads (the config, the run's store and directory, the built parts) and
+writes each stage's results to the store before returning; `runner.py` decides which stage runs when.
+"""
+
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from elad.annotation import Annotation
+from elad.config import ExperimentConfig
+from elad.loop.build import Parts
+from elad.loop.evaluate import evaluate
+from elad.loop.explain import explanation_rows, round_view
+from elad.loop.progress import stage
+from elad.loop.resume import BUDGET_SPENT
+from elad.store import RunDir, RunStore
+from elad.students.common import TrainRecord
+from elad.tasks import Example
+from elad.teachers import BudgetExhausted, round_limit
+
+
+def round_seed(seed: int, round_: int) -> int:
+    return seed * 1_000_003 + round_
+
+
+@dataclass
+class Stages:
+    config: ExperimentConfig
+    store: RunStore
+    dir: RunDir
+    parts: Parts
+    console: Console
+
+    # --- select --------------------------------------------------------------------------------
+
+    def select(self, round_: int) -> list[str]:
+        """Score the round's candidates with its strategy and store the ranking; returns the chosen ids."""
+        parts, seed = self.parts, round_seed(self.config.seed, round_)
+        candidates = parts.batch.candidates(parts.pool, self.store.ever_chosen(), seed)
+        if not candidates:
+            return []
+        strategy = parts.batch.strategy_for(round_)
+        view = round_view(self.store, round_, parts.task, parts.student, candidates, strategy.needs,
+                          self.config.selection, seed, self.console)
+        ranked, chosen = parts.batch.choose(round_, strategy.score(view), candidates, seed)
+        self.store.add_selection(round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen))
+        return chosen
+
+    # --- annotate ------------------------------------------------------------------------------
+
+    def annotate(self, round_: int, chosen: list[str]) -> str | None:
+        """Annotate what earlier rounds' limits left, then `chosen`; returns a stop reason when the whole
+        budget refused a call."""
+        parts = self.parts
+        by_id = {e.id: e for e in parts.pool}
+        handled = self.store.handled()
+        todo = [by_id[i] for i in self._deferred(round_) + chosen if i not in handled]
+        explanations = self._student_explanations(round_, todo)
+        items = [(example, explanations.get(example.id)) for example in todo]
+        parts.journal.at(round_, self.config.annotation.method)
+        parts.ledger.limit = round_limit(self.config.loop.round_budget, self.store.teacher_totals(up_to_round=round_ - 1))
+        with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
+            try:
+                results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
+                for done, (example, result) in enumerate(results, start=1):
+                    if isinstance(result, Annotation):
+                        self.store.add_annotation(round_, example.id, result)
+                    else:
+                        self.store.add_rejected(round_, example.id, result.reason, result.raw)
+                    update(done)
+            except BudgetExhausted as refused:
+                # The ledger decides: the whole budget refused the next call (the run stops here), or only
+                # the round's limit did (what is left waits for the next round).
+                return BUDGET_SPENT if refused.total else None
+        return None
+
+    def _deferred(self, round_: int) -> list[str]:
+        """Items chosen in earlier rounds that were never annotated: a round's limit (`round_budget`)
+        stopped them; they are annotated before this round's own."""
+        handled = self.store.handled()
+        return [i for r in range(1, round_) for i in self.store.chosen(r) if i not in handled]
+
+    def _student_explanations(self, round_: int, examples: list[Example]) -> dict[str, str]:
+        """The student's greedy explanations of the chosen items, for annotators that revise them (CLEAR)."""
+        parts = self.parts
+        if not examples or not parts.annotator.reads_student_explanation:
+            return {}
+        stored = self.store.explanations_by_id(round_, "pool")
+        missing = [e for e in examples if e.id not in stored]
+        if missing:
+            with stage(self.console, f"round {round_} · explain {len(missing)} chosen items", len(missing)) as update:
+                # explain, not generate: a step-by-step student answering with `predict:` still explains
+                # with `explain:`, and that explanation is what CLEAR reviews
+                texts = [t[0] for t in parts.student.explain([parts.task.prompt(e) for e in missing], samples=0,
+                                                             progress=update)]
+            rows = [row for e, t in zip(missing, texts) for row in explanation_rows(parts.task, e, [t])]
+            self.store.add_explanations(round_, "pool", rows)
+            stored = self.store.explanations_by_id(round_, "pool")
+        return {e.id: stored[e.id][0]["text"] for e in examples}
+
+    # --- train and evaluate --------------------------------------------------------------------
+
+    def train(self, round_: int) -> None:
+        """Fine-tune the student on every annotation so far and save the round's adapter."""
+        parts = self.parts
+        # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
+        # and the network): the same config trains on the same sequence and gets the same student.
+        annotations = {a["example_id"]: a for a in self.store.annotations(up_to_round=round_)}
+        records = [
+            TrainRecord(prompt=parts.task.prompt(example), target=a["target"], rationale=a["rationale"],
+                        answer=a["answer"])
+            for example in parts.pool if (a := annotations.get(example.id)) is not None
+        ]
+        warm = self.config.training.warm_start and round_ > 1
+        with stage(self.console, f"round {round_} · train on {len(records)}") as update:
+            report = parts.student.train(
+                records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
+                log_dir=self.dir.trainer_logs(round_), run_name=f"{self.config.name}-round{round_}",
+            )
+        adapter = self.dir.adapter(round_)
+        adapter.parent.mkdir(parents=True, exist_ok=True)
+        parts.student.save_adapter(adapter)
+        self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
+
+    def evaluate(self, round_: int) -> float:
+        """The student's accuracy on the test split, with every explanation stored."""
+        parts = self.parts
+        with stage(self.console, f"round {round_} · evaluate on {len(parts.test)}", len(parts.test)) as update:
+            result = evaluate(parts.student, parts.task, parts.test, progress=update,
+                              ranking=self.config.loop.evaluate_by == "ranking")
+        self.store.add_explanations(round_, "test", result.rows)
+        self.store.set_metrics(round_, "test", result.metrics())
+        return result.accuracy
