@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator,
+)
 
 from elad.errors import EladError
 
@@ -123,6 +125,24 @@ class TeacherConfig(Strict):
     cache: bool = Field(True, description="keep every response in the run's cache: a rerun pays nothing twice")
     price_prompt: float = Field(0.0, ge=0.0, description="dollars per million prompt tokens")
     price_completion: float = Field(0.0, ge=0.0, description="dollars per million completion tokens")
+    price_cached_prompt: float | None = Field(
+        None, ge=0.0, description="dollars per million prompt tokens the server read from its prompt cache "
+                                  "(as it reports them); empty = the same as price_prompt")
+    token_limit: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
+        "auto", description="how max_tokens is sent: auto = max_completion_tokens to the OpenAI API, max_tokens to "
+                            "other servers, switching when a server refuses the one it got (reasoning models)")
+    reasoning_effort: str | None = Field(None, description="sent as reasoning_effort (reasoning models: low/medium/high)")
+    extra_body: dict = Field(default_factory=dict, description="more request fields, sent as they are (server options)")
+    reasoning_as_rationale: bool = Field(
+        False, description="put the reasoning a server returns beside the reply (reasoning_content) before the "
+                           "reply's text, so that it becomes the rationale")
+
+    @model_validator(mode="after")
+    def _cached_costs_no_more(self) -> "TeacherConfig":
+        # The budget's worst case prices every prompt token at price_prompt (no cache hit is promised).
+        if self.price_cached_prompt is not None and self.price_cached_prompt > self.price_prompt:
+            raise ValueError("price_cached_prompt must not exceed price_prompt")
+        return self
 
 
 class AnnotationConfig(Strict):

@@ -19,6 +19,11 @@ or, when the queue is empty, answers normally. Cues:
 - `echo_key`:   401 whose error message repeats the request's Authorization header (a careless proxy)
 - `echo_key_400`: the same as a 400 (the request is refused: its item is rejected, the run goes on)
 
+`reasoning_model=True` behaves like OpenAI's reasoning models: a request with `max_tokens` or a
+`temperature` other than 1 is refused (400, naming the parameter), the reply carries `reasoning_content`
+(`REASONING`), and its words count as completion tokens within `max_completion_tokens`.
+`cached_prompt_tokens=N` reports up to N prompt tokens as read from the prompt cache.
+
 When the queue is empty, `schedule(i, body) -> cue` (if set) picks the cue of the i-th chat request
 (0-based), e.g. `random_schedule(seed, rate)`; `on_request(i, body)` (if set) runs as each chat request
 arrives, before it is answered (tests use it to kill the client at a chosen request); a cue it returns
@@ -42,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_REPLY = "The premise says a person walks, so someone moves.\nSo the answer is entailment."
 NO_ANSWER_REPLY = "The premise and the hypothesis talk about different things; I would rather not say."
+REASONING = "Hidden thoughts: walking means moving, and a person is someone."
 
 FAULTS = ("429", "500", "503", "slow", "drop", "truncated", "malformed", "empty", "noanswer", "no_usage")
 
@@ -91,6 +97,8 @@ class FakeOpenAIServer:
     supports_json_schema: bool = True
     model: str = "fake-teacher"
     retry_after_5xx: str | None = None
+    reasoning_model: bool = False
+    cached_prompt_tokens: int = 0
     schedule: Callable[[int, dict], str] | None = None
     on_request: Callable[[int, dict], None] | None = None
     seen: list[Seen] = field(default_factory=list)
@@ -164,18 +172,24 @@ class FakeOpenAIServer:
         n = int(body.get("n") or 1)
         text = self.answer(messages, body) if text is None else text
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        reasoning = REASONING if self.reasoning_model else ""
         finish = "stop"
-        if max_tokens is not None and count_words(text) > max_tokens:  # a server stops at max_tokens
-            text, finish = " ".join(text.split()[:max_tokens]), "length"
+        if max_tokens is not None and count_words(reasoning) >= max_tokens:  # thought until the limit
+            reasoning, text, finish = " ".join(reasoning.split()[:max_tokens]), "", "length"
+        elif max_tokens is not None and count_words(reasoning) + count_words(text) > max_tokens:
+            text, finish = " ".join(text.split()[:max_tokens - count_words(reasoning)]), "length"
         prompt_tokens = sum(count_words(str(m.get("content", ""))) for m in messages)
-        completion_tokens = count_words(text) * n
+        completion_tokens = (count_words(reasoning) + count_words(text)) * n
+        message = {"role": "assistant", "content": text}
+        if reasoning:
+            message["reasoning_content"] = reasoning
         payload = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", self.model),
             "choices": [
-                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                {"index": i, "message": dict(message), "finish_reason": finish}
                 for i in range(n)
             ],
         }
@@ -185,7 +199,22 @@ class FakeOpenAIServer:
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             }
+            if self.cached_prompt_tokens:
+                cached = min(self.cached_prompt_tokens, prompt_tokens)
+                payload["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
         return payload, prompt_tokens, completion_tokens
+
+    def refused_parameter(self, body: dict) -> str | None:
+        """A reasoning model's refusal of a parameter it does not take (OpenAI's wording), or None."""
+        if not self.reasoning_model:
+            return None
+        if "max_tokens" in body:
+            return ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead.")
+        if body.get("temperature") not in (None, 1, 1.0):
+            return ("Unsupported value: 'temperature' does not support 0.0 with this model. "
+                    "Only the default (1) value is supported.")
+        return None
 
     @property
     def billed(self) -> Billed:
@@ -269,6 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
                 cue = seen.cue = override
         if fake.delay:
             time.sleep(fake.delay)
+        refused = fake.refused_parameter(body)
+        if refused:
+            self._json(400, {"error": {"message": refused, "type": "invalid_request_error"}})
+            return
         if "response_format" in body and not fake.supports_json_schema:
             self._json(400, {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}})
             return

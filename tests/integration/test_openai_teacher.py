@@ -150,12 +150,14 @@ def test_cot_annotation_over_http_survives_a_malformed_reply(server):
 
 def test_the_ledger_never_exceeds_its_budget_under_faults_with_8_in_flight(server):
     server.retry_after = "0.2"
-    server.slow_seconds = 0.8
+    # A timeout well above a normal reply's time on a busy machine: only the `slow` cue times out (each
+    # timeout is charged at its worst case, so stray ones would end the budget early).
+    server.slow_seconds = 2.0
     faults = ["429", "500", "malformed", "empty", "slow", "truncated", "no_usage", "ok"]
     server.cue(*(faults * 4))
     budget = Budget(tokens=1500)  # each call's worst case is about 100 tokens; it spends about 85
     ledger = Ledger(budget, count_tokens=words)
-    annotator = CotAnnotator(EsnliTask(), _teacher(server), ledger, 16)
+    annotator = CotAnnotator(EsnliTask(), _teacher(server, timeout=1.5), ledger, 16)
     done = []
     with pytest.raises(BudgetExhausted):
         for example, result in annotator.annotate_many(EXAMPLES, concurrency=8):
@@ -226,3 +228,68 @@ def test_clear_over_http_with_structured_output(server):
     assert result.rationale == "A man sleeps.\nSleeping is a way of resting." and result.answer == "entailment"
     sent = server.seen[0].body["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "step_review"
+
+
+# --- reasoning models, server options, prompt caching --------------------------------------------
+
+def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature(server):
+    server.reasoning_model = True
+    teacher = _teacher(server)
+    ledger = Ledger(Budget(), count_tokens=words)
+    annotator = CotAnnotator(EsnliTask(), teacher, ledger, 64)
+    results = [r for _, r in annotator.annotate_many(EXAMPLES[:3], concurrency=1)]
+    assert all(isinstance(r, Annotation) and r.answer == "entailment" for r in results)
+    # refused twice (max_tokens, then temperature 0), then the teacher sends what the model takes
+    assert [s.body.get("max_tokens") for s in server.seen[:2]] == [64, None]
+    assert server.seen[2].body["max_completion_tokens"] == 64 and "temperature" not in server.seen[2].body
+    assert len(server.seen) == 5 and teacher.token_limit == "max_completion_tokens" and not teacher.sends_temperature
+    # each refused attempt was reserved and released; the hidden reasoning is billed and charged
+    assert ledger.spent.calls == server.billed.calls == 3 and ledger.reserved.calls == 0
+    assert ledger.spent.tokens == server.billed.prompt_tokens + server.billed.completion_tokens
+
+
+def test_the_openai_api_gets_max_completion_tokens_from_the_start():
+    teacher = OpenAITeacher("o4-mini", count_tokens=words, base_url=None, api_key=SECRET)
+    assert teacher._limits(REQUEST) == {"max_completion_tokens": 32, "temperature": 0.0}
+    local = OpenAITeacher("m", count_tokens=words, base_url="http://127.0.0.1:9/v1", token_limit="max_completion_tokens")
+    assert local._limits(REQUEST)["max_completion_tokens"] == 32
+
+
+def test_reasoning_is_kept_and_can_be_the_rationale(server, tmp_path):
+    server.reasoning_model = True
+    plain = CachedTeacher(_teacher(server, token_limit="max_completion_tokens"), ResponseCache(tmp_path / "c.db"))
+    reply = plain.complete(Request(messages=REQUEST.messages, max_tokens=64, temperature=1.0))
+    assert reply.completions[0].reasoning.startswith("Hidden thoughts") and "Hidden" not in reply.completions[0].text
+    # kept with the reply in the cache
+    again = plain.lookup(Request(messages=REQUEST.messages, max_tokens=64, temperature=1.0))
+    assert again.cache_hit and again.completions[0].reasoning == reply.completions[0].reasoning
+
+    teacher = _teacher(server, token_limit="max_completion_tokens", reasoning_as_rationale=True)
+    annotator = CotAnnotator(EsnliTask(), teacher, Ledger(Budget(), count_tokens=words), 64)
+    result = annotator.annotate(EXAMPLES[0])
+    assert result.rationale.startswith("Hidden thoughts: walking means moving") and result.answer == "entailment"
+    assert teacher.key(REQUEST) != plain.key(REQUEST)  # another way of asking: not the same cached reply
+
+
+def test_reasoning_effort_and_extra_body_are_sent_and_change_the_cache_key(server):
+    teacher = _teacher(server, reasoning_effort="low", extra_body={"top_k": 20, "chat_template_kwargs": {"x": 1}})
+    teacher.complete(REQUEST)
+    body = server.seen[0].body
+    assert body["reasoning_effort"] == "low" and body["top_k"] == 20 and body["chat_template_kwargs"] == {"x": 1}
+    assert teacher.key(REQUEST) != _teacher(server).key(REQUEST)
+    assert teacher.key(REQUEST) != _teacher(server, reasoning_effort="high", extra_body=teacher.extra_body).key(REQUEST)
+
+
+def test_cached_prompt_tokens_are_priced_apart(server):
+    from elad.teachers import Price
+
+    server.cached_prompt_tokens = 4
+    teacher = _teacher(server)
+    ledger = Ledger(Budget(), price=Price(prompt=10.0, completion=20.0, cached_prompt=1.0), count_tokens=words)
+    annotator = CotAnnotator(EsnliTask(), teacher, ledger, 64)
+    result = annotator.annotate(EXAMPLES[0])
+    assert isinstance(result, Annotation)
+    billed = server.billed
+    assert billed.prompt_tokens > 4
+    expected = ((billed.prompt_tokens - 4) * 10.0 + 4 * 1.0 + billed.completion_tokens * 20.0) / 1e6
+    assert ledger.spent.dollars == pytest.approx(expected)

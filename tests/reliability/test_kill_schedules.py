@@ -1,6 +1,7 @@
 """The budget holds against what the provider bills, through random SIGKILLs (fast: no model).
 
-Each schedule annotates eight questions through the fake provider with random faults (timeouts it bills
+Each schedule annotates eight questions through the fake provider (half of them a reasoning model) with
+random faults (timeouts it bills
 all the same, dropped connections, 5xx, unusable and usage-less replies), 1-3 requests in flight and a
 budget too small for all of them, in a child process forked from the test and SIGKILLed at random
 moments, often with requests at the server, then restarted until it finishes. After each schedule, with
@@ -97,8 +98,11 @@ def test_random_kills_never_let_the_provider_bill_past_the_budget(tmp_path, fast
         concurrency = rng.randint(1, 3)
         run_dir = tmp_path / f"s{schedule}"
         run_dir.mkdir()
+        # half the schedules against a reasoning model: it refuses max_tokens and temperature (each new
+        # process learns that again) and bills hidden reasoning within max_completion_tokens
         server = FakeOpenAIServer(delay=rng.uniform(0.005, 0.05), retry_after="0.01", slow_seconds=0.2,
-                                  schedule=random_schedule(rng.randrange(10**6), rng.uniform(0.0, 0.4))).start()
+                                  schedule=random_schedule(rng.randrange(10**6), rng.uniform(0.0, 0.4)),
+                                  reasoning_model=rng.random() < 0.5).start()
         try:
             launches = []
             for _ in range(8):

@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from elad.config import ExperimentConfig, load_config, parse_config
 from elad.errors import EladError
@@ -53,3 +54,11 @@ def test_packaged_demo_config_is_valid():
 
     config = load_config(str(resources.files("elad") / "configs" / "demo.yaml"))
     assert config.task.name == "esnli" and config.teacher.backend == "replay"
+
+
+def test_a_cached_prompt_price_above_the_prompt_price_is_refused():
+    from elad.config import TeacherConfig
+
+    assert TeacherConfig(price_prompt=1.0, price_cached_prompt=0.5).price_cached_prompt == 0.5
+    with pytest.raises(ValidationError, match="price_cached_prompt must not exceed price_prompt"):  # pydantic's own error
+        TeacherConfig(price_prompt=1.0, price_cached_prompt=2.0)

@@ -64,6 +64,20 @@ def test_from_config_reads_the_key_and_never_shows_it(monkeypatch):
     assert teacher.max_retries == 2 and teacher._client.max_retries == 0 and teacher._client.api_key == SECRET
 
 
+def test_from_config_takes_the_reasoning_model_settings():
+    from elad.config import parse_config
+
+    config = parse_config(
+        "teacher: {backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1', token_limit: max_completion_tokens,"
+        " reasoning_effort: high, extra_body: {top_k: 5}, reasoning_as_rationale: true}"
+    ).teacher
+    context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None)
+    teacher = OpenAITeacher.from_config(config, context)
+    assert (teacher.token_limit, teacher.reasoning_effort, teacher.extra_body) == ("max_completion_tokens", "high",
+                                                                                   {"top_k": 5})
+    assert teacher.reasoning_as_rationale
+
+
 def test_usage_reported_by_the_server_is_used_and_spread_over_choices():
     teacher, sent = _teacher(_result(["a b", "c"], usage=(11, 7)))
     response = teacher.complete(Request(messages=REQUEST.messages, max_tokens=9, n=2))

@@ -79,7 +79,7 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
     journal = StoreJournal(store.path, purpose=config.annotation.method)
     ledger = Ledger(
         budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),
-        price=Price(config.teacher.price_prompt, config.teacher.price_completion),
+        price=Price(config.teacher.price_prompt, config.teacher.price_completion, config.teacher.price_cached_prompt),
         count_tokens=student.count_tokens,
         journal=journal,
     )

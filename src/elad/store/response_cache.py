@@ -3,6 +3,7 @@ whole reply, keyed by `elad.teachers.base.request_key`. `CachedTeacher` (teacher
 through the `ReplyCache` protocol; here is only the storage.
 """
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -43,11 +44,7 @@ class ResponseCache:
     def put(
         self, key: str, backend: str, model: str, request: Request, completions: list[Completion], booked: bool = True
     ) -> None:
-        rows = [
-            {"text": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-             "finish_reason": c.finish_reason}
-            for c in completions
-        ]
+        rows = [dataclasses.asdict(c) for c in completions]
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",

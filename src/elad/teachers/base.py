@@ -45,8 +45,10 @@ class Request:
 class Completion:
     text: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # a reasoning model's hidden reasoning included, as providers bill it
     finish_reason: str = "stop"
+    reasoning: str = ""  # the reasoning a server returned beside the reply (`reasoning_content`), if any
+    cached_prompt_tokens: int = 0  # of prompt_tokens, those the server read from its prompt cache
 
 
 @dataclass
@@ -65,6 +67,10 @@ class Response:
     @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.completions)
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        return self.completions[0].cached_prompt_tokens if self.completions else 0
 
 
 @dataclass
@@ -161,7 +167,10 @@ class TeacherBase:
         return None
 
 
-def request_key(backend: str, model: str, request: Request, with_example: bool = False) -> str:
+def request_key(backend: str, model: str, request: Request, with_example: bool = False,
+                options: dict | None = None) -> str:
+    """`options`: what else the backend sends that changes the reply (e.g. `reasoning_effort`); only
+    when there are any, so that the keys of plain requests stay what they were."""
     fields = {
         "backend": backend,
         "model": model,
@@ -174,5 +183,7 @@ def request_key(backend: str, model: str, request: Request, with_example: bool =
     }
     if with_example:
         fields["example_id"] = request.example_id
+    if options:
+        fields["options"] = options
     blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

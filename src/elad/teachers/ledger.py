@@ -59,13 +59,18 @@ class Budget:
 
 @dataclass(frozen=True)
 class Price:
-    """Dollars per million tokens."""
+    """Dollars per million tokens; `cached_prompt` for the prompt tokens a server read from its prompt
+    cache (None: the same as any prompt token)."""
 
     prompt: float = 0.0
     completion: float = 0.0
+    cached_prompt: float | None = None
 
-    def of(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
+    def of(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        """The cost of a call; a worst case passes no cached tokens (no server promises a cache hit)."""
+        cached = min(cached_prompt_tokens, prompt_tokens) if self.cached_prompt is not None else 0
+        return ((prompt_tokens - cached) * self.prompt + cached * (self.cached_prompt or 0.0)
+                + completion_tokens * self.completion) / 1e6
 
 
 OnCall = Callable[[Request, Response, float], None]
@@ -244,7 +249,7 @@ class Ledger:
                 if self.journal.closed(teacher.key(request)):  # recorded already; only its booking was lost
                     then()
                     continue
-                cost = self.price.of(response.prompt_tokens, response.completion_tokens)
+                cost = self.price.of(response.prompt_tokens, response.completion_tokens, response.cached_prompt_tokens)
                 self.journal.record(request, response, cost)
                 self._add_spent(response.prompt_tokens, response.completion_tokens, cost)
                 self._notify(request, response, cost, then=then)
@@ -254,7 +259,7 @@ class Ledger:
     def _settle(self, reservation: Reservation, response: Response, then=None, held: bool = True) -> None:
         """Record the paid reply (closing its reservation), then move its cost from reserved to spent in
         one step, so that a call waiting for room never sees it in neither."""
-        cost = self.price.of(response.prompt_tokens, response.completion_tokens)
+        cost = self.price.of(response.prompt_tokens, response.completion_tokens, response.cached_prompt_tokens)
         self.journal.settle(reservation, response, cost)
         with self._settled:
             if held:

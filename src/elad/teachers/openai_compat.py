@@ -3,7 +3,14 @@
 The official `openai` client does the HTTP and the request timeout; the retries are elad's, so that each
 attempt can be reserved against the budget before it is sent (`Attempts`): a provider may bill an
 attempt the client abandoned. Retried: 408, 409, 429 (waiting what `Retry-After` asks, up to a minute),
-5xx, timeouts and dropped connections, with exponential backoff otherwise. The API key is read from the
+5xx, timeouts and dropped connections, with exponential backoff otherwise.
+
+Reasoning models: the token limit goes as `max_completion_tokens` to the OpenAI API and as `max_tokens`
+elsewhere, and a server that refuses the one it got (naming the other) gets the other from then on; a
+refused `temperature` is left out from then on. `reasoning_effort` and `extra_body` (server-specific fields,
+e.g. vLLM's or Ollama's options) are sent as given; a `reasoning_content` in the reply is kept with it.
+The prompt tokens a server read from its cache (`prompt_tokens_details.cached_tokens`) are kept for pricing.
+The API key is read from the
 environment variable the config names, handed to the client and kept nowhere else: not in a log, an
 error message, the cache or the run store.
 """
@@ -18,7 +25,7 @@ from email.utils import parsedate_to_datetime
 from elad.errors import EladError
 from elad.teachers.base import (
     Attempts, Completion, Request, Response, TeacherBase, TeacherContext, TeacherError, TeacherRefused,
-    TeacherReplyError,
+    TeacherReplyError, request_key,
 )
 
 # Servers that need no key (a local llama.cpp, vLLM or Ollama) still get a non-empty one: the client requires it.
@@ -60,11 +67,21 @@ class OpenAITeacher(TeacherBase):
         timeout: float = 60.0,
         max_retries: int = 5,
         concurrency: int = 4,
+        token_limit: str = "auto",
+        reasoning_effort: str | None = None,
+        extra_body: dict | None = None,
+        reasoning_as_rationale: bool = False,
     ):
         import openai
 
         self.model, self.count_tokens, self.base_url = model, count_tokens, base_url
         self.concurrency = concurrency
+        if token_limit == "auto":
+            token_limit = "max_completion_tokens" if base_url is None else "max_tokens"
+        self.token_limit = token_limit  # the name the token limit is sent under (switched on a refusal)
+        self.sends_temperature = True  # off once the model refuses any temperature but its default
+        self.reasoning_effort, self.extra_body = reasoning_effort, dict(extra_body or {})
+        self.reasoning_as_rationale = reasoning_as_rationale
         # Structured-output dialects to try, best first; one is dropped when the server refuses it
         # (OpenAI and vLLM take json_schema; llama-cpp-python's server takes json_object with a schema).
         self.structured_formats = ["json_schema", "json_object"]
@@ -89,7 +106,17 @@ class OpenAITeacher(TeacherBase):
             timeout=config.timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            token_limit=config.token_limit,
+            reasoning_effort=config.reasoning_effort,
+            extra_body=config.extra_body,
+            reasoning_as_rationale=config.reasoning_as_rationale,
         )
+
+    def key(self, request: Request) -> str:
+        # What changes the reply beyond the request: another effort or server option is another answer.
+        options = {k: v for k, v in (("reasoning_effort", self.reasoning_effort), ("extra_body", self.extra_body),
+                                     ("reasoning_as_rationale", self.reasoning_as_rationale)) if v}
+        return request_key(self.backend, self.model, request, self.keyed_by_example, options)
 
     def close(self) -> None:
         self._client.close()
@@ -97,19 +124,18 @@ class OpenAITeacher(TeacherBase):
     # --- one request -------------------------------------------------------------------------------
 
     def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
-        params = {
-            "model": self.model,
-            "messages": [dict(m) for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-        }
+        params = {"model": self.model, "messages": [dict(m) for m in request.messages]}
         if request.n != 1:
             params["n"] = request.n
+        if self.reasoning_effort:
+            params["reasoning_effort"] = self.reasoning_effort
+        if self.extra_body:
+            params["extra_body"] = self.extra_body
         tries = _Tries(attempts)
         while request.json_schema is not None and self.structured_formats:
             form = self.structured_formats[0]
             try:
-                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}, tries))
+                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}, tries, request))
             except self._openai.APIStatusError as error:
                 if not _refuses_format(error):
                     raise self._failed(error) from None
@@ -123,20 +149,23 @@ class OpenAITeacher(TeacherBase):
             except self._openai.OpenAIError as error:
                 raise self._failed(error) from None
         try:
-            return self._response(request, self._send(params, tries))
+            return self._response(request, self._send(params, tries, request))
         except self._openai.OpenAIError as error:
             raise self._failed(error) from None
 
-    def _send(self, params: dict, tries: "_Tries"):
+    def _send(self, params: dict, tries: "_Tries", request: Request):
         """One reply, retrying what may pass on a second try; every attempt after the first is announced
         to `tries` (which reserves it) before it leaves."""
         while True:
             tries.before_sending()
             try:
-                return self._client.chat.completions.create(**params)
+                return self._client.chat.completions.create(**params, **self._limits(request))
             except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
                 raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
             except self._openai.APIStatusError as error:
+                if self._adapted_to(error):  # refused a parameter the model does not take: send without it
+                    tries.failed(maybe_billed=False)
+                    continue
                 if not _retried(error) or tries.retries >= self.max_retries:
                     raise
                 tries.failed(maybe_billed=False, retry=True)  # the server answered with an error: nothing generated
@@ -146,6 +175,29 @@ class OpenAITeacher(TeacherBase):
                     raise self._failed(error, maybe_billed=True) from None
                 tries.failed(maybe_billed=True, retry=True)
                 time.sleep(_wait(error, tries.retries))
+
+    def _limits(self, request: Request) -> dict:
+        """The token limit under the name this server takes, and the temperature unless refused."""
+        limits = {self.token_limit: request.max_tokens}
+        if self.sends_temperature:
+            limits["temperature"] = request.temperature
+        return limits
+
+    def _adapted_to(self, error) -> bool:
+        """Whether `error` refused a parameter that can be sent another way (and now is): the token limit's
+        name, or a temperature a reasoning model does not take."""
+        if getattr(error, "status_code", None) not in (400, 422):
+            return False
+        message = str(getattr(error, "message", "") or error)
+        with self._lock:
+            other = "max_tokens" if self.token_limit == "max_completion_tokens" else "max_completion_tokens"
+            if self.token_limit in message and other in message:
+                self.token_limit = other
+                return True
+            if self.sends_temperature and "temperature" in message:
+                self.sends_temperature = False
+                return True
+        return False
 
     def _failed(self, error: Exception, maybe_billed: bool = False) -> TeacherError:
         status = getattr(error, "status_code", None)
@@ -175,7 +227,11 @@ class OpenAITeacher(TeacherBase):
         texts = []
         for choice in choices:
             message = getattr(choice, "message", None)
-            texts.append((getattr(message, "content", None) or "", getattr(choice, "finish_reason", None) or "stop"))
+            reasoning = _reasoning(message)
+            text = getattr(message, "content", None) or ""
+            if self.reasoning_as_rationale and reasoning:
+                text = f"{reasoning.strip()}\n{text.strip()}"
+            texts.append((text, getattr(choice, "finish_reason", None) or "stop", reasoning))
         if not texts:
             raise TeacherReplyError(f"teacher '{self.model}' answered with no choices", usage=reported)
         if reported is not None:
@@ -185,10 +241,14 @@ class OpenAITeacher(TeacherBase):
             counts = [share + (1 if i < extra else 0) for i in range(len(texts))]
         else:
             prompt_tokens = sum(self.count_tokens(m["content"]) for m in request.messages)
-            counts = [self.count_tokens(text) for text, _ in texts]
+            # counted, the hidden reasoning too (providers bill it as completion tokens)
+            counts = [self.count_tokens(text) + (self.count_tokens(reasoning) if reasoning and not
+                      self.reasoning_as_rationale else 0) for text, _, reasoning in texts]
+        cached = _cached_prompt_tokens(usage) if reported is not None else 0
         completions = [
-            Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=count, finish_reason=finish)
-            for (text, finish), count in zip(texts, counts)
+            Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=count, finish_reason=finish,
+                       reasoning=reasoning, cached_prompt_tokens=cached)
+            for (text, finish, reasoning), count in zip(texts, counts)
         ]
         meta = {"usage": "reported" if reported is not None else "counted"}
         return Response(completions=completions, backend=self.backend, model=self.model, meta=meta)
@@ -213,6 +273,21 @@ class _Tries:
             self.attempts.retry(self.maybe_billed)
         self.sent += 1
         self.maybe_billed = False
+
+
+def _reasoning(message) -> str:
+    """The reasoning a server sent beside the reply: `reasoning_content` (vLLM, DeepSeek, llama.cpp) or
+    `reasoning` (Ollama, some routers)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _cached_prompt_tokens(usage) -> int:
+    details = getattr(usage, "prompt_tokens_details", None)
+    return int(getattr(details, "cached_tokens", None) or 0)
 
 
 def _retried(error) -> bool:
