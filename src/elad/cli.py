@@ -87,13 +87,65 @@ def run(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     run_dir: Path = typer.Option(None, "--run-dir", "-o", help="Run directory; default runs/<config name>."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the teacher cost per round (worst case and "
+                                 "expected) and where the budget stops the run; load no model, call no teacher."),
 ):
     """Run an experiment's rounds: select -> annotate -> train -> evaluate. Reruns resume; a rerun with
     more loop.rounds or a bigger loop.budget goes on from where the run stopped."""
     try:
-        _run(config, run_dir, set_)
+        if dry_run:
+            _dry_run(config, set_)
+        else:
+            _run(config, run_dir, set_)
     except EladError as error:
         _fail(error)
+
+
+def _dry_run(config_path: Path, overrides: list[str]) -> None:
+    from elad.config import load_config
+    from elad.loop.plan import plan_run
+    from elad.students.models import open_tokenizer
+
+    config = load_config(config_path, _parse_overrides(overrides))
+    _quiet_libraries()
+    tokenizer = open_tokenizer(config.student.model)
+    plan = plan_run(config, lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    console.print(_plan_table(config, plan))
+    for line in _plan_notes(config, plan):
+        console.print(line)
+
+
+def _plan_table(config, plan) -> Table:
+    table = Table(title=f"{config.name}: teacher cost per round ({config.teacher.backend} / {config.teacher.model}, "
+                        f"{config.annotation.method}; pool {plan.pool}, test {plan.test})")
+    for column in ("round", "items", "calls (max)", "tokens, worst case", "tokens, expected", "$ worst case",
+                   "$ expected"):
+        table.add_column(column, justify="right")
+    for r in plan.rounds:
+        table.add_row(str(r.round), str(r.items), str(r.calls), f"{r.worst_tokens:,}", f"{r.expected_tokens:,}",
+                      f"{r.worst_dollars:.4f}", f"{r.expected_dollars:.4f}")
+    table.add_row("all", str(sum(r.items for r in plan.rounds)), str(plan.calls), f"{plan.worst_tokens:,}",
+                  f"{sum(r.expected_tokens for r in plan.rounds):,}", f"{plan.worst_dollars:.4f}",
+                  f"{sum(r.expected_dollars for r in plan.rounds):.4f}")
+    return table
+
+
+def _plan_notes(config, plan) -> list[str]:
+    budget = config.loop.budget
+    limits = ", ".join(f"{v:,} {k}" if k != "dollars" else f"${v:g}" for k, v in
+                       (("calls", budget.calls), ("tokens", budget.tokens), ("dollars", budget.dollars)) if v)
+    notes = [f"expected reply lengths from {plan.expected_from}; worst case: every call an item may need, "
+             "at max_tokens, with the ledger's prompt margin (failed attempts cost more but never pass the budget)"]
+    worst, expected = plan.budget_cut.get("worst"), plan.budget_cut.get("expected")
+    if not limits and worst is None:
+        notes.append("no budget set (loop.budget): nothing stops the spending but the rounds")
+    elif worst is None:
+        notes.append(f"the budget ({limits or 'per round only'}) covers every round, even at the worst case")
+    else:
+        notes.append(f"the budget ({limits}) stops the run in round {worst[0]} after {worst[1]} items at the "
+                     f"worst case" + (f", in round {expected[0]} after {expected[1]} items at the expected cost"
+                                      if expected else "; at the expected cost it covers every round"))
+    return notes
 
 
 @app.command()

@@ -82,6 +82,26 @@ def resolve_model(spec: str) -> str:
     return spec  # a hub id: transformers resolves it, online
 
 
+def open_tokenizer(spec: str):
+    """The tokenizer of a student model without its weights: from the converted folder or model directory,
+    else from a GGUF's metadata (a packaged model is not converted for it), else the hub id's."""
+    from transformers import AutoTokenizer
+
+    try:
+        if spec in KNOWN_MODELS:
+            target = cache_root() / "models" / f"{spec}-{KNOWN_MODELS[spec].sha256[:12]}"
+            if (target / "config.json").exists():
+                return AutoTokenizer.from_pretrained(target)
+            gguf = gguf_file(spec)
+            return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        path = Path(spec).expanduser()
+        if path.suffix == ".gguf" and path.exists():
+            return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        return AutoTokenizer.from_pretrained(str(path) if path.is_dir() else spec)
+    except (OSError, ValueError) as error:
+        raise EladError(f"student model '{spec}': cannot read its tokenizer ({error})") from None
+
+
 def gguf_file(alias: str) -> Path:
     """The whole, checked GGUF file of a packaged model (joined once under the cache when it ships in
     chunks), e.g. to serve it with llama.cpp."""
