@@ -334,3 +334,36 @@ def test_a_failed_launch_is_a_clear_error(small_llama_dir):
     settings = TrainingConfig(epochs=1, batch_size=4, processes=2, accelerate_args=["--no_such_option"])
     with pytest.raises(EladError, match="accelerate launch"):
         student.train([(r.prompt, r.target) for r in eight_records()], settings, seed=0)
+
+
+def test_shared_prefix_and_prompt_reuse_give_what_plain_generate_gives(student):
+    """Each prompt is computed once (the prefix every prompt shares once per call, a prompt's own tokens
+    once for all its samples): the greedy text is what generate gives on the plain left-padded batch."""
+    from elad.students.generation import shared_prefix
+
+    prompts = [f"Premise: a person number {i} walks{' far' * i}.\nHypothesis: someone moves." for i in range(5)]
+    rendered = [student.render_prompt(p) for p in prompts]
+    ids = student.tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    assert shared_prefix(ids) >= 8  # the chat template's turn and "Premise: a person number"
+    tokenizer = student.tokenizer
+    tokenizer.padding_side = "left"
+    batch = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        out = student.model.generate(**batch, max_new_tokens=student.config.max_new_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id)
+    plain = [t.strip() for t in tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+    assert student.generate(prompts) == plain
+    # K samples of a prompt share its prompt pass: one row per sample, each prompt's samples differ
+    sampled = student.explain(prompts, samples=3, temperature=1.0, top_p=1.0, seed=3)
+    assert all(len(texts) == 4 and texts[0] == greedy for texts, greedy in zip(sampled, plain))
+    assert any(len(set(texts[1:])) > 1 for texts in sampled)
+
+
+def test_shared_prefix_leaves_each_prompt_two_tokens():
+    from elad.students.generation import SHARED_PREFIX_MIN, shared_prefix
+
+    base = list(range(20))
+    assert shared_prefix([base + [50, 51], base + [60, 61, 62]]) == 20
+    assert shared_prefix([base, base]) == 18  # identical prompts keep two tokens each
+    assert shared_prefix([base[:SHARED_PREFIX_MIN] + [1, 2], [99] + base]) == 0
+    assert shared_prefix([]) == 0

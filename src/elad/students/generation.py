@@ -5,6 +5,7 @@ greedy explanation then sampled ones.
 Prompts arrive rendered (prompting.PromptFormat), so both engines see the same text.
 """
 
+import copy
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +76,61 @@ def explanations(generator: Generator, rendered: list[str], samples: int, temper
     return [g + s for g, s in zip(greedy, sampled)]
 
 
+SHARED_PREFIX_MIN = 8  # tokens: a shorter common start is not worth a separate pass
+
+
+def shared_prefix(token_ids: list[list[int]]) -> int:
+    """How many leading tokens every prompt shares (the chat template's system turn, a task's fixed
+    opening), leaving each prompt at least two of its own; 0 when that is under SHARED_PREFIX_MIN."""
+    if not token_ids:
+        return 0
+    length = min(len(ids) for ids in token_ids) - 2
+    first = token_ids[0]
+    for ids in token_ids[1:]:
+        length = min(length, next((i for i, (a, b) in enumerate(zip(first, ids)) if a != b), length))
+    return length if length >= SHARED_PREFIX_MIN else 0
+
+
+def prefix_cache(model, prefix: list[int], device):
+    """The keys and values of the shared prefix, computed once per generate call."""
+    ids = torch.tensor([prefix], device=device)
+    return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+
+
+def prefilled(model, token_ids: list[list[int]], pad_id: int, copies: int, prefix: int, cache, device) -> dict:
+    """`generate` inputs for `copies` continuations of each prompt, with their keys and values computed
+    once: the shared prefix (`cache`, `prefix` tokens) is copied into every row, each prompt's own
+    tokens are padded between it and them (the attention mask hides the padding, and positions count
+    only real tokens, as generate numbers them), and all but the last prompt token are run here. Without
+    this, generate runs the whole prompt again for every row, and for every one of `copies` samples."""
+    width = max(len(ids) for ids in token_ids)
+    if width - prefix < 2:  # nothing to run before generate's own first step
+        prefix, cache = 0, None
+    rows, masks = [], []
+    for ids in token_ids:
+        padding = width - len(ids)
+        rows.append(ids[:prefix] + [pad_id] * padding + ids[prefix:])
+        masks.append([1] * prefix + [0] * padding + [1] * (len(ids) - prefix))
+    input_ids, mask = torch.tensor(rows, device=device), torch.tensor(masks, device=device)
+    if width < 2:
+        return {"input_ids": input_ids, "attention_mask": mask, "num_return_sequences": copies}
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    past = None
+    if cache is not None:
+        past = copy.deepcopy(cache)
+        past.batch_repeat_interleave(len(token_ids))
+    past = model(input_ids=input_ids[:, prefix:-1], attention_mask=mask[:, :-1], position_ids=positions[:, prefix:-1],
+                 past_key_values=past, use_cache=True, logits_to_keep=1).past_key_values
+    if copies > 1:
+        past.batch_repeat_interleave(copies)
+    return {"input_ids": input_ids.repeat_interleave(copies, dim=0),
+            "attention_mask": mask.repeat_interleave(copies, dim=0), "past_key_values": past}
+
+
 class TransformersGenerator:
-    """`model.generate` on the student's own weights, batched longest first so that padding stays small."""
+    """`model.generate` on the student's own weights, batched longest first so that padding stays small.
+    A decoder-only student computes each prompt once (`prefilled`): the prefix all prompts share once per
+    call, and a prompt's own tokens once however many samples it gets."""
 
     def __init__(self, weights: StudentWeights):
         self.weights = weights
@@ -88,27 +142,35 @@ class TransformersGenerator:
 
     def _generate(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress):
         tokenizer, is_seq2seq = self.weights.pretrained.tokenizer, self.weights.pretrained.is_seq2seq
+        device, model = self.weights.pretrained.device, self.weights.model
         order = sorted(range(len(rendered)), key=lambda i: -len(rendered[i]))
         outputs: list[list[str]] = [[] for _ in rendered]
         prompts_per_batch = max(1, self.weights.config.generation_batch_size // per_prompt)
         tokenizer.padding_side = "right" if is_seq2seq else "left"
+        token_ids = [] if is_seq2seq else tokenizer(rendered, add_special_tokens=False)["input_ids"]
+        prefix = shared_prefix(token_ids)
+        cache = prefix_cache(model, token_ids[0][:prefix], device) if prefix else None
         if sample:
             torch.manual_seed(seed)
         for start in range(0, len(order), prompts_per_batch):
             indices = order[start: start + prompts_per_batch]
-            batch = tokenizer([rendered[i] for i in indices], return_tensors="pt", padding=True,
-                              add_special_tokens=is_seq2seq).to(self.weights.pretrained.device)
+            if is_seq2seq:  # generate encodes each prompt once already
+                batch = tokenizer([rendered[i] for i in indices], return_tensors="pt", padding=True,
+                                  add_special_tokens=True).to(device)
+                inputs = dict(batch, num_return_sequences=per_prompt)
+            else:
+                inputs = prefilled(model, [token_ids[i] for i in indices], tokenizer.pad_token_id, per_prompt,
+                                   prefix, cache, device)
             generated = self.weights.model.generate(
-                **batch,
+                **inputs,
                 max_new_tokens=max_new_tokens,
                 do_sample=sample,
-                num_return_sequences=per_prompt,
                 temperature=temperature if sample else None,
                 top_p=top_p if sample else None,
                 top_k=None,
                 pad_token_id=tokenizer.pad_token_id,
             )
-            skip = 1 if is_seq2seq else batch["input_ids"].shape[1]  # the decoder start / the prompt
+            skip = 1 if is_seq2seq else inputs["input_ids"].shape[1]  # the decoder start / the prompt
             texts = tokenizer.batch_decode(generated[:, skip:], skip_special_tokens=True)
             for n, i in enumerate(indices):
                 outputs[i] = [t.strip() for t in texts[n * per_prompt: (n + 1) * per_prompt]]
