@@ -259,6 +259,12 @@ def grid(
     seeds: int = typer.Option(3, help="Seeds per cell: config.seed, config.seed + 1, ..."),
     out: Path = typer.Option(None, "--out", "-o", help="Grid folder; default runs/<config name>-grid."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Run this many cells at once, each in its own "
+                                "process with its share of the CPU cores (or its own GPU)."),
+    shard: str = typer.Option(None, "--shard", help="Run only shard I of N (e.g. 2/4): every N-th cell from the "
+                              "I-th, for array jobs on a cluster; `elad report` merges the shards' folders."),
+    results: bool = typer.Option(True, "--results/--no-results", help="Write grid_results and the HTML report "
+                                 "when done (over the cells finished so far)."),
 ):
     """Run the ablation grid: every strategy x annotator x seed.
 
@@ -268,11 +274,18 @@ def grid(
 
         experiment = load_config(config, _parse_overrides(set_))
         _quiet_libraries()
-        from elad.loop.grid import run_grid
+        from elad.loop.grid import parse_shard, run_grid, run_grid_workers
 
         out = out or Path("runs") / f"{experiment.name}-grid"
-        table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console)
-        console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
+        if workers > 1:
+            if shard:
+                raise EladError("--workers and --shard: give one (each worker runs a shard)")
+            table = run_grid_workers(config, set_, _names(strategies), _names(annotators), seeds, out, workers, console)
+        else:
+            table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
+                             shard=parse_shard(shard) if shard else None, results=results)
+        if table is not None:
+            console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
     except EladError as error:
         _fail(error)
 

@@ -95,8 +95,9 @@ class TrainingConfig(Strict):
     )
     report_to: list[str] = Field(
         default_factory=list,
-        description="experiment trackers for the training losses, through transformers: tensorboard, wandb, "
-                    "mlflow, ... (their packages installed); logs under rounds/<r>/trainer; off by default",
+        description="experiment trackers: the training losses through transformers (tensorboard, wandb, mlflow, "
+                    "...; logs under rounds/<r>/trainer), and each round's accuracy with its 95% interval, teacher "
+                    "spend and stage times (tensorboard under trackers/, wandb, mlflow); off by default",
     )
 
 

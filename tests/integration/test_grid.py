@@ -85,3 +85,47 @@ def test_grid_checks_every_cell_before_running_any(esnli_dir, tiny_model_dir, tm
     cells = plan(config, ["random"], ["cot", "clear"], [3, 7])
     assert [name for name, _ in cells] == ["random-cot-s3", "random-clear-s3", "random-cot-s7", "random-clear-s7"]
     assert cells[3][1].annotation.method == "clear" and cells[3][1].seed == 7
+
+
+def test_two_shards_cover_the_grid_and_report_what_one_process_does(esnli_dir, tiny_model_dir, tmp_path):
+    from elad.loop.grid import parse_shard, shard_of
+
+    config = _config(esnli_dir, tiny_model_dir)
+    whole = run_grid(config, ["random", "least_confidence"], ["cot"], 2, tmp_path / "whole", html=False)
+    # two array jobs, each in its own folder (no shared file system); the report merges them
+    assert run_grid(config, ["random", "least_confidence"], ["cot"], 2, tmp_path / "a", html=False,
+                    shard=parse_shard("1/2"), results=False) is None
+    run_grid(config, ["random", "least_confidence"], ["cot"], 2, tmp_path / "b", html=False, shard=parse_shard("2/2"))
+    ran = sorted(p.name for folder in ("a", "b") for p in (tmp_path / folder).iterdir() if (p / "run.db").exists())
+    assert ran == sorted(p.name for p in (tmp_path / "whole").iterdir() if (p / "run.db").exists())
+    assert not set(p.name for p in (tmp_path / "a").iterdir()) & {p.name for p in (tmp_path / "b").iterdir()
+                                                                  if (p / "run.db").exists()}
+    from elad.report.compare import load_runs, results_csv, results_rows
+
+    merged = results_csv(results_rows(load_runs([tmp_path / "a", tmp_path / "b"])))
+    assert merged == (whole.parent / RESULTS_CSV).read_text()
+    assert [name for name, _ in shard_of(plan(config, ["random"], ["cot"], 3), (2, 2))] == ["random-cot-s1"]
+    for bad in ("3/2", "0/2", "x", "1/0"):
+        with pytest.raises(EladError, match="--shard"):
+            parse_shard(bad)
+
+
+def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir, tmp_path):
+    import yaml
+
+    from elad.loop.grid import run_grid_workers
+
+    config = _config(esnli_dir, tiny_model_dir)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    markdown = run_grid_workers(path, ["loop.per_round=2"], ["random", "least_confidence"], ["cot"], 1,
+                                tmp_path / "grid", workers=2)
+    assert markdown == tmp_path / "grid" / RESULTS_MD
+    for name in ("random-cot-s0", "least_confidence-cot-s0"):
+        store = RunStore(tmp_path / "grid" / name / "run.db")
+        assert store.stop_reason(1) == "all rounds done"
+        store.close()
+    # each worker had its share of the cores
+    threads = {yaml.safe_load((tmp_path / "grid" / n / "config.yaml").read_text())["student"]["threads"]
+               for n in ("random-cot-s0", "least_confidence-cot-s0")}
+    assert threads == {max(1, (__import__("os").cpu_count() or 1) // 2)}

@@ -161,8 +161,8 @@ def test_ranking_evaluation_answers_every_test_item_with_a_label(esnli_dir, tiny
         Experiment(config, tmp_path / "other").run()
 
 
-def test_training_losses_go_to_tensorboard_when_asked(esnli_dir, tiny_model_dir, tmp_path):
-    config = make_config(esnli_dir, tiny_model_dir, rounds=1, evaluate_initial=False)
+def test_training_losses_and_round_metrics_go_to_tensorboard_when_asked(esnli_dir, tiny_model_dir, tmp_path):
+    config = make_config(esnli_dir, tiny_model_dir, rounds=1)
     config.training.report_to = ["tensorboard"]
     Experiment(config, tmp_path / "run").run()
     events = list((tmp_path / "run" / "rounds" / "1" / "trainer").rglob("events.out.tfevents.*"))
@@ -171,6 +171,25 @@ def test_training_losses_go_to_tensorboard_when_asked(esnli_dir, tiny_model_dir,
 
     logged = EventAccumulator(str(events[0].parent)).Reload()
     assert "train/loss" in logged.Tags()["scalars"]
+    # each round's accuracy (with its 95% interval) and spend, at step = round
+    rounds = EventAccumulator(str(tmp_path / "run" / "trackers" / "tensorboard")).Reload()
+    assert {"round/accuracy", "round/accuracy_low", "round/accuracy_high", "round/teacher_tokens",
+            "round/seconds_train"} <= set(rounds.Tags()["scalars"])
+    store = RunStore(tmp_path / "run" / "run.db")
+    accuracy = {m["round"]: m["value"] for m in store.metrics() if m["name"] == "accuracy"}
+    logged_accuracy = {e.step: e.value for e in rounds.Scalars("round/accuracy")}
+    assert logged_accuracy == pytest.approx(accuracy) and set(logged_accuracy) == {0, 1}
+    low, high = rounds.Scalars("round/accuracy_low")[-1].value, rounds.Scalars("round/accuracy_high")[-1].value
+    assert low <= accuracy[1] <= high and high - low > 0.1  # 6 test items: a wide interval
+
+
+def test_the_wilson_interval():
+    from elad.loop.trackers import wilson
+
+    low, high = wilson(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    assert wilson(0, 10)[0] == 0.0 and 0.2 < wilson(0, 10)[1] < 0.35
+    assert wilson(0, 0) == (0.0, 1.0)
 
 
 def test_an_unknown_tracker_is_a_clear_error(esnli_dir, tiny_model_dir, tmp_path):

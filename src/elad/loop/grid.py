@@ -13,6 +13,12 @@ Resume. A cell whose run has finished (a round ended with a stop reason, includi
 skipped without loading a model; an unfinished one is resumed by Experiment itself from its store and
 its teacher cache. A cell's directory holding a run of a different config is an error, as for `elad run`.
 
+Beyond one process. `shard=(i, n)` runs every n-th cell starting at the i-th (1-based), so that n array
+jobs of a cluster scheduler (SLURM's `--array=1-n`) cover a grid between them, each in the same folder (a
+shared file system) or in its own (then `elad report` over all the folders merges them). `workers=n` runs
+n shards at once on this machine, each in its own process with its share of the CPU cores (or its own
+GPU, when there are several), and tabulates the grid when all have finished.
+
 Teacher cache. Each run keeps its own response cache (run_dir/teacher_cache.db). Sharing one across the
 grid would make every run after the first get its answers as cache hits, which the ledger rightly
 charges nothing: the later runs would look free and their budgets would never bind, so the cost axis of
@@ -21,6 +27,9 @@ paid call; see docs/experiments.md.)
 """
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,6 +89,26 @@ def plan(config: ExperimentConfig, strategies: Sequence[str], annotators: Sequen
     ]
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1-based) as (I, N)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise EladError(f"--shard {text}: expected I/N, e.g. 2/4 (the second of four shards)") from None
+    if count < 1 or not 1 <= index <= count:
+        raise EladError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def shard_of(cells: list, shard: tuple[int, int] | None) -> list:
+    """The cells of shard (i, n): every n-th one from the i-th, so that each shard gets cells of every seed
+    in turn (a shard stopped part-way leaves whole early seeds done)."""
+    if shard is None:
+        return cells
+    index, count = shard
+    return cells[index - 1::count]
+
+
 def finished(store) -> bool:
     """A run is finished once a round has ended with a stop reason (the last round records 'all rounds done'),
     unless its config was just extended (more rounds, a bigger budget): then it goes on."""
@@ -106,16 +135,19 @@ def _finished_earlier(run_dir: Path) -> bool:
 
 def run_grid(
     config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
-    out_dir: Path, console: Console | None = None, html: bool = True,
-) -> Path:
-    """Run every strategy x annotator x seed under out_dir/<strategy>-<annotator>-s<seed>, skipping finished
-    runs and resuming unfinished ones; then write out_dir/grid_results.csv and grid_results.md (and, with
-    html, out_dir/report/report.html). Returns the path of grid_results.md."""
+    out_dir: Path, console: Console | None = None, html: bool = True, shard: tuple[int, int] | None = None,
+    results: bool = True,
+) -> Path | None:
+    """Run every strategy x annotator x seed (of `shard`, when given) under
+    out_dir/<strategy>-<annotator>-s<seed>, skipping finished runs and resuming unfinished ones; then write
+    out_dir/grid_results.csv and grid_results.md (and, with html, out_dir/report/report.html) over the
+    grid's runs found there. Returns the path of grid_results.md (None when `results` is off)."""
     from elad.loop.runner import Experiment
 
     console = console or Console()
     out_dir = Path(out_dir)
-    cells = plan(config, strategies, annotators, seeds)
+    every_cell = plan(config, strategies, annotators, seeds)
+    cells = shard_of(every_cell, shard)
     pending = [cell for name, cell in cells if not _finished_earlier(out_dir / name)]
     if pending:
         # Cells differ only in strategy, annotator and seed, none of which changes what preflight checks
@@ -125,7 +157,7 @@ def run_grid(
 
         preflight(pending[0])
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / "grid.yaml", _grid_yaml(config, cells))
+    write_atomic(out_dir / "grid.yaml", _grid_yaml(config, every_cell))
     for index, (name, cell) in enumerate(cells, start=1):
         run_dir = out_dir / name
         experiment = Experiment(cell, run_dir, console)  # checks the directory holds this config's run
@@ -139,7 +171,73 @@ def run_grid(
             experiment.store.close()
             del experiment
             gc.collect()  # let the student's weights go before the next cell loads its own
-    return write_grid_results([out_dir / name for name, _ in cells], out_dir, console, html=html)
+    if not results:
+        return None
+    return write_grid_results([out_dir / name for name, _ in every_cell], out_dir, console, html=html)
+
+
+def run_grid_workers(
+    config_path: Path, overrides: list[str], strategies: Sequence[str], annotators: Sequence[str], seeds: int,
+    out_dir: Path, workers: int, console: Console | None = None,
+) -> Path:
+    """The grid as `workers` shards run at once, each `elad grid --shard i/workers` in its own process with
+    its share of the CPU cores (`student.threads`, unless the config sets it) or its own GPU; then the
+    results of the whole grid. A failed shard is named; what it finished stays done, and rerunning the
+    same command resumes it."""
+    from elad.config import load_config
+
+    console = console or Console()
+    config = load_config(config_path, _overrides(overrides))
+    cells = plan(config, strategies, annotators, seeds)  # a bad strategy or annotator fails here, once
+    from elad.loop.preflight import preflight
+
+    preflight(cells[0][1])
+    workers = max(1, min(workers, len(cells)))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    children = [subprocess.Popen(_shard_command(config_path, overrides, strategies, annotators, seeds, out_dir,
+                                                (i, workers), config), env=_shard_env(i, workers))
+                for i in range(1, workers + 1)]
+    failed = [i for i, child in enumerate(children, start=1) if child.wait() != 0]
+    if failed:
+        raise EladError(f"grid shard(s) {', '.join(f'{i}/{workers}' for i in failed)} failed (their output is "
+                        "above); rerun the same command to resume them")
+    return write_grid_results([out_dir / name for name, _ in cells], out_dir, console)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    return {key.strip(): yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
+
+
+def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config) -> list[str]:
+    command = [sys.executable, "-c", "from elad.cli import app; app()", "grid", str(config_path),
+               "--strategies", ",".join(strategies), "--annotators", ",".join(annotators), "--seeds", str(seeds),
+               "--out", str(out_dir), "--shard", f"{shard[0]}/{shard[1]}", "--no-results"]
+    for pair in overrides:
+        command += ["--set", pair]
+    if config.student.threads is None and not _gpus():
+        command += ["--set", f"student.threads={max(1, (os.cpu_count() or 1) // shard[1])}"]
+    return command
+
+
+def _shard_env(index: int, workers: int) -> dict:
+    """A shard's environment: with several GPUs, its own (round robin)."""
+    env = dict(os.environ)
+    gpus = _gpus()
+    if gpus > 1:
+        env["CUDA_VISIBLE_DEVICES"] = str((index - 1) % gpus)
+    return env
+
+
+def _gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
 
 
 def write_grid_results(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,

@@ -18,6 +18,7 @@ from elad.loop.progress import summary_line
 from elad.loop.resume import ALL_ROUNDS_DONE, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
 from elad.loop.stages import Stages
 from elad.loop.stopping import accuracy_says_stop, transferred
+from elad.loop.trackers import RoundTrackers
 from elad.report import round_summaries, write_report
 from elad.store import RunDir
 
@@ -53,6 +54,17 @@ class Experiment:
     def _run(self) -> list[dict]:
         parts = build_parts(self.config, self.store, self.dir, self.console)
         stages = Stages(self.config, self.store, self.dir, parts, self.console)
+        self.trackers = RoundTrackers(self.config.training.report_to, self.dir.tracker_logs, self.config.name,
+                                      self.config.model_dump(mode="json"))
+        try:
+            self._rounds(stages)
+        finally:
+            self.trackers.close()
+        write_report(self.store, self.dir.report_dir)
+        return self.summaries()
+
+    def _rounds(self, stages: Stages) -> None:
+        parts = stages.parts
         if self.config.loop.evaluate_initial and not self.store.round_done(0):
             self._round_zero(stages)
         extended = self.store.get_meta(EXTENSION_PENDING) == "1"
@@ -71,8 +83,6 @@ class Experiment:
                 break
         if extended:
             self.store.set_meta(EXTENSION_PENDING, "0")
-        write_report(self.store, self.dir.report_dir)
-        return self.summaries()
 
     def _round_zero(self, stages: Stages) -> None:
         started = time.time()
@@ -147,6 +157,7 @@ class Experiment:
         )
         row = next(r for r in self.summaries() if r["round"] == round_)
         self.console.print(summary_line(row))
+        self.trackers.log(round_, row)
         write_report(self.store, self.dir.report_dir)
 
     def summaries(self) -> list[dict]:

@@ -5,6 +5,7 @@
     teacher_cache.db       the teacher's response cache
     rounds/<r>/adapter     the LoRA adapter (or weights) trained in round r
     rounds/<r>/trainer     the trainer's logs of round r (experiment trackers)
+    trackers/              the round metrics' tracker logs (tensorboard)
     report/                metrics.csv, the plot
 
 Every other module asks a RunDir for these paths instead of spelling them out.
@@ -60,6 +61,10 @@ class RunDir:
 
     def adapter(self, round_: int) -> Path:
         return self.path / self.ROUNDS / str(round_) / "adapter"
+
+    @property
+    def tracker_logs(self) -> Path:
+        return self.path / "trackers"
 
     def trainer_logs(self, round_: int) -> Path:
         return self.path / self.ROUNDS / str(round_) / "trainer"
