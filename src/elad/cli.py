@@ -251,6 +251,24 @@ def export(
         _fail(error)
 
 
+@app.command("export-data")
+def export_data(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
+    out: Path = typer.Option(..., "--out", help="Where to write the dataset folder (must not exist or be empty)."),
+    parquet: bool = typer.Option(False, "--parquet", help="Write each table as .parquet too (needs pyarrow)."),
+):
+    """Write what the run bought as a dataset: every annotation with its question, rationale, answer, gold,
+    teacher, cost, round, selection score and method; plus chat `messages` and `prompt`/`completion` tables
+    for SFT. `datasets.load_dataset(OUT)` opens it."""
+    try:
+        from elad.export import export_data as write_data
+
+        written, rows = write_data(run_dir, out, parquet=parquet)
+        console.print(f"exported {rows} annotations of {run_dir} to {written}")
+    except EladError as error:
+        _fail(error)
+
+
 @app.command()
 def grid(
     config: Path = typer.Argument(..., help="Experiment config (YAML) every cell starts from."),

@@ -1,5 +1,7 @@
-"""At the edge, beside the CLI: what leaves a run directory (a round's student as a model folder)."""
+"""At the edge, beside the CLI: what leaves a run directory (a round's student as a model folder, the
+annotations it bought as a dataset)."""
 
+from elad.export.data import export_data
 from elad.export.model import export_round
 
-__all__ = ["export_round"]
+__all__ = ["export_data", "export_round"]

@@ -5,14 +5,12 @@ the tokenizer, the prompt format (elad.json) and a model card (README.md).
 """
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from elad.config import load_config
 from elad.errors import EladError
 from elad.export.card import model_card, prompt_format
-from elad.store import RunDir
+from elad.export.folders import source_and_target, staged
 
 
 def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: str = "float32") -> Path:
@@ -21,11 +19,7 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: s
     (float32 by default: rounding a merged model to bf16 loses most of a small LoRA delta)."""
     from elad.students.student import Student  # here: torch loads only when a model is exported
 
-    run, out_dir = RunDir(run_dir), Path(out_dir)
-    if not run.config_path.exists() or not run.has_run():
-        raise EladError(f"{run.path}: no run here (config.yaml and run.db expected)")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise EladError(f"{out_dir}: exists and is not empty; choose a new directory")
+    run, out_dir = source_and_target(run_dir, out_dir)
     config = load_config(run.config_path)
     adapter = run.adapter(round_)
     if round_ != 0 and not adapter.exists():
@@ -50,16 +44,9 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: s
         import torch
 
         model = model.to(torch.bfloat16)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    try:
+    with staged(out_dir) as staging:
         model.save_pretrained(staging)
         student.tokenizer.save_pretrained(staging)
         (staging / "README.md").write_text(card, encoding="utf-8")
         (staging / "elad.json").write_text(json.dumps(prompt_format(config), indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_dir

@@ -204,6 +204,12 @@ class RunStore:
         query = "SELECT score, parts FROM selections WHERE round = ? ORDER BY rank"
         return [(r["score"], json.loads(r["parts"])) for r in self.db.execute(query, (round_,))]
 
+    def chosen_scores(self) -> dict[str, dict]:
+        """Every chosen item's selection: round, strategy, score and score parts."""
+        query = "SELECT example_id, round, strategy, score, parts FROM selections WHERE chosen = 1"
+        return {r["example_id"]: {"round": r["round"], "strategy": r["strategy"], "score": r["score"],
+                                  "parts": json.loads(r["parts"])} for r in self.db.execute(query)}
+
     def ever_chosen(self) -> set[str]:
         return {r["example_id"] for r in self.db.execute("SELECT example_id FROM selections WHERE chosen = 1")}
 
@@ -232,6 +238,16 @@ class RunStore:
             args,
         ).fetchone()
         return Totals(row["calls"], row["p"], row["c"], row["d"])
+
+    def teacher_spend_by_example(self) -> dict[str, dict]:
+        """Per example: the paid calls made for it (cache hits excluded), their tokens and dollars, and the
+        teachers (backend/model) that answered."""
+        query = ("SELECT example_id, COUNT(*) AS calls, SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c,"
+                 " SUM(dollars) AS d, GROUP_CONCAT(DISTINCT backend || '/' || model) AS teachers"
+                 " FROM teacher_calls WHERE cache_hit = 0 AND example_id IS NOT NULL GROUP BY example_id")
+        return {r["example_id"]: {"calls": r["calls"], "prompt_tokens": r["p"], "completion_tokens": r["c"],
+                                  "dollars": r["d"], "teachers": sorted(filter(None, (r["teachers"] or "").split(",")))}
+                for r in self.db.execute(query)}
 
     def add_annotation(self, round_: int, example_id: str, annotation) -> None:
         row = (

@@ -1,0 +1,35 @@
+"""What every export shares: a run to read from, a fresh folder to write, written aside and renamed."""
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from elad.errors import EladError
+from elad.store import RunDir
+
+
+def source_and_target(run_dir: str | Path, out_dir: str | Path) -> tuple[RunDir, Path]:
+    """The run (config.yaml and run.db must be there) and the output folder (new or empty)."""
+    run, out_dir = RunDir(run_dir), Path(out_dir)
+    if not run.config_path.exists() or not run.has_run():
+        raise EladError(f"{run.path}: no run here (config.yaml and run.db expected)")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise EladError(f"{out_dir}: exists and is not empty; choose a new directory")
+    return run, out_dir
+
+
+@contextmanager
+def staged(out_dir: Path) -> Iterator[Path]:
+    """A scratch folder beside `out_dir`, renamed to it when the block ends without error: an export cut
+    short leaves no half-written folder under the name asked for."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    try:
+        yield staging
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
