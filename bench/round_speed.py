@@ -2,14 +2,15 @@
 
 The round: e-SNLI (validation split as the pool, 500 test items), Qwen2.5-Coder-0.5B with LoRA r=16, EGSS
 on a pool sample of 64 with K = 3 samples, 32 replayed PaLM-540B rationales, CoT training (2 epochs),
-evaluation by the answer parsed from the student's greedy explanation; seed 0. Each side runs with its own defaults for
-what the setting leaves open (e.g. generation_batch_size). The older code (default: commit 16ebec2) runs from a temporary git worktree, the new code from `src/`, each as `elad run` in a
+evaluation by the answer parsed from the student's greedy explanation; seed 0. Each side runs with its
+own defaults for what the setting leaves open (e.g. generation_batch_size). The older code (default:
+commit 16ebec2) runs from a temporary git worktree, the new code from `src/`, each as `elad run` in a
 child process, one after the other, with the same config and the same Python environment.
 
 Stage times come from the new code's run store (`seconds_<stage>` metrics); the old code records only the
 round's total. same_outputs counts the test items whose greedy explanation is the same text in both runs.
 
-    nice .venv/bin/python -u bench/round_speed.py                      # both sides, ~25 min on 2 cores
+    nice .venv/bin/python -u bench/round_speed.py                      # both sides, about 80 min on 2 cores
     nice .venv/bin/python -u bench/round_speed.py --reuse-old          # the old side from its saved result
     nice .venv/bin/python -u bench/round_speed.py --test-size 100 --pool-sample 16 --per-round 8  # smaller
 
