@@ -298,7 +298,8 @@ def grid(
         if workers > 1:
             if shard:
                 raise EladError("--workers and --shard: give one (each worker runs a shard)")
-            table = run_grid_workers(config, set_, _names(strategies), _names(annotators), seeds, out, workers, console)
+            table = run_grid_workers(experiment, config, set_, _names(strategies), _names(annotators), seeds, out,
+                                         workers, console)
         else:
             table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
                              shard=parse_shard(shard) if shard else None, results=results)

@@ -118,7 +118,7 @@ def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir,
     config = _config(esnli_dir, tiny_model_dir)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    markdown = run_grid_workers(path, ["loop.per_round=2"], ["random", "least_confidence"], ["cot"], 1,
+    markdown = run_grid_workers(config, path, ["loop.per_round=2"], ["random", "least_confidence"], ["cot"], 1,
                                 tmp_path / "grid", workers=2)
     assert markdown == tmp_path / "grid" / RESULTS_MD
     for name in ("random-cot-s0", "least_confidence-cot-s0"):

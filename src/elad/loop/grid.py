@@ -177,17 +177,14 @@ def run_grid(
 
 
 def run_grid_workers(
-    config_path: Path, overrides: list[str], strategies: Sequence[str], annotators: Sequence[str], seeds: int,
-    out_dir: Path, workers: int, console: Console | None = None,
+    config: ExperimentConfig, config_path: Path, overrides: list[str], strategies: Sequence[str],
+    annotators: Sequence[str], seeds: int, out_dir: Path, workers: int, console: Console | None = None,
 ) -> Path:
-    """The grid as `workers` shards run at once, each `elad grid --shard i/workers` in its own process with
-    its share of the CPU cores (`student.threads`, unless the config sets it) or its own GPU; then the
-    results of the whole grid. A failed shard is named; what it finished stays done, and rerunning the
-    same command resumes it."""
-    from elad.config import load_config
-
+    """The grid as `workers` shards run at once, each `elad grid --shard i/workers` (the config at
+    `config_path` with `overrides`, which `config` is) in its own process with its share of the CPU cores
+    (`student.threads`, unless the config sets it) or its own GPU; then the results of the whole grid. A
+    failed shard is named; what it finished stays done, and rerunning the same command resumes it."""
     console = console or Console()
-    config = load_config(config_path, _overrides(overrides))
     cells = plan(config, strategies, annotators, seeds)  # a bad strategy or annotator fails here, once
     from elad.loop.preflight import preflight
 
@@ -203,12 +200,6 @@ def run_grid_workers(
         raise EladError(f"grid shard(s) {', '.join(f'{i}/{workers}' for i in failed)} failed (their output is "
                         "above); rerun the same command to resume them")
     return write_grid_results([out_dir / name for name, _ in cells], out_dir, console)
-
-
-def _overrides(pairs: list[str]) -> dict:
-    import yaml
-
-    return {key.strip(): yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
 
 
 def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config) -> list[str]:
