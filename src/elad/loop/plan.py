@@ -109,7 +109,7 @@ def _item_cost(config: ExperimentConfig, task: Task, annotator, ledger: Ledger, 
     cot_asks = 1 + (REASKS if config.annotation.gold_check == "reask" and teacher.backend != "replay" else 0)
     reply = (min(teacher.max_tokens, count_tokens(task.target(example.rationale, example.answer)))
              if example.rationale else teacher.max_tokens)
-    if getattr(annotator, "reads_student_explanation", False) and teacher.backend != "replay":
+    if annotator.reads_student_explanation and teacher.backend != "replay":
         # CLEAR reviews the student's explanation: at most student.max_new_tokens of it
         steps = [" ".join(["step"] * max(1, config.student.max_new_tokens // 4))] * 4
         review = Request(messages=annotator.review_messages(example, steps, True), max_tokens=teacher.max_tokens)
