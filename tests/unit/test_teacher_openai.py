@@ -50,29 +50,25 @@ def test_a_local_server_needs_no_key_but_the_openai_api_does():
         read_api_key(None, None)
 
 
-def test_from_config_reads_the_key_and_never_shows_it(monkeypatch):
+def _from_config(settings: str) -> OpenAITeacher:
+    """The teacher a config's `teacher:` section builds (a local server's address, plus `settings`)."""
     from elad.config import parse_config
 
-    monkeypatch.setenv("ELAD_TEST_KEY", SECRET)
-    config = parse_config(
-        "teacher: {backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1', api_key_env: ELAD_TEST_KEY,"
-        " timeout: 3, max_retries: 2}"
-    ).teacher
+    config = parse_config(f"teacher: {{backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1', {settings}}}")
     context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None)
-    teacher = OpenAITeacher.from_config(config, context)
+    return OpenAITeacher.from_config(config.teacher, context)
+
+
+def test_from_config_reads_the_key_and_never_shows_it(monkeypatch):
+    monkeypatch.setenv("ELAD_TEST_KEY", SECRET)
+    teacher = _from_config("api_key_env: ELAD_TEST_KEY, timeout: 3, max_retries: 2")
     assert SECRET not in repr(teacher) and SECRET not in str(vars(teacher).get("model"))
     assert teacher.max_retries == 2 and teacher._client.max_retries == 0 and teacher._client.api_key == SECRET
 
 
 def test_from_config_takes_the_reasoning_model_settings():
-    from elad.config import parse_config
-
-    config = parse_config(
-        "teacher: {backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1', token_limit: max_completion_tokens,"
-        " reasoning_effort: high, extra_body: {top_k: 5}, reasoning_as_rationale: true}"
-    ).teacher
-    context = TeacherContext(count_tokens=words, dataset="esnli", split="valid", data_root=None)
-    teacher = OpenAITeacher.from_config(config, context)
+    teacher = _from_config("token_limit: max_completion_tokens, reasoning_effort: high, extra_body: {top_k: 5},"
+                           " reasoning_as_rationale: true")
     assert (teacher.token_limit, teacher.reasoning_effort, teacher.extra_body) == ("max_completion_tokens", "high",
                                                                                    {"top_k": 5})
     assert teacher.reasoning_as_rationale
