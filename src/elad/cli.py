@@ -46,6 +46,19 @@ def _quiet_libraries() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    _show_elad_notices()
+
+
+def _show_elad_notices() -> None:
+    """elad's own log lines (a teacher batch's status while a round waits for it) as plain lines."""
+    import logging
+
+    logger = logging.getLogger("elad")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _parse_overrides(pairs: list[str]) -> dict:

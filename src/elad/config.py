@@ -139,6 +139,12 @@ class TeacherConfig(Strict):
     reasoning_as_rationale: bool = Field(
         False, description="put the reasoning a server returns beside the reply (reasoning_content) before the "
                            "reply's text, so that it becomes the rationale")
+    batch: bool = Field(
+        False, description="send each round's requests as batches through the server's batch API (files + batches "
+                           "endpoints; OpenAI: half price, replies within the completion window)")
+    batch_price: float = Field(0.5, gt=0.0, le=1.0, description="share of the prices a batched request costs")
+    batch_poll_seconds: PositiveFloat = Field(30.0, description="seconds between polls of a running batch")
+    batch_size: PositiveInt = Field(1000, description="requests in one batch at most (all in flight at once)")
 
     @model_validator(mode="after")
     def _cached_costs_no_more(self) -> "TeacherConfig":
@@ -146,6 +152,19 @@ class TeacherConfig(Strict):
         if self.price_cached_prompt is not None and self.price_cached_prompt > self.price_prompt:
             raise ValueError("price_cached_prompt must not exceed price_prompt")
         return self
+
+    @model_validator(mode="after")
+    def _batches_need_a_server_and_a_cache(self) -> "TeacherConfig":
+        if self.batch and self.backend != "openai":
+            raise ValueError(f"batch: true needs backend 'openai' (a server with the batch API), not '{self.backend}'")
+        if self.batch and not self.cache:
+            raise ValueError("batch: true needs cache: true (the run's cache keeps the batch ids, so that a killed "
+                             "run finds its batches again)")
+        return self
+
+    def in_flight(self) -> int:
+        """Requests sent at once: a batch's worth when batching (they wait together), else `concurrency`."""
+        return self.batch_size if self.batch else self.concurrency
 
 
 class AnnotationConfig(Strict):

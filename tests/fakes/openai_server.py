@@ -34,8 +34,18 @@ is still there to receive it: an answer, one without `usage`, an empty one (its 
 client gave up on, a `truncated` one. Error statuses, `drop` and `malformed` bodies are not billed.
 Tests compare the bill with the ledger. `answer(messages, body) -> str` decides the
 reply text (default: a fixed rationale). Usage counts whitespace-separated words.
+
+Batch API (OpenAI's files + batches endpoints): `POST /v1/files` (multipart, purpose "batch") keeps an
+input file; `POST /v1/batches` starts a batch over it; `GET /v1/batches/{id}` reports it `in_progress` for
+`batch_polls` reads, then runs each line as a chat request (taking cues like any: `400` and the other error
+cues give an error line, not billed; anything else an answer, billed) and reports it `completed` with an
+output file (and an error file when a line failed); `GET /v1/files/{id}/content` returns a file's text.
+`batch_expire_after=N` ends a batch `expired` after its first N lines (the rest get no reply and no bill).
+`batches` holds each batch's state; `batch_retrieves` counts the status reads.
 """
 
+import email.parser
+import email.policy
 import json
 import socket
 import threading
@@ -99,6 +109,8 @@ class FakeOpenAIServer:
     retry_after_5xx: str | None = None
     reasoning_model: bool = False
     cached_prompt_tokens: int = 0
+    batch_polls: int = 1
+    batch_expire_after: int | None = None
     schedule: Callable[[int, dict], str] | None = None
     on_request: Callable[[int, dict], None] | None = None
     seen: list[Seen] = field(default_factory=list)
@@ -112,6 +124,9 @@ class FakeOpenAIServer:
         self._active = 0  # requests being answered: a reply is billed only after its last byte is sent
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
+        self.batches: dict[str, dict] = {}  # id -> the batch object as last reported
+        self.batch_retrieves = 0
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -216,6 +231,68 @@ class FakeOpenAIServer:
                     "Only the default (1) value is supported.")
         return None
 
+    # --- the batch API ---------------------------------------------------------------------------
+
+    def add_file(self, purpose: str, content: bytes) -> dict:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = (purpose, content)
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": f"{file_id}.jsonl", "purpose": purpose, "status": "processed"}
+
+    def create_batch(self, body: dict) -> tuple[int, dict]:
+        if body.get("input_file_id") not in self.files:
+            return 400, {"error": {"message": "input_file_id not found", "type": "invalid_request_error"}}
+        with self._lock:
+            batch_id = f"batch_{len(self.batches) + 1}"
+            batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
+                     "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window"),
+                     "status": "in_progress", "output_file_id": None, "error_file_id": None,
+                     "created_at": int(time.time()), "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                     "polls_left": self.batch_polls}
+            self.batches[batch_id] = batch
+        return 200, _public(batch)
+
+    def retrieve_batch(self, batch_id: str) -> tuple[int, dict]:
+        with self._lock:
+            self.batch_retrieves += 1
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return 404, {"error": {"message": f"no batch {batch_id}"}}
+            run = batch["status"] == "in_progress" and batch["polls_left"] <= 0
+            batch["polls_left"] -= 1
+        if run:
+            self._run_batch(batch)
+        return 200, _public(batch)
+
+    def _run_batch(self, batch: dict) -> None:
+        lines = [json.loads(line) for line in self.files[batch["input_file_id"]][1].splitlines() if line.strip()]
+        outputs, errors = [], []
+        for n, line in enumerate(lines):
+            if self.batch_expire_after is not None and n >= self.batch_expire_after:
+                break
+            body = line["body"]
+            cue, _ = self._next_cue(body)
+            seen = Seen(cue, body, {}, time.time())
+            with self._lock:
+                self.seen.append(seen)
+                self.served[cue] = self.served.get(cue, 0) + 1
+            if cue in ("400", "401", "429", "500", "503", "malformed", "drop", "truncated"):
+                errors.append({"id": f"req_{n}", "custom_id": line["custom_id"], "response": {
+                    "status_code": 400, "body": {"error": {"message": f"fault {cue}"}}}, "error": None})
+                continue
+            payload, prompt, completion = self.completion(body)
+            self.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            outputs.append({"id": f"req_{n}", "custom_id": line["custom_id"],
+                            "response": {"status_code": 200, "body": payload}, "error": None})
+        counts = {"total": len(lines), "completed": len(outputs), "failed": len(errors)}
+        output_id = self.add_file("batch_output", _jsonl(outputs))["id"] if outputs else None
+        error_id = self.add_file("batch_output", _jsonl(errors))["id"] if errors else None
+        with self._lock:
+            batch.update(output_file_id=output_id, error_file_id=error_id)
+            expired = self.batch_expire_after is not None and len(lines) > self.batch_expire_after
+            batch.update(status="expired" if expired else "completed", request_counts=counts)
+
     @property
     def billed(self) -> Billed:
         """What the provider charged, once the replies in progress are sent: a client can read a reply
@@ -253,8 +330,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        path = self.path.split("?")[0].rstrip("/")
+        parts = path.split("/")
+        if path.endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]})
+        elif len(parts) >= 2 and parts[-2] == "batches":
+            self._json(*self.fake.retrieve_batch(parts[-1]))
+        elif path.endswith("/content") and parts[-2] in self.fake.files:
+            self._raw(200, self.fake.files[parts[-2]][1], {"Content-Type": "application/jsonl"})
         else:
             self._json(404, {"error": {"message": "not found"}})
 
@@ -271,10 +354,17 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/").endswith("/files"):
+            purpose, content = _multipart_file(self.headers.get("Content-Type", ""), raw)
+            self._json(200, fake.add_file(purpose, content))
+            return
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             self._json(400, {"error": {"message": "request body is not JSON"}})
+            return
+        if self.path.rstrip("/").endswith("/batches"):
+            self._json(*fake.create_batch(body))
             return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             with fake._lock:
@@ -370,11 +460,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self._raw(status, json.dumps(payload).encode(), headers)
 
     def _raw(self, status: int, data: bytes, headers: dict | None = None) -> bool:
+        headers = dict(headers or {})
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
             self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
@@ -390,3 +481,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             pass
+
+
+def _public(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k != "polls_left"}
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def _multipart_file(content_type: str, raw: bytes) -> tuple[str, bytes]:
+    """(purpose, file content) of a multipart/form-data upload."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    purpose, content = "", b""
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name == "purpose":
+            purpose = part.get_content().strip() if isinstance(part.get_content(), str) else part.get_payload(decode=True).decode()
+        elif name == "file":
+            content = part.get_payload(decode=True)
+    return purpose, content

@@ -81,7 +81,8 @@ class TeacherAnnotator:
         pairs = (item if isinstance(item, tuple) else (item, None) for item in items)
         with self.ledger.deferred():
             for (example, explanation), result in in_flight(
-                lambda pair: self.annotate(*pair), pairs, concurrency, between=self.ledger.flush
+                lambda pair: self.annotate(*pair), pairs, concurrency, between=self.ledger.flush,
+                interrupt=getattr(self.teacher, "stop_waiting", None),
             ):
                 self.ledger.flush()
                 yield example, result

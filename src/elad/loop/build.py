@@ -7,13 +7,14 @@ from rich.console import Console
 
 from elad.annotation import Annotator, build_annotator
 from elad.config import ExperimentConfig
+from elad.errors import EladError
 from elad.selection import Strategy, create_strategy
 from elad.selection.batch import BatchPolicy
 from elad.loop.evaluate import check_ranking
 from elad.store import ResponseCache, RunDir, RunStore, StoreJournal
 from elad.students import Student
 from elad.tasks import TASKS, AnswerKind, Example, Task
-from elad.teachers import Budget, Ledger, Price, TeacherContext, build_teacher
+from elad.teachers import Budget, Ledger, TeacherContext, build_teacher, price_for
 
 
 @dataclass

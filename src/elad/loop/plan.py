@@ -23,7 +23,7 @@ from elad.annotation.cot import REASKS
 from elad.config import ExperimentConfig
 from elad.loop.build import load_questions
 from elad.tasks import TASKS, Example, Task
-from elad.teachers import Budget, Ledger, Price, Request, Spent, round_limit
+from elad.teachers import Budget, Ledger, Request, Spent, price_for, round_limit
 from elad.teachers.base import TeacherBase
 
 
@@ -88,7 +88,7 @@ def plan_run(config: ExperimentConfig, count_tokens) -> CostPlan:
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
     pool, test = load_questions(config, task)
     teacher = config.teacher
-    ledger = Ledger(Budget(), Price(teacher.price_prompt, teacher.price_completion, teacher.price_cached_prompt),
+    ledger = Ledger(Budget(), price_for(teacher),
                     count_tokens=count_tokens)
     annotator = build_annotator(config.annotation, teacher, task, _Unsent(teacher.backend, teacher.model), ledger,
                                 seed=config.seed)

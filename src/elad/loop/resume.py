@@ -20,7 +20,8 @@ BUDGET_SPENT = "the teacher budget is spent"
 EXTENDABLE = {"rounds", "budget", "round_budget", "target_accuracy", "patience", "min_gain", "stop_uncertainty"}
 # How the teacher is reached, not what it is (backend and model stay): a server restarted on another port,
 # or a slower link, must not orphan a run. The response cache is keyed without them.
-REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "token_limit"}
+REACHABLE = {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "token_limit", "batch_poll_seconds",
+             "batch_size"}
 EXTENSION_PENDING = "extension_pending"  # meta key: the config was extended; stopped rounds may go on
 
 

@@ -63,7 +63,7 @@ class Stages:
         parts.ledger.limit = round_limit(self.config.loop.round_budget, self.store.teacher_totals(up_to_round=round_ - 1))
         with stage(self.console, f"round {round_} · annotate", len(todo)) as update:
             try:
-                results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.concurrency)
+                results = parts.annotator.annotate_many(items, concurrency=self.config.teacher.in_flight())
                 for done, (example, result) in enumerate(results, start=1):
                     if isinstance(result, Annotation):
                         self.store.add_annotation(round_, example.id, result)

@@ -1,6 +1,7 @@
 """The teacher's response cache on disk: one SQLite file per run (`teacher_cache.db`, WAL), a row per
 whole reply, keyed by `elad.teachers.base.request_key`. `CachedTeacher` (teachers/cache.py) uses it
-through the `ReplyCache` protocol; here is only the storage.
+through the `ReplyCache` protocol; here is only the storage. It also logs the batches a batch teacher
+sent (`BatchLog`, teachers/batch.py) until they end, so that a killed run finds them again.
 """
 
 import dataclasses
@@ -15,7 +16,9 @@ from elad.teachers.base import Completion, Request
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
-    completions TEXT NOT NULL, created_at REAL NOT NULL, booked INTEGER NOT NULL DEFAULT 1)
+    completions TEXT NOT NULL, created_at REAL NOT NULL, booked INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, keys TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL);
 """
 
 
@@ -29,7 +32,7 @@ class ResponseCache:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(SCHEMA)
+        self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(responses)")}
         if "booked" not in columns:  # a cache written before replies were booked: all of them were
             self.db.execute("ALTER TABLE responses ADD COLUMN booked INTEGER NOT NULL DEFAULT 1")
@@ -66,6 +69,22 @@ class ResponseCache:
             completions_ = [Completion(**c) for c in json.loads(completions)]
             found.append((key, backend, model, Request.from_dict(json.loads(request)), completions_))
         return found
+
+    def add_batch(self, batch_id: str, keys: list[str]) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, 'open', ?)",
+                            (batch_id, json.dumps(keys), time.time()))
+
+    def open_batches(self) -> list[tuple[str, list[str]]]:
+        """(batch id, the cache keys of its requests) of every batch not yet seen to end, oldest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT batch_id, keys FROM batches WHERE status = 'open' ORDER BY created_at").fetchall()
+        return [(batch_id, json.loads(keys)) for batch_id, keys in rows]
+
+    def close_batch(self, batch_id: str, status: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id))
 
     def __len__(self) -> int:
         with self._lock:

@@ -3,7 +3,9 @@
 Knows nothing else in elad (the local teacher borrows the students' loader when it is built).
 """
 
+from elad.errors import EladError
 from elad.registry import Registry
+from elad.teachers.batch import BatchTeacher
 from elad.teachers.base import (
     Completion, Request, Response, Teacher, TeacherContext, TeacherError, TeacherRefused, TeacherReplyError,
 )
@@ -24,14 +26,26 @@ def build_teacher(config, context: TeacherContext, cache: ReplyCache | None = No
     """The configured backend (`teacher.backend`), behind the response `cache` when `teacher.cache` is on
     and a cache is given (the run store's `ResponseCache`). `config` is a TeacherConfig."""
     teacher = TEACHERS.get(config.backend).from_config(config, context)
+    if getattr(config, "batch", False):
+        if cache is None:
+            raise EladError("teacher.batch needs the run's response cache (teacher.cache: true), where batch ids are kept")
+        teacher = BatchTeacher(teacher, log=cache, poll_seconds=config.batch_poll_seconds,
+                               max_requests=config.batch_size)
     if getattr(config, "cache", True) and cache is not None:
         return CachedTeacher(teacher, cache)
     return teacher
 
 
+def price_for(config) -> Price:
+    """The prices a TeacherConfig names, at the batch share when its requests go in batches."""
+    share = config.batch_price if config.batch else 1.0
+    cached = None if config.price_cached_prompt is None else config.price_cached_prompt * share
+    return Price(config.price_prompt * share, config.price_completion * share, cached)
+
+
 __all__ = [
-    "TEACHERS", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
+    "TEACHERS", "BatchTeacher", "Budget", "BudgetExhausted", "CachedTeacher", "Completion", "Ledger", "LocalTeacher",
     "OpenAITeacher", "Price", "ReplayTeacher", "Request", "Response", "ReplyCache", "Spent", "Teacher",
-    "TeacherContext", "TeacherError", "TeacherRefused", "TeacherReplyError", "build_teacher", "complete_many", "in_flight",
+    "TeacherContext", "TeacherError", "TeacherRefused", "TeacherReplyError", "build_teacher", "complete_many", "in_flight", "price_for",
     "round_limit",
 ]

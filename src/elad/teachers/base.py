@@ -142,6 +142,11 @@ class Teacher(Protocol):
     def take_unbooked(self) -> list[tuple[Request, Response]]:
         """Replies an earlier process kept but never recorded (once)."""
 
+    def pending(self, request: Request) -> Response | None:
+        """The reply to a request an earlier process sent and never received, if it can still be had
+        (a batch still at the server: waits for it); None if not. Raises TeacherError when the server
+        answered it with an error (nothing billed)."""
+
     def booked(self, request: Request) -> None:
         """The call that brought this reply is recorded."""
 
@@ -162,6 +167,9 @@ class TeacherBase:
 
     def take_unbooked(self) -> list[tuple[Request, Response]]:
         return []
+
+    def pending(self, request: Request) -> Response | None:
+        return None
 
     def booked(self, request: Request) -> None:
         return None

@@ -74,6 +74,13 @@ class CachedTeacher(TeacherBase):
             self.cache.put(key, self.backend, self.model, request, response.completions, booked=False)
         return response
 
+    def pending(self, request: Request) -> Response | None:
+        """The wrapped teacher's reply to a request an earlier process sent (a batch), kept like any reply."""
+        response = self.teacher.pending(request)
+        if response is not None and len(response.completions) >= request.n:
+            self.cache.put(self.key(request), self.backend, self.model, request, response.completions, booked=False)
+        return response
+
     def booked(self, request: Request) -> None:
         """The call that brought this reply is recorded (or there is nowhere to record it)."""
         self.cache.mark_booked(self.key(request))

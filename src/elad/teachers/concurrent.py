@@ -18,7 +18,7 @@ R = TypeVar("R")
 
 def in_flight(
     work: Callable[[T], R], items: Iterable[T], concurrency: int, between: Callable[[], None] | None = None,
-    every: float = 0.05,
+    every: float = 0.05, interrupt: Callable[[], None] | None = None,
 ) -> Iterator[tuple[T, R]]:
     """(item, work(item)) for each item, as they finish, with at most `concurrency` running at once.
 
@@ -26,6 +26,8 @@ def in_flight(
     exception is raised. With `concurrency` 1 everything runs in the calling thread, in order.
     `between()` (if given) runs in the calling thread at least every `every` seconds while work is running
     (the ledger's flush: a paid call is recorded soon after it ends, not only when its item is done).
+    `interrupt()` (if given) runs when the caller stops early or is interrupted (Ctrl-C), before the work
+    still running is waited for: it tells work that could wait long (a batch teacher polling) to give up.
     """
     if concurrency <= 1:
         for item in items:
@@ -54,6 +56,10 @@ def in_flight(
                         failure = failure or error
                         continue
                     yield item, future.result()
+        except BaseException:
+            if interrupt is not None:
+                interrupt()
+            raise
         finally:  # the consumer stopped early, or a failure: let nothing new start
             for future in running:
                 future.cancel()
@@ -74,6 +80,7 @@ def complete_many(
     """Each request through the ledger (reserved, sent, charged), `concurrency` at a time; (request,
     response) pairs as they finish. The ledger's `on_call` runs in this thread before each pair is yielded."""
     with ledger.deferred():
-        for request, response in in_flight(lambda r: ledger.call(teacher, r), requests, concurrency, ledger.flush):
+        for request, response in in_flight(lambda r: ledger.call(teacher, r), requests, concurrency, ledger.flush,
+                                           interrupt=getattr(teacher, "stop_waiting", None)):
             ledger.flush()
             yield request, response

@@ -88,7 +88,8 @@ class Ledger:
     `flush()` for calls made in other threads.
 
     Before its first call (or at `recover`), the ledger settles what an earlier process left: its open
-    reservations (with the reply the response cache caught, else at their worst case) and the replies
+    reservations (with the reply the response cache caught or a batch still holds, else at their worst
+    case) and the replies
     in the cache that no reservation knows (charged as they are).
     """
 
@@ -237,7 +238,11 @@ class Ledger:
                 return
             self._recovered = True
             for reservation in self.journal.open():
-                hit = teacher.lookup(reservation.request)
+                try:
+                    hit = teacher.lookup(reservation.request) or teacher.pending(reservation.request)
+                except TeacherError:  # the server answered it with an error: nothing was billed
+                    self.journal.release(reservation)
+                    continue
                 if hit is None:
                     self._lose(reservation, held=False)
                     continue

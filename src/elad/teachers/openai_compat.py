@@ -87,7 +87,7 @@ class OpenAITeacher(TeacherBase):
         self.structured_formats = ["json_schema", "json_object"]
         self.supports_json_schema = True
         self._lock = threading.Lock()
-        self._openai = openai
+        self.openai = openai
         # The client pools up to 1,000 connections: enough for any `concurrency` in flight.
         self.max_retries = max_retries
         # max_retries=0: the client sends each attempt once; `_send` retries, reserving each attempt.
@@ -118,12 +118,18 @@ class OpenAITeacher(TeacherBase):
                                      ("reasoning_as_rationale", self.reasoning_as_rationale)) if v}
         return request_key(self.backend, self.model, request, self.keyed_by_example, options)
 
+    @property
+    def client(self):
+        """The `openai` client (requests sent once each: the retries are elad's)."""
+        return self._client
+
     def close(self) -> None:
         self._client.close()
 
     # --- one request -------------------------------------------------------------------------------
 
-    def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
+    def params(self, request: Request) -> dict:
+        """What every attempt at `request` sends, but the token limit, temperature and response format."""
         params = {"model": self.model, "messages": [dict(m) for m in request.messages]}
         if request.n != 1:
             params["n"] = request.n
@@ -131,14 +137,28 @@ class OpenAITeacher(TeacherBase):
             params["reasoning_effort"] = self.reasoning_effort
         if self.extra_body:
             params["extra_body"] = self.extra_body
+        return params
+
+    def body(self, request: Request) -> dict:
+        """The request as one JSON body (a batch file's line): server options merged in, the best
+        structured-output form when a schema is asked for."""
+        params = self.params(request)
+        server_options = params.pop("extra_body", {})
+        body = {**params, **server_options, **self._limits(request)}
+        if request.json_schema is not None and self.structured_formats:
+            body["response_format"] = _response_format(self.structured_formats[0], request)
+        return body
+
+    def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
+        params = self.params(request)
         tries = _Tries(attempts)
         while request.json_schema is not None and self.structured_formats:
             form = self.structured_formats[0]
             try:
-                return self._response(request, self._send({**params, "response_format": _response_format(form, request)}, tries, request))
-            except self._openai.APIStatusError as error:
+                return self.response(request, self._send({**params, "response_format": _response_format(form, request)}, tries, request))
+            except self.openai.APIStatusError as error:
                 if not _refuses_format(error):
-                    raise self._failed(error) from None
+                    raise self.failed(error) from None
                 # This server does not take this kind of structured output: try the next kind, and in
                 # the end the prompt alone (which states the format too).
                 tries.failed(maybe_billed=False)
@@ -146,12 +166,12 @@ class OpenAITeacher(TeacherBase):
                     if self.structured_formats and self.structured_formats[0] == form:
                         self.structured_formats.pop(0)
                     self.supports_json_schema = bool(self.structured_formats)
-            except self._openai.OpenAIError as error:
-                raise self._failed(error) from None
+            except self.openai.OpenAIError as error:
+                raise self.failed(error) from None
         try:
-            return self._response(request, self._send(params, tries, request))
-        except self._openai.OpenAIError as error:
-            raise self._failed(error) from None
+            return self.response(request, self._send(params, tries, request))
+        except self.openai.OpenAIError as error:
+            raise self.failed(error) from None
 
     def _send(self, params: dict, tries: "_Tries", request: Request):
         """One reply, retrying what may pass on a second try; every attempt after the first is announced
@@ -162,7 +182,7 @@ class OpenAITeacher(TeacherBase):
                 return self._client.chat.completions.create(**params, **self._limits(request))
             except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
                 raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
-            except self._openai.APIStatusError as error:
+            except self.openai.APIStatusError as error:
                 if self._adapted_to(error):  # refused a parameter the model does not take: send without it
                     tries.failed(maybe_billed=False)
                     continue
@@ -170,9 +190,9 @@ class OpenAITeacher(TeacherBase):
                     raise
                 tries.failed(maybe_billed=False, retry=True)  # the server answered with an error: nothing generated
                 time.sleep(_wait(error, tries.retries))
-            except self._openai.APIConnectionError as error:  # a timeout, a refused or dropped connection
+            except self.openai.APIConnectionError as error:  # a timeout, a refused or dropped connection
                 if tries.retries >= self.max_retries:
-                    raise self._failed(error, maybe_billed=True) from None
+                    raise self.failed(error, maybe_billed=True) from None
                 tries.failed(maybe_billed=True, retry=True)
                 time.sleep(_wait(error, tries.retries))
 
@@ -199,10 +219,11 @@ class OpenAITeacher(TeacherBase):
                 return True
         return False
 
-    def _failed(self, error: Exception, maybe_billed: bool = False) -> TeacherError:
+    def failed(self, error: Exception, maybe_billed: bool = False) -> TeacherError:
+        """The TeacherError that reports an `openai` error (the API key taken out of its message)."""
         status = getattr(error, "status_code", None)
         what = f"HTTP {status}" if status else type(error).__name__
-        message = self._redacted(getattr(error, "message", None) or str(error))
+        message = self.redacted(getattr(error, "message", None) or str(error))
         where = self.base_url or "the OpenAI API"
         if status in (400, 413, 422):
             return TeacherRefused(f"teacher '{self.model}' at {where} refused the request: {what}: {message}")
@@ -210,7 +231,7 @@ class OpenAITeacher(TeacherBase):
         failure.maybe_billed = maybe_billed
         return failure
 
-    def _redacted(self, text: str) -> str:
+    def redacted(self, text: str) -> str:
         """`text` without the API key: a server or proxy may repeat the Authorization header in an error
         message, which would otherwise be printed, logged and stored with the item's rejection."""
         key = getattr(self._client, "api_key", None)
@@ -218,7 +239,8 @@ class OpenAITeacher(TeacherBase):
             text = text.replace(key, "[the API key]")
         return text
 
-    def _response(self, request: Request, result) -> Response:
+    def response(self, request: Request, result) -> Response:
+        """The Response of a chat completion (an `openai` ChatCompletion) that answered `request`."""
         choices = list(getattr(result, "choices", None) or [])
         usage = getattr(result, "usage", None)
         reported = None

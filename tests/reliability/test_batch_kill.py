@@ -1,0 +1,31 @@
+"""A whole loop with a batch teacher, killed while it waits for a batch and run again: the rerun picks the
+batch up from the run's log instead of paying for its requests twice, and the budget holds."""
+
+import signal
+
+import pytest
+
+from tests.reliability.audit import audit
+from tests.reliability.conftest import FIGURES, loop_config
+from tests.reliability.procs import Launcher, write_config
+
+pytestmark = pytest.mark.integration
+
+BUDGET = {"calls": 6}  # 2 rounds of 3: exactly what the run needs, no room to pay for a batch twice
+
+
+def test_killed_while_a_batch_runs_then_resumed(rel_data, tiny_model_dir, tmp_path, server):
+    server.batch_polls = 2
+    config = loop_config(rel_data, tiny_model_dir, server.base_url,
+                         teacher={"batch": True, "batch_poll_seconds": 0.05}, loop={"budget": BUDGET})
+    launcher = Launcher(write_config(tmp_path / "config.yaml", config), tmp_path / "run")
+    killed = launcher.run(kill_in="elad.teachers.batch:BatchTeacher._wait:1:0.02")  # in round 1's batch
+    assert killed.rc == -signal.SIGKILL and len(server.batches) == 1 and server.billed.calls == 0
+
+    finished = launcher.run_to_completion()
+    assert finished.rc == 0, finished.err[-4000:]
+    found = audit(tmp_path / "run", server, BUDGET)
+    FIGURES["batch_kill_problems"] += len(found.problems())
+    assert found.problems() == {} and found.open_reservations == 0 and found.lost_rows == 0
+    assert len(server.batches) == 2  # round 1's batch, picked up after the kill; round 2's
+    assert server.billed.calls == found.paid_rows == 6
