@@ -9,7 +9,8 @@ class DataError(EladError):
     """A dataset file or row is missing or malformed; the message names file, line and field."""
 
     def __init__(self, path, line: int | None, field: str | None, problem: str):
-        where = str(path) + (f", line {line}" if line is not None else "")
+        unit = "row" if str(path).endswith((".parquet", ".arrow")) else "line"  # table formats have no lines
+        where = str(path) + (f", {unit} {line}" if line is not None else "")
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{problem}")
         self.path, self.line, self.field = path, line, field

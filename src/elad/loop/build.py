@@ -45,11 +45,21 @@ def splits(config: ExperimentConfig, task: Task) -> tuple[str, str]:
     return config.task.pool_split or default_pool, config.task.test_split or default_test
 
 
+def refuse_without_gold(test: list[Example], split: str) -> None:
+    """A split whose questions lack gold answers (a benchmark's hidden test set) cannot measure accuracy."""
+    missing = sum(1 for e in test if not e.answer)
+    if missing:
+        raise EladError(f"task.test_split: {missing} of {len(test)} questions of split '{split}' have no gold answer "
+                        "(a prediction-only split); choose a split with answers as the test split")
+
+
 def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example], list[Example]]:
     """The pool and the test set. When both come from one split, the test set is drawn first and the
     pool from what is left, so no question is both trained on and tested."""
     pool_split, test_split = splits(config, task)
-    test = draw(task.load(test_split), config.task.test_size, config.seed + 1)
+    test_rows = task.load(test_split)
+    refuse_without_gold(test_rows, test_split)
+    test = draw(test_rows, config.task.test_size, config.seed + 1)
     pool_rows = task.load(pool_split)
     if pool_split == test_split:
         held_out = {e.id for e in test}
@@ -80,7 +90,7 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
     journal = StoreJournal(store.path, purpose=config.annotation.method)
     ledger = Ledger(
         budget=Budget(config.loop.budget.calls, config.loop.budget.tokens, config.loop.budget.dollars),
-        price=Price(config.teacher.price_prompt, config.teacher.price_completion, config.teacher.price_cached_prompt),
+        price=price_for(config.teacher),
         count_tokens=student.count_tokens,
         journal=journal,
     )

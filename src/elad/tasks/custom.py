@@ -1,8 +1,9 @@
-"""A task from the user's own JSONL / JSON / CSV files, configured by field names and an answer kind.
+"""A task from the user's own data, configured by field names and an answer kind.
 
     task:
       name: custom
-      path: data/my_task            # a folder with {split}.jsonl|.json|.csv, or one file (split "all")
+      path: data/my_task            # a folder with {split}.jsonl|.json|.csv|.parquet, or one file (split "all"),
+                                    # or a folder written by `datasets`' save_to_disk, or hf:OWNER/NAME[:CONFIG]
       options:
         answer_kind: option         # label | option | number | yes_no
         question: question          # field holding the question ...
@@ -15,8 +16,13 @@
         files: {train: a.csv, test: b.csv}   # optional explicit split -> file (relative to path)
 
 Answers are stored in canonical form (label as listed, option letter, shortest number spelling, yes/no).
+
+`hf:OWNER/NAME[:CONFIG]` loads a dataset from the Hugging Face Hub through `datasets.load_dataset` (the
+`data` extra), or from the local `datasets` cache when the Hub cannot be reached; its splits are read from
+the Arrow files `datasets` keeps in that cache.
 """
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from string import Formatter
@@ -27,7 +33,8 @@ from elad.tasks.base import (INSTRUCTIONS, AnswerKind, Example, Task, canonical_
                              reject_unknown)
 from elad.tasks.rows import Row, read_rows
 
-SUFFIXES = (".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz")
+SUFFIXES = (".jsonl", ".json", ".csv", ".jsonl.gz", ".json.gz", ".csv.gz", ".parquet", ".arrow")
+HUB = "hf:"
 _YES = {"yes", "true", "1", "y"}
 _NO = {"no", "false", "0", "n"}
 
@@ -50,10 +57,14 @@ class CustomTask(Task):
             raise EladError("task.options: give the custom task either 'question' (a field) or 'template'")
         if kind == AnswerKind.OPTION and not choices:
             raise EladError("task.options.choices: an option task needs the field holding its choices")
-        self.root = data_root(path, "custom")
         self.fields = {"question": question, "answer": answer, "choices": choices, "rationale": rationale, "id": id}
         self.template, self.choice_separator = template, choice_separator
-        self.split_files = self._split_files(files)
+        if str(path or "").startswith(HUB):
+            self.split_files = hub_split_files(str(path)[len(HUB):])
+            self.root = self.split_files[next(iter(self.split_files))][0].parent
+        else:
+            self.root = data_root(path, "custom")
+            self.split_files = self._split_files(files)
         label_set = tuple(str(label) for label in labels) if labels else ()
         if kind == AnswerKind.YES_NO:
             label_set = ("yes", "no")
@@ -68,26 +79,30 @@ class CustomTask(Task):
             listed = " or ".join(f"'So the answer is {label}.'" for label in self.labels)
             self.instruction = f"Explain your reasoning step by step, then finish with {listed}"
 
-    def _split_files(self, files: dict | None) -> dict[str, Path]:
+    def _split_files(self, files: dict | None) -> dict[str, list[Path]]:
         if files:
-            return {canonical_split(split): self.root / name for split, name in files.items()}
+            return {canonical_split(split): [self.root / name] for split, name in files.items()}
         if self.root.is_file():
-            return {"all": self.root}
+            return {"all": [self.root]}
+        saved = saved_dataset_files(self.root)
+        if saved:
+            return saved
         found = {}
         for path in sorted(self.root.iterdir()):
             for suffix in SUFFIXES:
                 if path.name.endswith(suffix):
-                    found.setdefault(canonical_split(path.name[: -len(suffix)]), path)
+                    found.setdefault(canonical_split(path.name[: -len(suffix)]), [path])
         if not found:
-            raise EladError(f"task.path: {self.root} holds no {{split}}.jsonl, .json or .csv files")
+            raise EladError(f"task.path: {self.root} holds no {{split}}.jsonl, .json, .csv or .parquet files, and "
+                            "is not a folder written by datasets' save_to_disk")
         order = {"train": 0, "valid": 1, "test": 2}
         return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
 
     def _labels_seen(self) -> tuple[str, ...]:
         """Label tasks without `labels`: the answers found in every split, sorted (a stable answer space)."""
         seen = set()
-        for split, path in self.split_files.items():
-            for row in read_rows(path):
+        for split, paths in self.split_files.items():
+            for row in read_rows(paths):
                 if row.data is not None and str(row.data.get(self.fields["answer"]) or "").strip():
                     seen.add(str(row.data[self.fields["answer"]]).strip())
         return tuple(sorted(seen))
@@ -95,7 +110,7 @@ class CustomTask(Task):
     def files(self, split: str) -> list[Path]:
         if split not in self.split_files:
             raise self.unknown_split(split)
-        return [self.split_files[split]]
+        return list(self.split_files[split])
 
     def rows(self, split: str) -> Iterable[Row]:
         return read_rows(self.files(split))
@@ -180,3 +195,48 @@ def _default_splits(splits: tuple[str, ...]) -> tuple[str, str]:
     pool = next((s for s in ("train", "valid", "all") if s in splits), splits[0] if splits else "all")
     test = next((s for s in ("test", "valid", "all") if s in splits and s != pool), pool)
     return pool, test
+
+
+def saved_dataset_files(folder: Path) -> dict[str, list[Path]]:
+    """The Arrow files of each split of a folder written by `save_to_disk`: a DatasetDict (a
+    dataset_dict.json and a folder per split) or one Dataset (split "all"); {} for any other folder."""
+    if (folder / "dataset_dict.json").is_file():
+        splits = _json(folder / "dataset_dict.json").get("splits") or []
+        return {canonical_split(split): _arrow_files(folder / split) for split in splits}
+    if (folder / "state.json").is_file():
+        return {"all": _arrow_files(folder)}
+    return {}
+
+
+def _arrow_files(folder: Path) -> list[Path]:
+    state = _json(folder / "state.json")
+    names = [entry["filename"] for entry in state.get("_data_files") or []]
+    if not names:
+        raise DataError(folder / "state.json", None, "_data_files", "lists no Arrow files")
+    return [folder / name for name in names]
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(path, None, None, f"not readable as JSON ({error})") from None
+
+
+def hub_split_files(spec: str) -> dict[str, list[Path]]:
+    """The cached Arrow files of each split of a Hub dataset `OWNER/NAME[:CONFIG]` (or a local dataset
+    folder that `datasets.load_dataset` reads), downloaded when the Hub is reachable."""
+    try:
+        import datasets
+    except ImportError:
+        raise EladError("task.path: hf: datasets need the `datasets` library: pip install 'elad[data]'") from None
+    name, _, config = spec.partition(":")
+    try:
+        loaded = datasets.load_dataset(name, config or None)
+    except Exception as error:  # noqa: BLE001 - datasets raises many kinds; all mean the same to the user
+        raise EladError(f"task.path: could not load the dataset '{name}'"
+                        f"{f' (config {config})' if config else ''} with datasets: {error}") from None
+    found = {canonical_split(split): [Path(f["filename"]) for f in part.cache_files] for split, part in loaded.items()}
+    if not found or not all(found.values()):
+        raise EladError(f"task.path: the dataset '{name}' has no split kept as Arrow files in the datasets cache")
+    return found

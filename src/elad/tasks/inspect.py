@@ -78,9 +78,18 @@ def _counts_table(task: Task, summaries: list[SplitSummary]) -> Table:
     for column in ("split", "examples", "skipped", "with rationale", "note"):
         table.add_column(column, justify="left" if column in ("split", "note") else "right")
     for s in summaries:
-        table.add_row(s.split, str(s.examples), str(s.skipped), str(s.rationales), s.error or "",
+        table.add_row(s.split, str(s.examples), str(s.skipped), str(s.rationales), s.error or _gold_note(s),
                       style="red" if s.error else None)
     return table
+
+
+def _gold_note(summary: SplitSummary) -> str:
+    """Splits whose questions lack gold answers are for prediction only: a run refuses them as its test split."""
+    missing = summary.answers.get("(none)", 0)
+    if not missing:
+        return ""
+    share = "no" if missing == summary.examples else f"{missing} without"
+    return f"{share} gold answers: prediction only, not a test split"
 
 
 def _balance_table(task: Task, summaries: list[SplitSummary]) -> Table:

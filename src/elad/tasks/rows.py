@@ -1,9 +1,11 @@
 """Reading dataset records one at a time, so a malformed record can be named (file, line) or skipped.
 
 `elad.io.read_jsonl` stops at the first broken line; a task that may skip bad rows needs each record's
-problem as a value instead. Formats: JSON Lines, a JSON array of objects, CSV with a header. The format
-is sniffed: `.csv` is CSV; otherwise a file whose first character is `[` is an array, else JSON Lines
-(AQuA and Distilling Step-by-Step name their JSON Lines files `.json`).
+problem as a value instead. Formats: JSON Lines, a JSON array of objects, CSV with a header, Parquet, and
+Arrow (the files `datasets` writes with `save_to_disk` and keeps in its cache). The format is sniffed:
+`.csv` is CSV, `.parquet` Parquet, `.arrow` Arrow; otherwise a file whose first character is `[` is an
+array, else JSON Lines (AQuA and Distilling Step-by-Step name their JSON Lines files `.json`). Parquet and
+Arrow need `pyarrow` (the `data` extra); their records are numbered by row.
 """
 
 import csv
@@ -31,6 +33,8 @@ def sniff_format(path: Path) -> str:
         return "csv"
     if name.endswith(".jsonl"):
         return "jsonl"
+    if name.endswith((".parquet", ".arrow")):
+        return name.rsplit(".", 1)[1]
     with open_text(path) as handle:
         for chunk in iter(lambda: handle.read(256), ""):
             stripped = chunk.lstrip()
@@ -45,7 +49,8 @@ def read_rows(paths: Path | Iterable[Path], fmt: str | None = None) -> Iterator[
     for path in [paths] if isinstance(paths, Path) else paths:
         if not path.exists():
             raise DataError(path, None, None, "file not found")
-        reader = {"jsonl": _jsonl, "json": _json_array, "csv": _csv}[fmt or sniff_format(path)]
+        reader = {"jsonl": _jsonl, "json": _json_array, "csv": _csv, "parquet": _parquet,
+                  "arrow": _arrow}[fmt or sniff_format(path)]
         for line, data, error in reader(path):
             yield Row(path, line, index, data, error)
             index += 1
@@ -119,3 +124,46 @@ def _csv(path: Path):
                 yield line, None, DataError(path, line, missing, "row has too few cells")
             else:
                 yield line, data, None
+
+
+def _pyarrow(path: Path):
+    try:
+        import pyarrow
+        import pyarrow.ipc
+        import pyarrow.parquet
+    except ImportError:
+        raise DataError(path, None, None, "reading Parquet and Arrow files needs pyarrow: pip install 'elad[data]'") from None
+    return pyarrow
+
+
+def _parquet(path: Path):
+    pyarrow = _pyarrow(path)
+    try:
+        batches = pyarrow.parquet.ParquetFile(path).iter_batches()
+        yield from _records(batches)
+    except pyarrow.ArrowException as error:
+        raise DataError(path, None, None, f"not a readable Parquet file ({error})") from None
+
+
+def _arrow(path: Path):
+    """An Arrow IPC stream (what `datasets` writes) or file."""
+    pyarrow = _pyarrow(path)
+    try:
+        with pyarrow.memory_map(str(path)) as source:
+            try:
+                reader = pyarrow.ipc.open_stream(source)
+            except pyarrow.ArrowInvalid:
+                reader = pyarrow.ipc.open_file(source)
+            batches = reader if hasattr(reader, "__iter__") else (reader.get_batch(i) for i in range(reader.num_record_batches))
+            yield from _records(batches)
+    except pyarrow.ArrowException as error:
+        raise DataError(path, None, None, f"not a readable Arrow file ({error})") from None
+
+
+def _records(batches):
+    """(row number from 1, record, None) for each row of a table's record batches."""
+    number = 0
+    for batch in batches:
+        for data in batch.to_pylist():
+            number += 1
+            yield number, data, None
