@@ -250,16 +250,27 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
     round_: int = typer.Option(..., "--round", "-r", help="The round whose student to export (0 = untrained)."),
     out: Path = typer.Option(..., "--out", help="Where to write the model directory (must not exist or be empty)."),
+    adapter_only: bool = typer.Option(False, "--adapter-only", help="Write the LoRA adapter alone (peft), not "
+                                      "the merged model."),
+    gguf: bool = typer.Option(False, "--gguf", help="Also write GGUF files for llama.cpp (f16 and --gguf-quant) "
+                              "and an Ollama Modelfile."),
+    gguf_quant: str = typer.Option("q8_0", "--gguf-quant", help="The quantized GGUF beside the f16 one: q8_0, "
+                                   "q4_k_m, or none."),
+    push: str = typer.Option(None, "--push-to-hub", help="Upload the folder to this Hub repository (private; "
+                             "the token from HF_TOKEN or `hf auth login`)."),
 ):
     """Write a round's student as a standalone Hugging Face model.
 
-    The LoRA adapter is merged; the tokenizer and a model card (task, teacher, spend, accuracy) go beside it."""
+    The LoRA adapter is merged (or written alone with --adapter-only); the tokenizer and a model card (base
+    model, task, teacher, spend, accuracy with its 95% interval) go beside it."""
     try:
         _quiet_libraries()
-        from elad.export import export_round
+        from elad.export import export_round, push_to_hub
 
-        written = export_round(run_dir, round_, out)
+        written = export_round(run_dir, round_, out, adapter_only=adapter_only, gguf=gguf, gguf_quant=gguf_quant)
         console.print(f"exported round {round_} of {run_dir} to {written}")
+        if push:
+            console.print(f"pushed to {push_to_hub(written, push, 'model')}")
     except EladError as error:
         _fail(error)
 
@@ -269,15 +280,19 @@ def export_data(
     run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
     out: Path = typer.Option(..., "--out", help="Where to write the dataset folder (must not exist or be empty)."),
     parquet: bool = typer.Option(False, "--parquet", help="Write each table as .parquet too (needs pyarrow)."),
+    push: str = typer.Option(None, "--push-to-hub", help="Upload the folder to this Hub dataset repository "
+                             "(private; the token from HF_TOKEN or `hf auth login`)."),
 ):
     """Write what the run bought as a dataset: every annotation with its question, rationale, answer, gold,
     teacher, cost, round, selection score and method; plus chat `messages` and `prompt`/`completion` tables
     for SFT. `datasets.load_dataset(OUT)` opens it."""
     try:
-        from elad.export import export_data as write_data
+        from elad.export import export_data as write_data, push_to_hub
 
         written, rows = write_data(run_dir, out, parquet=parquet)
         console.print(f"exported {rows} annotations of {run_dir} to {written}")
+        if push:
+            console.print(f"pushed to {push_to_hub(written, push, 'dataset')}")
     except EladError as error:
         _fail(error)
 

@@ -184,7 +184,7 @@ def test_training_losses_and_round_metrics_go_to_tensorboard_when_asked(esnli_di
 
 
 def test_the_wilson_interval():
-    from elad.loop.trackers import wilson
+    from elad.stats import wilson
 
     low, high = wilson(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)

@@ -293,7 +293,7 @@ def test_export_writes_a_standalone_model_that_gives_the_same_outputs(small_llam
     out = export_round(run, 1, tmp_path / "exported")
     assert not (out / "adapter_config.json").exists() and (out / "config.json").exists()
     card = (out / "README.md").read_text()
-    assert "75.0% (3/4)" in card and "esnli" in card and "replay / palm-540b" in card
+    assert "75.0% (3/4; 95% interval 30.1% to 95.4%)" in card and "esnli" in card and "replay / palm-540b" in card
     assert json.loads((out / "elad.json").read_text())["prompt_prefix"] == ""
     exported = Student(StudentConfig(model=str(out), dtype="float32", max_new_tokens=12, lora=None))
     assert exported.generate([r.prompt for r in records]) == expected

@@ -33,3 +33,18 @@ def staged(out_dir: Path) -> Iterator[Path]:
         staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def push_to_hub(folder: Path, repo_id: str, repo_type: str, private: bool = True) -> str:
+    """Upload an exported folder to a Hub repository (`repo_type` model or dataset; created, private, if
+    missing). The token comes from the environment (HF_TOKEN) or `hf auth login`, never from elad.
+    Returns the repository's URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
+        api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message="elad export")
+    except Exception as error:  # noqa: BLE001 - network, auth and validation errors all stop the same way
+        raise EladError(f"--push-to-hub {repo_id}: {error}") from None
+    return str(url)

@@ -8,24 +8,14 @@ in report_to reach only the training losses.
 """
 
 import hashlib
-import math
 from pathlib import Path
 
 from elad.errors import EladError
+from elad.stats import wilson
 
 ROUND_TRACKERS = ("tensorboard", "wandb", "mlflow")
 LOGGED = ("accuracy", "accuracy_low", "accuracy_high", "correct", "total", "unparsed", "annotations",
           "teacher_calls", "teacher_tokens", "teacher_dollars", "seconds")
-
-
-def wilson(correct: float, total: float, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of a proportion (sound at 0 and 1, unlike the normal one)."""
-    if not total:
-        return 0.0, 1.0
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def round_metrics(row: dict) -> dict[str, float]:

