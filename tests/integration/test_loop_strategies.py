@@ -49,6 +49,31 @@ def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_mo
     first = store.chosen(1)[0]
     assert first in result.output
 
+    # gold is known for the pool: how well each score part pointed at the student's errors is stored
+    selection = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "selection"}
+    wrong = sum(1 for i, d in scores.items()
+                if max(d[-1], key=d[-1].get) != store.example(i)["answer"])
+    assert selection["errors_known"] == 12 and selection["errors_wrong"] == wrong
+    if 0 < wrong < 12:
+        assert {"auroc_score", "auroc_intra_scaled", "auroc_inter_scaled"} <= set(selection)
+        assert all(0.0 <= v <= 1.0 for k, v in selection.items() if k.startswith("auroc_"))
+        assert "AUROC against the student's errors on 12 scored items" in result.output
+
+
+def test_the_oracle_chooses_what_the_student_gets_wrong(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "oracle"}, rounds=1)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    finals = {i: max(d[-1], key=d[-1].get) for i, d in store.answer_scores(1).items()}
+    wrong = {i for i, answer in finals.items() if answer != store.example(i)["answer"]}
+    chosen = set(store.chosen(1))
+    assert len(chosen) == 4
+    assert chosen <= wrong or wrong <= chosen  # errors first, as many as the round can take
+    selection = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "selection"}
+    if 0 < len(wrong) < 12:
+        assert selection["auroc_wrong"] == 1.0  # its own part marks the errors exactly
+
 
 def test_initial_random_round_then_the_strategy(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"

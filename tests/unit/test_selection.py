@@ -12,7 +12,7 @@ from elad.errors import EladError
 from elad.selection import STRATEGIES, RoundView, Scored, create_strategy, diverse_top, measures, select_top
 from elad.tasks import Example
 
-ALL = ("random", "entropy", "least_confidence", "margin", "disagreement", "egss", "egss_intra", "egss_inter")
+ALL = ("random", "entropy", "least_confidence", "margin", "disagreement", "egss", "egss_intra", "egss_inter", "oracle")
 
 
 def item(steps: list[dict[str, float]], greedy: str, samples: list[str | None]) -> dict:
@@ -29,6 +29,7 @@ def view_of(items: dict[str, dict], seed: int = 0) -> RoundView:
     return RoundView(
         round=1, candidates=[Example(i, f"question {i}", "A") for i in items], seed=seed,
         explanations=explanations, answer_scores={i: d["scores"] for i, d in items.items()},
+        is_correct=lambda predicted, gold: predicted == gold,
     )
 
 

@@ -101,6 +101,9 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
         config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
         open_answers=task.answer_kind == AnswerKind.NUMBER,
     )
+    if getattr(strategy, "reads_gold", False):
+        console.print(f"[yellow]strategy {strategy.name} reads the gold answers: a ceiling for benchmarks, not a "
+                      "selection for real use[/]")
     diversity = config.selection.options.get("diversity")
     batch = BatchPolicy(strategy, config.loop.per_round, config.loop.initial_random, config.selection.pool_sample,
                         None if diversity is None else float(diversity))

@@ -75,7 +75,7 @@ def round_view(
     store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
     settings: SelectionConfig, seed: int, console: Console,
 ) -> RoundView:
-    view = RoundView(round=round_, candidates=candidates, seed=seed)
+    view = RoundView(round=round_, candidates=candidates, seed=seed, is_correct=task.is_correct)
     if not needs:
         return view
     samples = settings.samples if SAMPLES in needs else 0

@@ -15,6 +15,7 @@ from elad.loop.evaluate import evaluate
 from elad.loop.explain import explanation_rows, round_view
 from elad.loop.progress import stage
 from elad.loop.resume import BUDGET_SPENT
+from elad.selection.errors_auroc import error_aurocs, student_wrong
 from elad.store import RunDir, RunStore
 from elad.students.common import TrainRecord
 from elad.tasks import Example
@@ -44,8 +45,12 @@ class Stages:
         strategy = parts.batch.strategy_for(round_)
         view = round_view(self.store, round_, parts.task, parts.student, candidates, strategy.needs,
                           self.config.selection, seed, self.console)
-        ranked, chosen = parts.batch.choose(round_, strategy.score(view), candidates, seed)
+        scored = strategy.score(view)
+        ranked, chosen = parts.batch.choose(round_, scored, candidates, seed)
         self.store.add_selection(round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen))
+        wrong = student_wrong(view, parts.task.is_correct)
+        if wrong:  # how well the scores point at the student's errors, where gold is known
+            self.store.set_metrics(round_, "selection", error_aurocs(scored, wrong))
         return chosen
 
     # --- annotate ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Round metrics to experiment trackers: after each round, its test accuracy with a 95% interval, the
-teacher's spend so far and the stage times, at step = round, to the trackers `training.report_to` names
+teacher's spend so far, the stage times and (where gold is known) the AUROC of the selection scores
+against the student's errors, at step = round, to the trackers `training.report_to` names
 (the same list that logs the training losses through transformers).
 
 tensorboard writes under the run directory (`trackers/`); wandb and mlflow log to their own stores, set
@@ -23,7 +24,7 @@ def round_metrics(row: dict) -> dict[str, float]:
     metrics = dict(row)
     if row.get("accuracy") is not None and row.get("total"):
         metrics["accuracy_low"], metrics["accuracy_high"] = wilson(row["correct"], row["total"])
-    names = [*LOGGED, *(k for k in row if k.startswith("seconds_"))]
+    names = [*LOGGED, *(k for k in row if k.startswith(("seconds_", "auroc_")))]
     return {name: float(metrics[name]) for name in names if isinstance(metrics.get(name), (int, float))}
 
 

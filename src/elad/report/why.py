@@ -23,7 +23,18 @@ def why(store: RunStore, round_: int, top: int = 10) -> Group:
         f" · showing the top {len(items)}",
         style="bold",
     )
-    return Group(header, *(_item_panel(item) for item in items))
+    return Group(header, *_errors_line(store, round_), *(_item_panel(item) for item in items))
+
+
+def _errors_line(store: RunStore, round_: int) -> list[Text]:
+    """How well the scores pointed at the student's errors this round (where gold was known)."""
+    found = {m["name"]: m["value"] for m in store.metrics() if m["round"] == round_ and m["split"] == "selection"}
+    aurocs = {name.removeprefix("auroc_"): value for name, value in found.items() if name.startswith("auroc_")}
+    if not aurocs:
+        return []
+    listed = ", ".join(f"{name} {value:.2f}" for name, value in aurocs.items())
+    return [Text(f"AUROC against the student's errors on {int(found.get('errors_known', 0))} scored items "
+                 f"({int(found.get('errors_wrong', 0))} wrong; 0.5 = no better than chance): {listed}")]
 
 
 def why_text(store: RunStore, round_: int, top: int = 10, width: int = 110) -> str:

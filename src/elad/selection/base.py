@@ -1,5 +1,6 @@
 """The strategy protocol: score every candidate of the pool; the loop takes the top B."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,9 @@ class RoundView:
     # id -> the greedy explanation's answer distribution after prefix i = 0..n steps (i = n: all of it),
     # {answer: probability} over the task's candidates; {predicted: 1.0} for open-answer tasks
     answer_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # The task's answer check, is_correct(predicted, gold): for benchmark-only strategies that read gold
+    # (the oracle) and for measuring how well scores find the student's errors.
+    is_correct: Callable[[str | None, str], bool] | None = None
 
     def greedy_answer(self, example_id: str, strategy: str) -> str | None:
         return self._explanations(example_id, strategy)[0].get("answer")
