@@ -248,7 +248,8 @@ def why(
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`."),
-    round_: int = typer.Option(..., "--round", "-r", help="The round whose student to export (0 = untrained)."),
+    round_: str = typer.Option(..., "--round", "-r", help="The round whose student to export (0 = untrained), or "
+                               "'best': the best on the validation split (task.validation_size)."),
     out: Path = typer.Option(..., "--out", help="Where to write the model directory (must not exist or be empty)."),
     adapter_only: bool = typer.Option(False, "--adapter-only", help="Write the LoRA adapter alone (peft), not "
                                       "the merged model."),
@@ -265,10 +266,17 @@ def export(
     model, task, teacher, spend, accuracy with its 95% interval) go beside it."""
     try:
         _quiet_libraries()
-        from elad.export import export_round, push_to_hub
+        from elad.export import best_round, export_round, push_to_hub
 
-        written = export_round(run_dir, round_, out, adapter_only=adapter_only, gguf=gguf, gguf_quant=gguf_quant)
-        console.print(f"exported round {round_} of {run_dir} to {written}")
+        if round_ == "best":
+            chosen = best_round(run_dir)
+            console.print(f"round {chosen} is the best on the validation split")
+        elif round_.isdigit():
+            chosen = int(round_)
+        else:
+            raise EladError(f"--round: a round number or 'best', not {round_!r}")
+        written = export_round(run_dir, chosen, out, adapter_only=adapter_only, gguf=gguf, gguf_quant=gguf_quant)
+        console.print(f"exported round {chosen} of {run_dir} to {written}")
         if push:
             console.print(f"pushed to {push_to_hub(written, push, 'model')}")
     except EladError as error:

@@ -41,6 +41,10 @@ class TaskConfig(Strict):
     test_split: str | None = Field(None, description="held-out split for evaluation; empty = the task's default")
     pool_size: PositiveInt | None = Field(600, description="questions drawn (seeded) into the unlabeled pool")
     test_size: PositiveInt | None = Field(200, description="held-out questions drawn (seeded) for evaluation")
+    validation_size: PositiveInt | None = Field(
+        None, description="questions carved (seeded) from the pool split, never selected or annotated, evaluated "
+                          "each round: what the stopping rules and `elad export --round best` read (the test set "
+                          "is only reported)")
     options: dict[str, Any] = Field(
         default_factory=dict, description="task-specific settings passed to the task (e.g. a custom task's field names)"
     )
@@ -217,6 +221,15 @@ class ExperimentConfig(Strict):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+
+    @model_validator(mode="after")
+    def _stopping_rules_read_validation(self) -> "ExperimentConfig":
+        # A rule that stopped on the test accuracy would report a number it was tuned on.
+        rules = [name for name in ("target_accuracy", "patience") if getattr(self.loop, name) is not None]
+        if rules and not self.task.validation_size:
+            raise ValueError(f"loop.{rules[0]} reads the validation accuracy: set task.validation_size (questions "
+                             "carved from the pool split); the test set is only reported")
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

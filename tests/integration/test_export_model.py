@@ -154,6 +154,10 @@ def test_an_alias_student_card_names_its_hub_model(trained_run, tmp_path, monkey
 
 
 def test_export_refusals_and_push_to_hub_calls(trained_run, tmp_path, monkeypatch):
+    from elad.export import best_round
+
+    with pytest.raises(EladError, match="no validation accuracy"):
+        best_round(trained_run)
     with pytest.raises(EladError, match="no LoRA adapter"):
         export_round(trained_run, 0, tmp_path / "a", adapter_only=True)
     with pytest.raises(EladError, match="leave out --adapter-only"):

@@ -4,7 +4,9 @@ import pytest
 from typer.testing import CliRunner
 
 from elad.cli import app
+from elad.config import ExperimentConfig
 from elad.loop import Experiment
+from elad.report.tables import round_summaries
 from elad.store import RunStore
 from tests.integration.test_loop import make_config
 
@@ -113,9 +115,22 @@ def test_round_budget_caps_a_round_but_not_the_run(esnli_dir, tiny_model_dir, tm
 
 def test_patience_stops_when_accuracy_does_not_move(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
-    # A random tiny model stays at the same accuracy; demanding a 50-point gain stops after 1 round.
-    config = _config(esnli_dir, tiny_model_dir, rounds=3, patience=1, min_gain=0.5)
+    # A random tiny model stays at the same accuracy; demanding a 50-point gain stops after 1 round. The
+    # rule reads the validation split, carved from the pool: 3 of its 12 questions, never selected.
+    data = _config(esnli_dir, tiny_model_dir, rounds=3).model_dump()
+    data["task"]["validation_size"] = 3
+    data["loop"].update(patience=1, min_gain=0.5)
+    config = ExperimentConfig.model_validate(data)
     Experiment(config, run_dir).run()
     store = RunStore(run_dir / "run.db")
     assert store.stop_reason(1) == "no gain of 50.0% over the last 1 rounds"
+    validation = store.example_ids("validation")
+    assert len(validation) == 3 and len(store.example_ids("pool")) == 9
+    assert not set(validation) & {i for r in (1, 2, 3) for i in store.chosen(r)}
+    rows = {r["round"]: r for r in round_summaries(store)}
+    assert rows[0]["val_total"] == rows[1]["val_total"] == 3 and rows[1]["total"] == 6
+    from elad.export import best_round
+
+    validated = {r: row["val_accuracy"] for r, row in rows.items()}
+    assert best_round(run_dir) == min(validated, key=lambda r: (-validated[r], r))
     assert not store.round_done(2)

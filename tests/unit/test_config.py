@@ -62,3 +62,12 @@ def test_a_cached_prompt_price_above_the_prompt_price_is_refused():
     assert TeacherConfig(price_prompt=1.0, price_cached_prompt=0.5).price_cached_prompt == 0.5
     with pytest.raises(ValidationError, match="price_cached_prompt must not exceed price_prompt"):  # pydantic's own error
         TeacherConfig(price_prompt=1.0, price_cached_prompt=2.0)
+
+
+def test_stopping_rules_need_a_validation_split():
+    from elad.config import ExperimentConfig
+
+    with pytest.raises(ValueError, match="loop.patience reads the validation accuracy: set task.validation_size"):
+        ExperimentConfig.model_validate({"loop": {"patience": 2}})
+    config = ExperimentConfig.model_validate({"loop": {"target_accuracy": 0.8}, "task": {"validation_size": 50}})
+    assert config.task.validation_size == 50

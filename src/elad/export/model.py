@@ -15,6 +15,24 @@ from elad.export.card import model_card, prompt_format
 from elad.export.folders import source_and_target, staged
 
 
+def best_round(run_dir: str | Path) -> int:
+    """The round whose student scored best on the validation split (the earliest of equals: it cost
+    least); the test accuracy never chooses."""
+    from elad.store import RunDir
+
+    run = RunDir(run_dir)
+    store = run.open_store(readonly=True)
+    try:
+        scores = {m["round"]: m["value"] for m in store.metrics() if m["name"] == "val_accuracy"}
+    finally:
+        store.close()
+    candidates = {r: v for r, v in scores.items() if r == 0 or run.adapter(r).exists()}
+    if not candidates:
+        raise EladError(f"--round best: {run.path} has no validation accuracy (set task.validation_size to "
+                        "carve a validation split); give a round number")
+    return min(candidates, key=lambda r: (-candidates[r], r))
+
+
 def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: str = "float32",
                  adapter_only: bool = False, gguf: bool = False, gguf_quant: str = "q8_0") -> Path:
     """Write round `round_`'s student to `out_dir` (which must not exist or be empty); returns `out_dir`.

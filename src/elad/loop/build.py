@@ -24,6 +24,7 @@ class Parts:
     task: Task
     pool: list[Example]
     test: list[Example]
+    validation: list[Example]  # empty unless task.validation_size
     student: Student
     ledger: Ledger
     journal: StoreJournal  # the ledger's durable book, in the run store
@@ -53,9 +54,11 @@ def refuse_without_gold(test: list[Example], split: str) -> None:
                         "(a prediction-only split); choose a split with answers as the test split")
 
 
-def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example], list[Example]]:
-    """The pool and the test set. When both come from one split, the test set is drawn first and the
-    pool from what is left, so no question is both trained on and tested."""
+def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example], list[Example], list[Example]]:
+    """The pool, the test set and the validation set (empty unless `task.validation_size`). When pool and
+    test come from one split, the test set is drawn first and the pool from what is left, so no question
+    is both trained on and tested; the validation set is carved from the pool side before the pool is
+    drawn, so it is never selected either."""
     pool_split, test_split = splits(config, task)
     test_rows = task.load(test_split)
     refuse_without_gold(test_rows, test_split)
@@ -64,16 +67,23 @@ def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example],
     if pool_split == test_split:
         held_out = {e.id for e in test}
         pool_rows = [e for e in pool_rows if e.id not in held_out]
-    return draw(pool_rows, config.task.pool_size, config.seed), test
+    validation = []
+    if config.task.validation_size:
+        refuse_without_gold(pool_rows, pool_split)
+        validation = draw(pool_rows, config.task.validation_size, config.seed + 2)
+        carved = {e.id for e in validation}
+        pool_rows = [e for e in pool_rows if e.id not in carved]
+    return draw(pool_rows, config.task.pool_size, config.seed), test, validation
 
 
 def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, console: Console) -> Parts:
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
     with console.status("loading the datasets"):
-        pool, test = load_questions(config, task)
+        pool, test, validation = load_questions(config, task)
     pool_split, test_split = splits(config, task)
     store.add_examples("pool", pool_split, pool)
     store.add_examples("test", test_split, test)
+    store.add_examples("validation", pool_split, validation)
     if config.loop.evaluate_by == "ranking":
         check_ranking(task, config.training.objective, config.training.inference)
     with console.status(f"loading the student {config.student.model}"):
@@ -107,4 +117,4 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
     diversity = config.selection.options.get("diversity")
     batch = BatchPolicy(strategy, config.loop.per_round, config.loop.initial_random, config.selection.pool_sample,
                         None if diversity is None else float(diversity))
-    return Parts(task, pool, test, student, ledger, journal, annotator, strategy, batch)
+    return Parts(task, pool, test, validation, student, ledger, journal, annotator, strategy, batch)

@@ -86,7 +86,7 @@ class _Unsent(TeacherBase):
 def plan_run(config: ExperimentConfig, count_tokens) -> CostPlan:
     """The run's teacher cost per round, from its config, its task's data and a token counter."""
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
-    pool, test = load_questions(config, task)
+    pool, test, _ = load_questions(config, task)
     teacher = config.teacher
     ledger = Ledger(Budget(), price_for(teacher),
                     count_tokens=count_tokens)

@@ -35,7 +35,7 @@ def check_data(config: ExperimentConfig) -> None:
     from elad.tasks import TASKS
 
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
-    pool, test = load_questions(config, task)
+    pool, test, _ = load_questions(config, task)
     pool_split, test_split = splits(config, task)
     if not test:
         raise EladError(f"{_where(task, test_split)}: the test split '{test_split}' has no questions"

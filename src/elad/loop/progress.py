@@ -70,6 +70,8 @@ def _count(state: dict) -> str:
 def summary_line(row: dict) -> str:
     accuracy = row.get("accuracy")
     shown = f"{accuracy:.1%} ({int(row.get('correct', 0))}/{int(row.get('total', 0))})" if accuracy is not None else "-"
+    if row.get("val_accuracy") is not None:
+        shown += f", validation {row['val_accuracy']:.1%}"
     return (
         f"round {row['round']}: annotations {int(row['annotations'])} | teacher calls {int(row['teacher_calls'])}, "
         f"tokens {int(row['teacher_tokens']):,}, ${row['teacher_dollars']:.4f} | accuracy {shown} | {row['seconds']:.0f} s"

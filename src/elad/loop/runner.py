@@ -124,7 +124,8 @@ class Experiment:
         self.store.set_metrics(round_, "stages", {f"seconds_{stage_name}": time.time() - started})
 
     def _accuracy_history(self, round_: int) -> list[float]:
-        return [r["accuracy"] for r in self.summaries() if r.get("accuracy") is not None and r["round"] <= round_]
+        """The validation accuracies up to `round_`: what the stopping rules read (never the test set's)."""
+        return [r["val_accuracy"] for r in self.summaries() if r.get("val_accuracy") is not None and r["round"] <= round_]
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))

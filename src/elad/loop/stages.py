@@ -130,11 +130,18 @@ class Stages:
         self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
 
     def evaluate(self, round_: int) -> float:
-        """The student's accuracy on the test split, with every explanation stored."""
+        """The student's accuracy on the test split (and on the validation split, if any: metrics
+        `val_accuracy`, `val_correct`, `val_total`), with every explanation stored."""
         parts = self.parts
+        ranking = self.config.loop.evaluate_by == "ranking"
+        if parts.validation:
+            with stage(self.console, f"round {round_} · validate on {len(parts.validation)}",
+                       len(parts.validation)) as update:
+                checked = evaluate(parts.student, parts.task, parts.validation, progress=update, ranking=ranking)
+            self.store.add_explanations(round_, "validation", checked.rows)
+            self.store.set_metrics(round_, "validation", {f"val_{k}": v for k, v in checked.metrics().items()})
         with stage(self.console, f"round {round_} · evaluate on {len(parts.test)}", len(parts.test)) as update:
-            result = evaluate(parts.student, parts.task, parts.test, progress=update,
-                              ranking=self.config.loop.evaluate_by == "ranking")
+            result = evaluate(parts.student, parts.task, parts.test, progress=update, ranking=ranking)
         self.store.add_explanations(round_, "test", result.rows)
         self.store.set_metrics(round_, "test", result.metrics())
         return result.accuracy
