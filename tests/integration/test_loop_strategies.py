@@ -79,14 +79,18 @@ def test_the_oracle_chooses_what_the_student_gets_wrong(esnli_dir, tiny_model_di
 
 def test_initial_random_round_then_the_strategy(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
-    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "disagreement", "samples": 2},
-                     rounds=2, initial_random=3)
+    # round 2's batch is drawn (softrank) from disagreement's ranking rather than taken from its top
+    config = _config(esnli_dir, tiny_model_dir, rounds=2, initial_random=3, selection={
+        "strategy": "disagreement", "samples": 2, "options": {"acquisition": "softrank", "beta": 1.0}})
     Experiment(config, run_dir).run()
     store = RunStore(run_dir / "run.db")
     strategies = dict(store.db.execute("SELECT round, strategy FROM selections GROUP BY round").fetchall())
     assert strategies == {1: "random", 2: "disagreement"}
     assert len(store.chosen(1)) == 3 and len(store.chosen(2)) == 4
     assert not set(store.chosen(1)) & set(store.chosen(2))
+    chosen_parts = dict(store.db.execute(
+        "SELECT example_id, parts FROM selections WHERE round = 2 AND chosen = 1").fetchall())
+    assert len(chosen_parts) == 4 and all('"rank"' in text for text in chosen_parts.values())
 
 
 def test_step_by_step_objective_runs_in_the_loop(esnli_dir, tiny_model_dir, tmp_path):

@@ -10,6 +10,7 @@ from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.selection import Strategy, create_strategy
 from elad.selection.batch import BatchPolicy
+from elad.selection.stochastic import check_acquisition
 from elad.loop.evaluate import check_ranking
 from elad.store import ResponseCache, RunDir, RunStore, StoreJournal
 from elad.students import Student
@@ -114,7 +115,10 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
     if getattr(strategy, "reads_gold", False):
         console.print(f"[yellow]strategy {strategy.name} reads the gold answers: a ceiling for benchmarks, not a "
                       "selection for real use[/]")
-    diversity = config.selection.options.get("diversity")
+    options = config.selection.options
+    diversity = options.get("diversity")
+    acquisition, beta = str(options.get("acquisition", "top")), float(options.get("beta", 1.0))
+    check_acquisition(acquisition, beta)
     batch = BatchPolicy(strategy, config.loop.per_round, config.loop.initial_random, config.selection.pool_sample,
-                        None if diversity is None else float(diversity))
+                        None if diversity is None else float(diversity), acquisition, beta)
     return Parts(task, pool, test, validation, student, ledger, journal, annotator, strategy, batch)

@@ -20,6 +20,7 @@ from elad.selection.oracle import OracleStrategy
 from elad.selection.random import RandomStrategy
 from elad.selection.uncertainty import DisagreementStrategy, EntropyStrategy, LeastConfidenceStrategy, MarginStrategy
 
+LOOP_OPTIONS = {"diversity", "acquisition", "beta"}
 STRATEGIES: Registry[Strategy] = Registry("selection strategy")
 STRATEGIES.register("random")(RandomStrategy)
 STRATEGIES.register("entropy")(EntropyStrategy)
@@ -40,11 +41,12 @@ def create_strategy(
     factory = STRATEGIES.get(name)
     accepted = set(inspect.signature(factory).parameters)
     kwargs = dict(options or {})
-    unknown = sorted(set(kwargs) - accepted - {"diversity"})
+    unknown = sorted(set(kwargs) - accepted - LOOP_OPTIONS)
     if unknown:
         known = ", ".join(sorted(accepted)) or "none"
         raise EladError(f"selection.options: strategy '{name}' takes no option {', '.join(unknown)} (it takes: {known})")
-    kwargs.pop("diversity", None)  # a loop-level option (see diverse_top), not the strategy's
+    for name in LOOP_OPTIONS:  # options of how the batch is taken (BatchPolicy), not of the strategy
+        kwargs.pop(name, None)
     if weight is not None and "weight" in accepted:
         kwargs.setdefault("weight", weight)
     if open_answers and "open_answers" in accepted:

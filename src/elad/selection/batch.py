@@ -2,8 +2,9 @@
 
 A strategy scores candidates; `BatchPolicy` decides which candidates it sees (the unchosen pool, or a
 seeded sample of it: `selection.pool_sample`), which strategy scores round 1 (random, for a seed set of
-`loop.initial_random` items), and which of the ranked items make the batch (the top `loop.per_round`,
-re-ordered for diversity with `selection.options.diversity`). The loop asks for the batch; the student
+`loop.initial_random` items), and which of the ranked items make the batch (the top `loop.per_round`, or
+a draw favouring high scores with `selection.options.acquisition`, re-ordered for diversity with
+`selection.options.diversity`). The loop asks for the batch; the student
 outputs a strategy needs are filled in between (`candidates` -> `strategy_for` -> RoundView -> `choose`).
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from elad.selection.base import Scored, Strategy, select_top
 from elad.selection.diversity import diverse_top
 from elad.selection.random import RandomStrategy
+from elad.selection.stochastic import drawn_first
 from elad.tasks import Example
 
 
@@ -24,6 +26,8 @@ class BatchPolicy:
     initial_random: int | None = None  # round 1 chooses this many at random (a seed set) instead
     pool_sample: int | None = None  # score a seeded sample of this many candidates, not the whole pool
     diversity: float | None = None  # similarity threshold above which an item waits behind one like it
+    acquisition: str = "top"  # or a draw that favours high scores: softrank, power, softmax (stochastic.py)
+    beta: float = 1.0  # how strongly the draw favours them
 
     def candidates(self, pool: list[Example], taken: set[str], seed: int) -> list[Example]:
         """The pool items never chosen before, or a seeded sample of `pool_sample` of them (pool order)."""
@@ -47,6 +51,8 @@ class BatchPolicy:
         """(every candidate ranked best first, the ids of the batch)."""
         size = self.size_for(round_)
         ranked = select_top(scores, len(candidates), seed)
+        if not self.seeding(round_):
+            ranked = drawn_first(ranked, size, self.acquisition, self.beta, seed)
         if self.diversity is not None:
             ranked = diverse_top(ranked, {e.id: e.question for e in candidates}, size, threshold=self.diversity)
         return ranked, [example_id for example_id, _ in ranked[:size]]
