@@ -11,3 +11,42 @@ def wilson(correct: float, total: float, z: float = 1.96) -> tuple[float, float]
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom; 1.96 (the normal's) beyond.
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def mean_interval(values: list[float]) -> tuple[float | None, float | None]:
+    """The mean and the half-width of its 95% t-interval (None with fewer than two values)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    t = T_975[len(values) - 2] if len(values) - 1 <= len(T_975) else 1.96
+    return mean, t * math.sqrt(variance / len(values))
+
+
+def area_under_curve(points: list[tuple[float, float]], budget: float) -> float | None:
+    """The area under a learning curve (accuracy against teacher spend), from its first point to
+    `budget`, divided by that width: the curve's mean accuracy over the spend, in the accuracy's units.
+    Points (cost, accuracy) are joined by straight lines (the trapezoid rule), and the curve is cut at
+    `budget` by interpolation. None when the curve does not reach past its first point before `budget`."""
+    points = sorted(points)
+    if len(points) < 2 or points[0][0] >= budget:
+        return None
+    area = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 >= budget:
+            break
+        if x1 > budget:  # cut the segment at the budget
+            y1 = y0 + (y1 - y0) * (budget - x0) / (x1 - x0)
+            x1 = budget
+        area += (y0 + y1) / 2 * (x1 - x0)
+    width = min(points[-1][0], budget) - points[0][0]
+    return area / width if width > 0 else None

@@ -201,3 +201,38 @@ def test_write_report_per_run_still_writes_csv_and_png(grid):
     assert [p.name for p in paths] == ["metrics.csv", "accuracy_vs_tokens.png"]
     assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(json.dumps(paths[0].read_text().splitlines()[0].split(",")))[0] == "round"
+
+
+def test_aulc_per_group_with_intervals_and_differences_paired_by_seed(tmp_path):
+    from elad.report.compare import aulc_rows
+    from elad.stats import area_under_curve, mean_interval
+
+    curves = {("random", 0): [0.3, 0.4, 0.5], ("random", 1): [0.3, 0.5, 0.5], ("random", 2): [0.3, 0.4, 0.4],
+              ("egss", 0): [0.3, 0.5, 0.6], ("egss", 1): [0.3, 0.5, 0.7], ("egss", 2): [0.3, 0.5, 0.5]}
+    tokens = {0: [0, 100, 200], 1: [0, 110, 220], 2: [0, 90, 210]}
+    for (strategy, seed), accuracy in curves.items():
+        make_run(tmp_path, strategy, "cot", seed, accuracy, tokens[seed])
+    rows = {r["strategy"]: r for r in aulc_rows(load_runs([tmp_path]))}
+    budget = 200.0  # the smallest final spend
+    expected = {s: [area_under_curve(list(zip(tokens[seed], curves[(s, seed)])), budget) for seed in range(3)]
+                for s in ("random", "egss")}
+    egss, random = rows["egss"], rows["random"]
+    assert egss["budget"] == random["budget"] == budget and egss["seeds"] == 3
+    assert (egss["aulc_mean"], egss["aulc_ci95"]) == pytest.approx(mean_interval(expected["egss"]))
+    diffs = [e - r for e, r in zip(expected["egss"], expected["random"])]
+    assert (egss["paired_diff_mean"], egss["paired_diff_ci95"]) == pytest.approx(mean_interval(diffs))
+    assert egss["pairs"] == 3 and random["paired_diff_mean"] is None
+    text = results_markdown(load_runs([tmp_path]))
+    assert "### Area under the accuracy-vs-cost curve, up to 200 tokens" in text
+    assert f"{100 * egss['aulc_mean']:.1f} ± {100 * egss['aulc_ci95']:.1f}" in text
+
+
+def test_the_area_and_the_t_interval_of_known_values():
+    from elad.stats import area_under_curve, mean_interval
+
+    assert area_under_curve([(0, 0.3), (100, 0.5), (200, 0.6)], 200) == pytest.approx(0.475)
+    assert area_under_curve([(0, 0.3), (100, 0.5), (200, 0.6)], 150) == pytest.approx(66.25 / 150)
+    assert area_under_curve([(0, 0.3)], 100) is None
+    mean, half = mean_interval([0.4, 0.5, 0.6])
+    assert mean == pytest.approx(0.5) and half == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
+    assert mean_interval([0.7]) == (0.7, None)

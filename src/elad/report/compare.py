@@ -31,6 +31,7 @@ import yaml
 
 from elad.errors import EladError
 from elad.report.tables import round_summaries
+from elad.stats import area_under_curve, mean_interval
 from elad.store import RunDir
 
 COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
@@ -246,6 +247,71 @@ def final_cell(members: list[RunResult], cost: str) -> Cell:
     return Cell(len(finals), mean, std, cost_mean, cost_std, None, [f["accuracy"] for f in finals])
 
 
+# --- area under the accuracy-vs-cost curve, paired against a baseline ------------------------------
+
+BASELINE = "random"
+
+
+def run_aulc(run: RunResult, budget: float, cost: str) -> float | None:
+    """The run's learning curve (evaluated rounds, round 0 at cost 0 when evaluated) averaged over spend
+    up to `budget` (stats.area_under_curve)."""
+    return area_under_curve([(float(r.get(cost) or 0), r["accuracy"]) for r in run.evaluated], budget)
+
+
+def aulc_rows(runs: list[RunResult], baseline: str = BASELINE) -> list[dict]:
+    """Per task x strategy x annotator: the AULC up to the task's equal budget, mean and 95% t-interval
+    over seeds, and the paired difference from `baseline` (same task, annotator and seed), with its interval."""
+    runs = evaluated(runs)
+    cost = cost_key(runs)
+    groups = by_group(runs)
+    out = []
+    for task in tasks_of(runs):
+        budget = equal_budget([r for r in runs if r.task == task], cost)
+        if not budget:
+            continue
+        for (group_task, strategy, annotator), members in groups.items():
+            if group_task != task:
+                continue
+            values = {run.seed: run_aulc(run, budget, cost) for run in members}
+            reference = {run.seed: run_aulc(run, budget, cost) for run in groups.get((task, baseline, annotator), [])}
+            mean, half = mean_interval([v for v in values.values() if v is not None])
+            diffs = [v - reference[s] for s, v in values.items() if v is not None and reference.get(s) is not None]
+            diff, diff_half = mean_interval(diffs) if strategy != baseline else (None, None)
+            out.append({"task": task, "strategy": strategy, "annotator": annotator, "budget": budget,
+                        "cost_unit": COSTS[cost], "seeds": sum(v is not None for v in values.values()),
+                        "aulc_mean": mean, "aulc_ci95": half, "baseline": baseline, "paired_diff_mean": diff,
+                        "paired_diff_ci95": diff_half, "pairs": len(diffs) if strategy != baseline else 0})
+    return out
+
+
+def aulc_markdown(rows: list[dict], task: str) -> list[str]:
+    mine = [r for r in rows if r["task"] == task]
+    if not mine:
+        return []
+    unit, budget, baseline = mine[0]["cost_unit"], mine[0]["budget"], mine[0]["baseline"]
+    lines = ["", f"### Area under the accuracy-vs-cost curve, up to {format_cost(budget, 'teacher_' + unit)} "
+             f"{unit}", "",
+             f"The learning curve's mean accuracy over that spend (trapezoids between rounds; round 0 at 0 "
+             f"{unit} where evaluated), mean and 95% t-interval over seeds; paired: minus `{baseline}` with the "
+             "same annotator and seed. An interval that includes zero shows no difference.", "",
+             f"| strategy | annotator | seeds | AULC % (95% CI) | minus {baseline}, paired (95% CI) |",
+             "|---|---|---:|---:|---:|"]
+    for r in mine:
+        paired = "–" if r["paired_diff_mean"] is None else (
+            _pm(r["paired_diff_mean"], r["paired_diff_ci95"]) + f" (n={r['pairs']})"
+            + (" includes 0" if r["paired_diff_ci95"] is not None and abs(r["paired_diff_mean"]) <= r["paired_diff_ci95"]
+               else ""))
+        lines.append(f"| {_md_escape(r['strategy'])} | {_md_escape(r['annotator'])} | {r['seeds']} | "
+                     f"{_pm(r['aulc_mean'], r['aulc_ci95'])} | {paired} |")
+    return lines
+
+
+def _pm(mean: float | None, half: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{100 * mean:+.1f}".lstrip("+") if half is None else f"{100 * mean:.1f} ± {100 * half:.1f}"
+
+
 # --- the results table (grid_results.csv / .md) ----------------------------------------------------
 
 RESULT_COLUMNS = (
@@ -321,6 +387,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
         f"fewer seeds than the others). Teacher cost in {unit} (cache hits excluded); a run's accuracy at a "
         "budget is that of its last round within it. Best mean of each column in **bold**."
     )
+    areas = aulc_rows(runs)
     for task in tasks_of(runs):
         task_groups = {g: m for g, m in groups.items() if g[0] == task}
         task_runs = [r for m in task_groups.values() for r in m]
@@ -345,6 +412,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
         body = [([g[1], g[2]], [(_md_cell(c, most), c) for c in (budget_cell(m, b, cost) for b in points)])
                 for g, m in task_groups.items()]
         lines += _md_table(header, body)
+        lines += aulc_markdown(areas, task)
     return "\n".join(lines) + "\n"
 
 
