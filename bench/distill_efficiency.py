@@ -70,7 +70,7 @@ def base_config(args) -> dict:
         "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
         "annotation": {"method": "cot"},
         "loop": {"rounds": args.rounds, "per_round": args.per_round, "evaluate_initial": False,
-                 "evaluate_by": ANSWERS_BY[args.objective][1]},
+                 "evaluate_by": ANSWERS_BY[args.objective][1], "initial_random": args.initial_random or None},
     }
 
 
@@ -198,6 +198,8 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-round", type=int, default=32)
+    parser.add_argument("--initial-random", type=int, default=32, help="round 1 takes this many random questions "
+                        "(a seed set every strategy shares; the untrained student's scores select nothing); 0: none")
     parser.add_argument("--objective", choices=sorted(ANSWERS_BY), default="step_by_step",
                         help="step_by_step: predict: + explain:, evaluated by ranking the labels after predict:; "
                              "cot: rationale then answer, evaluated from the greedy output")
