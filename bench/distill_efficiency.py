@@ -212,6 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.pool, args.pool_sample, args.test, args.rounds, args.per_round = 40, 12, 20, 2, 4
+        args.initial_random = min(args.initial_random, 4)
         args.seeds, args.annotator_rounds, args.annotator_per_round = 2, 1, 2
     console = Console()
     started = time.time()
