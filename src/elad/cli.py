@@ -213,7 +213,7 @@ def _status(run_dir: Path) -> None:
 
 def _stage_table(rows: list[dict]) -> Table:
     """Where each round's time went: seconds per stage ("-" for a stage the round did not run); the
-    selection's two costly parts (the pool's explanations, the answer after each step) beside it."""
+    selection's costly parts (the pool's explanations, their forced answers, the answer after each step) beside it."""
     from elad.report.tables import SELECT_PARTS, STAGES
 
     columns = [STAGES[0], *(f"· {part}" for part in SELECT_PARTS), *STAGES[1:]]

@@ -112,6 +112,9 @@ class SelectionConfig(Strict):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     weight: float = Field(0.5, ge=0.0, le=1.0, description="egss: weight of intra- against inter-explanation")
     pool_sample: PositiveInt | None = Field(None, description="score only this many random pool items a round")
+    forced_answers: bool = Field(
+        True, description="read each explanation's answer by making the student answer after it (the answer cue, "
+                          "then the labels scored or a short greedy answer), never from its text; false = parse it")
     options: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
     _known = field_validator("strategy")(_registered("elad.selection:STRATEGIES"))
 

@@ -38,11 +38,11 @@ def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     assert "round 1: annotations 3" in result.output
     status = runner.invoke(app, ["status", str(tmp_path / "run")])
     assert status.exit_code == 0 and "all rounds done" in status.output
-    # Where the round's time went: select (its explain and score parts beside it: random selection has
-    # neither) / annotate / train / evaluate, each timed (round 0: evaluate only).
-    assert "seconds per stage" in status.output and "· explain" in status.output
-    assert re.search(r"│ +0 │ +- │ +- │ +- │ +- │ +- │ +\d+ │", status.output)
-    assert re.search(r"│ +1 │ +\d+ │ +- │ +- │ +\d+ │ +\d+ │ +\d+ │", status.output)
+    # Where the round's time went: select (its explain, force and score parts beside it: random selection
+    # has none) / annotate / train / evaluate, each timed (round 0: evaluate only).
+    assert "seconds per stage" in status.output and "· explain" in status.output and "· force" in status.output
+    assert re.search(r"│ +0 │ +- │ +- │ +- │ +- │ +- │ +- │ +\d+ │", status.output)
+    assert re.search(r"│ +1 │ +\d+ │ +- │ +- │ +- │ +\d+ │ +\d+ │ +\d+ │", status.output)
     # A job log (not a terminal) says what each stage is doing.
     assert "round 1 · annotate: started (3)" in result.output and "round 1 · annotate: done 3/3" in result.output
 

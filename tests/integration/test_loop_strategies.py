@@ -50,6 +50,7 @@ def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_mo
     assert result.exit_code == 0, result.output
     first = store.chosen(1)[0]
     assert first in result.output
+    assert "sampled answers (K=2 forced after each)" in result.output
 
     # gold is known for the pool: how well each score part pointed at the student's errors is stored
     selection = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "selection"}
@@ -60,6 +61,55 @@ def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_mo
         assert {"auroc_score", "auroc_intra_scaled", "auroc_inter_scaled"} <= set(selection)
         assert all(0.0 <= v <= 1.0 for k, v in selection.items() if k.startswith("auroc_"))
         assert "AUROC against the student's errors on 12 scored items" in result.output
+
+
+def _parts(store, round_: int) -> dict[str, dict]:
+    import json
+
+    return {r["example_id"]: json.loads(r["parts"])
+            for r in store.db.execute("SELECT example_id, parts FROM selections WHERE round = ?", (round_,))}
+
+
+def _tally(answers) -> dict[str, int]:
+    votes: dict[str, int] = {}
+    for answer in answers:
+        key = "<none>" if answer is None else answer
+        votes[key] = votes.get(key, 0) + 1
+    return votes
+
+
+def test_sampled_answers_are_forced_after_each_explanation(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "egss", "samples": 2}, rounds=1)
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    explained, scores = store.explanations_by_id(1, "pool"), store.answer_scores(1)
+    labels = {"entailment", "neutral", "contradiction"}
+    for example_id, explanations in explained.items():
+        assert all(set(e["forced_distribution"]) == labels for e in explanations)  # every one asked, not parsed
+        assert all(e["forced"] == max(e["forced_distribution"], key=e["forced_distribution"].get)
+                   for e in explanations)
+        # the greedy one read to its end is the last prefix of its answer-after-each-step scores
+        for label in labels:
+            assert explanations[0]["forced_distribution"][label] == pytest.approx(scores[example_id][-1][label],
+                                                                                  abs=1e-4)
+    parts = _parts(store, 1)
+    for example_id, explanations in explained.items():
+        assert parts[example_id]["votes"] == _tally(e["forced"] for e in explanations[1:])
+    stages = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "stages"}
+    assert 0 < stages["seconds_force"]
+
+
+def test_answers_parsed_from_the_text_when_forcing_is_off(esnli_dir, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(esnli_dir, tiny_model_dir, rounds=1,
+                     selection={"strategy": "disagreement", "samples": 2, "forced_answers": False})
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.forced_answers(1, "pool") == {}
+    parts = _parts(store, 1)
+    for example_id, explanations in store.explanations_by_id(1, "pool").items():
+        assert parts[example_id]["votes"] == _tally(e["answer"] for e in explanations[1:])
 
 
 def test_the_oracle_chooses_what_the_student_gets_wrong(esnli_dir, tiny_model_dir, tmp_path):

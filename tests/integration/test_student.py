@@ -185,6 +185,31 @@ def test_open_answers_are_the_greedy_short_answer_after_the_cue(student):
             assert distribution == {answer.upper(): 1.0}
 
 
+# Several explanations per prompt, of different lengths (none, one step, three), read to their ends.
+EXPLANATIONS = [[STEPS[0], [], STEPS[0][:1]], [STEPS[1], ["Just one step."]], [[]]]
+
+
+def test_final_answers_equal_each_explanation_scored_alone(student):
+    candidates = [LABELS, ("yes", "no"), LABELS]
+    got = student.final_answers(PROMPTS, EXPLANATIONS, candidates)
+    assert [len(x) for x in got] == [3, 2, 1]
+    for prompt, explanations, cands, per_explanation in zip(PROMPTS, EXPLANATIONS, candidates, got):
+        for steps, mine in zip(explanations, per_explanation):
+            theirs = reference_scores(student, prompt, steps, cands)[-1]  # after every step: the forced answer
+            for c in cands:
+                assert mine[c] == pytest.approx(theirs[c], abs=1e-5)
+
+
+def test_final_open_answers_equal_the_last_prefix_of_answer_scores(student):
+    explanations = EXPLANATIONS[:2]
+    got = student.final_answers(PROMPTS[:2], explanations, [(), ()], parse=lambda text: text.upper(),
+                                max_answer_tokens=5)
+    for prompt, per_prompt, mine in zip(PROMPTS, explanations, got):
+        alone = student.answer_scores([prompt] * len(per_prompt), per_prompt, [()] * len(per_prompt),
+                                      parse=lambda text: text.upper(), max_answer_tokens=5)
+        assert mine == [scores[-1] for scores in alone]
+
+
 # --- explanations -------------------------------------------------------------------------------------
 
 

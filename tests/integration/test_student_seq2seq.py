@@ -120,6 +120,18 @@ def test_seq2seq_prefix_scores_equal_one_prefix_at_a_time(t5):
     assert [len(x) for x in open_answers] == [3, 4] and all(len(d) == 1 for x in open_answers for d in x)
 
 
+def test_seq2seq_final_answers_read_each_explanation_to_its_end(t5):
+    explanations = [[STEPS[0], []], [STEPS[1][:1]], [[]]]
+    candidates = [LABELS, ("yes", "no"), LABELS]
+    got = t5.final_answers(PROMPTS, explanations, candidates)
+    for prompt, per_prompt, cands, mine in zip(PROMPTS, explanations, candidates, got):
+        assert len(mine) == len(per_prompt)
+        for steps, distribution in zip(per_prompt, mine):
+            theirs = reference_seq2seq_scores(t5, prompt, steps, cands)[-1]
+            for c in cands:
+                assert distribution[c] == pytest.approx(theirs[c], abs=1e-5)
+
+
 def test_seq2seq_explain_and_generate(t5):
     explained = t5.explain(PROMPTS, samples=2, temperature=1.0, seed=3)
     assert [len(x) for x in explained] == [3, 3, 3]

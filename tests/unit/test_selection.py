@@ -267,3 +267,13 @@ def test_diverse_top_defers_near_duplicates_but_spends_the_budget():
     assert [i for i, _ in fill] == ["a", "a_twin", "b", "c"]  # nothing else to take: the twins fill the batch
     assert [i for i, _ in diverse_top(ranked, questions, budget=1)] == ["a", "a_twin", "b", "c"]
     assert sorted(i for i, _ in batch) == sorted(questions)
+
+
+def test_a_forced_answer_outranks_the_parsed_one_and_none_is_kept():
+    view = view_of({"a": item([{"A": 1.0}], "A", ["A", "B"])})
+    assert view.sampled_answers("a", "t") == ["A", "B"] and view.greedy_answer("a", "t") == "A"
+    for explanation, forced in zip(view.explanations["a"], ["C", None, "C"]):
+        explanation["forced"] = forced  # the student, made to answer: C, nothing, C
+    assert view.greedy_answer("a", "t") == "C" and view.sampled_answers("a", "t") == [None, "C"]
+    parts = STRATEGIES.create("egss_inter").score(view)["a"].parts
+    assert parts["greedy"] == "C" and parts["votes"] == {"<none>": 1, "C": 1}

@@ -66,3 +66,17 @@ def test_database_is_plain_sqlite(tmp_path):
     RunStore(tmp_path / "run.db").set_meta("name", "demo")
     with sqlite3.connect(tmp_path / "run.db") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'name'").fetchone() == ("demo",)
+
+
+def test_forced_answers_join_their_explanations(tmp_path):
+    store = RunStore(tmp_path / "run.db")
+    store.add_explanations(1, "pool", [("a", 0, "greedy text", ["s"], "x", 1), ("a", 1, "sample", [], None, 0)])
+    assert "forced" not in store.explanations_by_id(1, "pool")["a"][0]
+    store.add_forced_answers(1, "pool", [("a", 1, None, {"": 1.0})])
+    store.add_forced_answers(1, "pool", [("a", 0, "y", {"y": 0.75, "x": 0.25})])
+    greedy, sample = store.explanations_by_id(1, "pool")["a"]
+    assert (greedy["answer"], greedy["forced"], greedy["forced_distribution"]) == ("x", "y", {"y": 0.75, "x": 0.25})
+    assert sample["forced"] is None and "forced" in sample
+    rows = store.item_explanations(1, "a")
+    assert [(r["forced"], r["has_forced"]) for r in rows] == [("y", 1), (None, 1)]
+    assert store.forced_answers(2, "pool") == {}

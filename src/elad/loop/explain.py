@@ -10,7 +10,7 @@ from rich.console import Console
 
 from elad.config import SelectionConfig
 from elad.loop.progress import stage
-from elad.selection import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView
+from elad.selection import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, measures
 from elad.store import RunStore
 from elad.students import Student
 from elad.tasks import ANSWER_CUE, Example, Task
@@ -71,6 +71,36 @@ def write_answer_scores(
     store.add_answer_scores(round_, {e.id: s for e, s in zip(todo, scores)})
 
 
+def forced_rows(example_id: str, distributions: list[dict[str, float]]) -> list[tuple]:
+    """Store rows (example_id, sample, answer, distribution) for one item's forced answers; an open answer
+    that could not be parsed ("") is no answer (None)."""
+    rows = []
+    for sample, distribution in enumerate(distributions):
+        top = measures.top_answer(measures.normalise(distribution))
+        rows.append((example_id, sample, top or None, distribution))
+    return rows
+
+
+def write_forced_answers(
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+) -> None:
+    """The answer the student gives when made to answer after each of its explanations of each item (its
+    answer sentence left out), so that no answer is read from an unfinished or prompt-echoing text."""
+    forced = store.forced_answers(round_, "pool")
+    explanations = store.explanations_by_id(round_, "pool")
+    todo = [e for e in examples if any((e.id, s) not in forced for s in range(len(explanations[e.id])))]
+    if not todo:
+        return
+    per_item = [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in todo]
+    with stage(console, f"round {round_} · answer after each explanation", len(todo)) as update:
+        distributions = student.final_answers(
+            [task.prompt(e) for e in todo], per_item, [task.candidates(e) for e in todo], parse=task.parse_answer,
+            progress=update,
+        )
+    rows = [row for e, item_distributions in zip(todo, distributions) for row in forced_rows(e.id, item_distributions)]
+    store.add_forced_answers(round_, "pool", rows)
+
+
 def round_view(
     store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
     settings: SelectionConfig, seed: int, console: Console,
@@ -82,6 +112,10 @@ def round_view(
     started = time.time()
     write_explanations(store, round_, task, student, candidates, settings, samples, seed, console)
     store.set_metrics(round_, "stages", {"seconds_explain": time.time() - started})
+    if SAMPLES in needs and settings.forced_answers:  # the strategy reads the explanations' own answers
+        started = time.time()
+        write_forced_answers(store, round_, task, student, candidates, console)
+        store.set_metrics(round_, "stages", {"seconds_force": time.time() - started})
     if ANSWER_SCORES in needs:
         started = time.time()
         write_answer_scores(store, round_, task, student, candidates, console)

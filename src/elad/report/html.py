@@ -356,7 +356,8 @@ def _item(item: ItemView) -> str:
     out.append(_steps(item))
     samples = item.sampled_answers
     if samples:
-        out.append(f"<div><small>sampled answers (K={len(samples)}):</small> {e(vote_tally(samples))}</div>")
+        how = ", forced after each" if item.answers_forced else ""
+        out.append(f"<div><small>sampled answers (K={len(samples)}{how}):</small> {e(vote_tally(samples))}</div>")
     score_parts = " · ".join(f"<strong>{e(k)}</strong> {e(value_text(v))}" for k, v in item.parts.items())
     out.append(f"<div><small>score:</small> {e(number(item.score))}"
                + (f" · {score_parts}" if score_parts else "") + "</div>")

@@ -34,7 +34,14 @@ class ItemView:
 
     @property
     def sampled_answers(self) -> list[str]:
-        return [answer_text(r["answer"]) for r in self.explanations[1:]]
+        """What the strategy counted: each sample's forced answer where the loop computed one, else the
+        answer parsed from its text."""
+        return [answer_text(r["forced"] if r.get("has_forced") else r["answer"]) for r in self.explanations[1:]]
+
+    @property
+    def answers_forced(self) -> bool:
+        """Whether the sampled answers shown are forced ones (the student made to answer after each)."""
+        return any(r.get("has_forced") for r in self.explanations[1:])
 
     def answers_by_prefix(self) -> list[tuple[int, str, str | None, float | None, bool]]:
         """(prefix, the step it adds, the top answer then, its probability, whether the top answer changed)

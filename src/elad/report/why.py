@@ -81,7 +81,8 @@ def _samples_line(item: ItemView) -> Text:
     samples = item.sampled_answers
     if not samples:
         return Text("sampled answers: none stored", style="dim")
-    return Text(f"sampled answers (K={len(samples)}): {' '.join(samples)}   [{vote_tally(samples)}]")
+    how = " forced after each" if item.answers_forced else ""
+    return Text(f"sampled answers (K={len(samples)}{how}): {' '.join(samples)}   [{vote_tally(samples)}]")
 
 
 def _parts_table(score: float, parts: dict) -> Text:

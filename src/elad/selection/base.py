@@ -19,6 +19,7 @@ class RoundView:
     seed: int
     # Filled in only for strategies that ask for them (see Strategy.needs).
     # id -> [greedy, sample 1, ..., sample K], each {"text": str, "steps": list[str], "answer": str | None}
+    # (parsed from the text) and, where the loop made the student answer after it, "forced": str | None
     explanations: dict[str, list[dict]] = field(default_factory=dict)
     # id -> the greedy explanation's answer distribution after prefix i = 0..n steps (i = n: all of it),
     # {answer: probability} over the task's candidates; {predicted: 1.0} for open-answer tasks
@@ -28,7 +29,7 @@ class RoundView:
     is_correct: Callable[[str | None, str], bool] | None = None
 
     def greedy_answer(self, example_id: str, strategy: str) -> str | None:
-        return self._explanations(example_id, strategy)[0].get("answer")
+        return final_answer(self._explanations(example_id, strategy)[0])
 
     def sampled_answers(self, example_id: str, strategy: str) -> list[str | None]:
         """The final answers of the K sampled explanations (the greedy one excluded); K >= 1 required."""
@@ -38,7 +39,7 @@ class RoundView:
                 f"strategy '{strategy}': item '{example_id}' has no sampled explanations; "
                 "set selection.samples (K) to 1 or more"
             )
-        return [s.get("answer") for s in samples]
+        return [final_answer(s) for s in samples]
 
     def prefix_distributions(self, example_id: str, strategy: str) -> list[dict[str, float]]:
         scores = self.answer_scores.get(example_id)
@@ -51,6 +52,11 @@ class RoundView:
         if not explanations:
             raise EladError(f"strategy '{strategy}': no explanations for item '{example_id}' in round {self.round}")
         return explanations
+
+
+def final_answer(explanation: dict) -> str | None:
+    """An explanation's answer: the forced one where the loop computed it, else the one parsed from its text."""
+    return explanation["forced"] if "forced" in explanation else explanation.get("answer")
 
 
 @dataclass(frozen=True)

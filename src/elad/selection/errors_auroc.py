@@ -3,7 +3,7 @@
 
 0.5 is a score that knows nothing of the errors, 1.0 one that ranks every wrong item above every right
 one. The student's answer to an item is the one it gives when made to answer after its whole greedy
-explanation (the top of its final answer distribution), else the answer parsed from that explanation.
+explanation (the top of its final answer distribution), else its forced or parsed answer to that explanation.
 """
 
 from collections.abc import Callable
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from elad.selection import measures
-from elad.selection.base import RoundView, Scored
+from elad.selection.base import RoundView, Scored, final_answer
 
 
 def auroc(scores: list[float], positives: list[bool]) -> float | None:
@@ -36,23 +36,24 @@ def auroc(scores: list[float], positives: list[bool]) -> float | None:
     return float(u / (n_pos * n_neg))
 
 
-def student_answer(view: RoundView, example_id: str) -> str | None | bool:
-    """The student's answer (None: it gave none); False when the view holds nothing to tell."""
+def student_answer(view: RoundView, example_id: str) -> tuple[bool, str | None]:
+    """(known, the student's answer): known is False when the view holds nothing to tell; the answer is
+    None when the student gave none."""
     scores = view.answer_scores.get(example_id)
     if scores:
-        return measures.top_answer(measures.normalise(scores[-1]))
+        return True, measures.top_answer(measures.normalise(scores[-1]))
     explanations = view.explanations.get(example_id)
     if explanations:
-        return explanations[0].get("answer")
-    return False
+        return True, final_answer(explanations[0])
+    return False, None
 
 
 def student_wrong(view: RoundView, is_correct: Callable[[str | None, str], bool]) -> dict[str, bool]:
     """Per scored item with a gold answer and a known student answer: whether the student is wrong."""
     wrong = {}
     for example in view.candidates:
-        answer = student_answer(view, example.id)
-        if example.answer and answer is not False:
+        known, answer = student_answer(view, example.id)
+        if example.answer and known:
             wrong[example.id] = not is_correct(answer, example.answer)
     return wrong
 

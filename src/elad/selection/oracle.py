@@ -24,8 +24,7 @@ class OracleStrategy:
             raise EladError("strategy 'oracle' needs the task's answer check (RoundView.is_correct)")
         scored = {}
         for example in view.candidates:
-            answer = student_answer(view, example.id)
-            answer = None if answer is False else answer
+            _, answer = student_answer(view, example.id)
             final = view.answer_scores.get(example.id)
             p = measures.normalise(final[-1]).get(answer, 0.0) if final and answer is not None else 1.0
             wrong = not (example.answer and view.is_correct(answer, example.answer))

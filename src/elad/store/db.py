@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS explanations (
     round INTEGER NOT NULL, role TEXT NOT NULL, example_id TEXT NOT NULL, sample INTEGER NOT NULL,
     text TEXT NOT NULL, steps TEXT NOT NULL, answer TEXT, correct INTEGER,
     PRIMARY KEY (round, role, example_id, sample));
+CREATE TABLE IF NOT EXISTS forced_answers (
+    round INTEGER NOT NULL, role TEXT NOT NULL, example_id TEXT NOT NULL, sample INTEGER NOT NULL, answer TEXT,
+    distribution TEXT NOT NULL, PRIMARY KEY (round, role, example_id, sample));
 CREATE TABLE IF NOT EXISTS answer_scores (
     round INTEGER NOT NULL, example_id TEXT NOT NULL, prefix INTEGER NOT NULL, distribution TEXT NOT NULL,
     PRIMARY KEY (round, example_id, prefix));
@@ -284,13 +287,31 @@ class RunStore:
         return [dict(r) for r in self.db.execute(query, (round_, role))]
 
     def explanations_by_id(self, round_: int, role: str) -> dict[str, list[dict]]:
-        """id -> [greedy, sample 1, ...], each {"text", "steps", "answer"}: what strategies read."""
+        """id -> [greedy, sample 1, ...], each {"text", "steps", "answer"} (the answer parsed from the text)
+        and, once the student was made to answer after it, "forced" (that answer, None when it gave none)
+        and "forced_distribution": what strategies read."""
+        forced = self.forced_answers(round_, role)
         grouped: dict[str, list[dict]] = {}
         for row in self.explanations(round_, role):
-            grouped.setdefault(row["example_id"], []).append(
-                {"text": row["text"], "steps": json.loads(row["steps"]), "answer": row["answer"]}
-            )
+            entry = {"text": row["text"], "steps": json.loads(row["steps"]), "answer": row["answer"]}
+            entry.update(forced.get((row["example_id"], row["sample"]), {}))
+            grouped.setdefault(row["example_id"], []).append(entry)
         return grouped
+
+    def add_forced_answers(self, round_: int, role: str, rows: Iterable[tuple]) -> None:
+        """rows: (example_id, sample, answer, distribution): the answer the student gives when made to
+        answer after that explanation, and its distribution over the candidates ({answer: 1.0} if open)."""
+        values = [(round_, role, eid, sample, answer, json.dumps(distribution))
+                  for eid, sample, answer, distribution in rows]
+        with self.transaction():
+            self.db.executemany("INSERT OR REPLACE INTO forced_answers VALUES (?, ?, ?, ?, ?, ?)", values)
+
+    def forced_answers(self, round_: int, role: str) -> dict[tuple[str, int], dict]:
+        """(example_id, sample) -> {"forced": answer, "forced_distribution": {answer: p}}."""
+        query = "SELECT example_id, sample, answer, distribution FROM forced_answers WHERE round = ? AND role = ?"
+        return {(r["example_id"], r["sample"]): {"forced": r["answer"],
+                                                 "forced_distribution": json.loads(r["distribution"])}
+                for r in self.db.execute(query, (round_, role))}
 
     def add_answer_scores(self, round_: int, scores: dict[str, list[dict[str, float]]]) -> None:
         """id -> the answer distribution after each step prefix (prefix 0 = no steps) of the greedy explanation."""
@@ -361,9 +382,13 @@ class RunStore:
         return dict(row) if row else None
 
     def item_explanations(self, round_: int, example_id: str, prefer_role: str = "pool") -> list[dict]:
-        """One item's explanations of a round (greedy = sample 0 first), under `prefer_role` if it has any."""
+        """One item's explanations of a round (greedy = sample 0 first), under `prefer_role` if it has any;
+        each with `forced`, the answer the student gave when made to answer after it (NULL where it was not
+        asked: `has_forced` 0)."""
         rows = [dict(r) for r in self.db.execute(
-            "SELECT * FROM explanations WHERE round = ? AND example_id = ? ORDER BY role != ?, role, sample",
+            "SELECT e.*, f.answer AS forced, f.sample IS NOT NULL AS has_forced FROM explanations e "
+            "LEFT JOIN forced_answers f USING (round, role, example_id, sample) "
+            "WHERE round = ? AND example_id = ? ORDER BY role != ?, role, sample",
             (round_, example_id, prefer_role))]
         return [r for r in rows if r["role"] == rows[0]["role"]] if rows else []
 

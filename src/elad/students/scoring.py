@@ -4,8 +4,9 @@ For a decoder-only model, each row of a batch holds the *trunk* (the prompt and 
 followed by one *branch* per step boundary i = 0..n: the answer cue, then the candidate answers. A 4D
 attention mask makes a branch see only the trunk up to its boundary and its own ancestors, and explicit
 position ids place it right after that boundary, so every prefix is scored in the same forward pass
-without recomputing the shared prefix. Open answers are decoded greedily on those branches, a token per
-branch per step, with the KV cache of the first pass.
+without recomputing the shared prefix. The same tree reads several explanations of one prompt to their
+ends: the prompt is the trunk, each explanation (then the cue) a branch of its own. Open answers are
+decoded greedily on those branches, a token per branch per step, with the KV cache of the first pass.
 
 A seq2seq model reads the prompt once in its encoder; its decoder rows (one per prefix and candidate)
 share those encoder states.
@@ -111,32 +112,65 @@ def _selected_logits(model, ids, pos, mask, keep: torch.Tensor, **kwargs):
 # --- decoder-only --------------------------------------------------------------------------------
 
 
-def causal_candidate_scores(model, items: list[Item], device, dtype) -> list[list[list[float]]]:
-    """Per item, per boundary, the summed log-probability of each candidate (teacher forced)."""
-    layouts, reads = [], []  # reads[row] = per boundary, per candidate: [(branch index, target token)]
-    for item in items:
-        bounds = _boundaries(item)
-        lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
-        per_boundary = []
-        for i, bound in enumerate(bounds):
-            parent = -1
-            for token in item.cue_ids[i]:
-                parent = _add(lay, token, bound, parent)
-            cue_end = parent
+@dataclass
+class Tree:
+    """One batch row to score: a layout whose branches each end at an answer cue; tips[j] = the branch
+    index of branch j's last cue token (the answer is read after it)."""
+
+    layout: _Layout
+    tips: list[int]
+
+
+def prefix_tree(item: Item) -> Tree:
+    """The trunk (prompt and every step) with one cue branch per step boundary i = 0..n."""
+    lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
+    tips = []
+    for i, bound in enumerate(_boundaries(item)):
+        parent = -1
+        for token in item.cue_ids[i]:
+            parent = _add(lay, token, bound, parent)
+        tips.append(parent)
+    return Tree(lay, tips)
+
+
+def endings_tree(prompt_ids: list[int], continuations: list[list[int]]) -> Tree:
+    """The prompt once as the trunk, then one branch per continuation (an explanation followed by the
+    cue): every explanation of a prompt is read in one row without recomputing the prompt."""
+    lay = _Layout(trunk=list(prompt_ids))
+    tips = []
+    for tokens in continuations:
+        parent = -1
+        for token in tokens:
+            parent = _add(lay, token, len(prompt_ids), parent)
+        tips.append(parent)
+    return Tree(lay, tips)
+
+
+def causal_candidate_scores(model, trees: list[Tree], candidates: list[list[list[int]]], device,
+                            dtype) -> list[list[list[float]]]:
+    """Per tree, per tip, the summed log-probability of each candidate after the tip (teacher forced);
+    candidates[row] holds that row's candidates' token ids. The candidates' tokens are added to the trees'
+    layouts: build the trees for this call only."""
+    layouts, reads = [], []  # reads[row] = per tip, per candidate: [(branch index, target token)]
+    for tree, candidate_ids in zip(trees, candidates):
+        lay = tree.layout
+        per_tip = []
+        for tip in tree.tips:
+            bound = lay.boundary[tip]
             per_candidate = []
-            for cand in item.candidate_ids:
-                pairs, last = [(cue_end, cand[0])], cue_end
+            for cand in candidate_ids:
+                pairs, last = [(tip, cand[0])], tip
                 for k in range(1, len(cand)):
                     last = _add(lay, cand[k - 1], bound, last)
                     pairs.append((last, cand[k]))
                 per_candidate.append(pairs)
-            per_boundary.append(per_candidate)
+            per_tip.append(per_candidate)
         layouts.append(lay)
-        reads.append(per_boundary)
+        reads.append(per_tip)
     ids, pos, mask, trunk_width = _attention(layouts, dtype, device)
     keep = torch.zeros(ids.shape, dtype=torch.bool)
-    for row, per_boundary in enumerate(reads):
-        for per_candidate in per_boundary:
+    for row, per_tip in enumerate(reads):
+        for per_candidate in per_tip:
             for pairs in per_candidate:
                 for index, _ in pairs:
                     keep[row, trunk_width + index] = True
@@ -146,30 +180,20 @@ def causal_candidate_scores(model, items: list[Item], device, dtype) -> list[lis
     logits, _ = _selected_logits(model, ids, pos, mask, keep.to(device), use_cache=False)
     logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
     scores = []
-    for row, per_boundary in enumerate(reads):
+    for row, per_tip in enumerate(reads):
         scores.append([
             [sum(float(logprobs[flat[row, trunk_width + index], token]) for index, token in pairs) for pairs in per_candidate]
-            for per_candidate in per_boundary
+            for per_candidate in per_tip
         ])
     return scores
 
 
-def causal_greedy_answers(model, items: list[Item], device, dtype, max_tokens: int, stop_ids: set[int]) -> list[list[list[int]]]:
-    """Per item, per boundary, the greedy tokens after the cue (up to `max_tokens`, stopping at `stop_ids`)."""
+def causal_greedy_answers(model, trees: list[Tree], device, dtype, max_tokens: int,
+                          stop_ids: set[int]) -> list[list[list[int]]]:
+    """Per tree, per tip, the greedy tokens after the cue (up to `max_tokens`, stopping at `stop_ids`)."""
     from transformers import DynamicCache
 
-    layouts, tips = [], []  # tips[row][i] = branch index of the last cue token of boundary i
-    for item in items:
-        bounds = _boundaries(item)
-        lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
-        row_tips = []
-        for i, bound in enumerate(bounds):
-            parent = -1
-            for token in item.cue_ids[i]:
-                parent = _add(lay, token, bound, parent)
-            row_tips.append(parent)
-        layouts.append(lay)
-        tips.append(row_tips)
+    layouts, tips = [tree.layout for tree in trees], [tree.tips for tree in trees]
     ids, pos, mask, trunk_width = _attention(layouts, dtype, device)
     batch, width = ids.shape
     branches = max(len(t) for t in tips)
@@ -195,7 +219,7 @@ def causal_greedy_answers(model, items: list[Item], device, dtype, max_tokens: i
     columns = width
     for step in range(max_tokens):
         # logits arrive row-major over keep: the live branches of each row, in column order
-        # (tips are added in boundary order, so column order is boundary order)
+        # (a tree adds its branches one after another, so column order is tip order)
         flat_rows = [(row, i) for row in range(batch) for i in range(branches) if live[row, i]]
         chosen = logits.float().argmax(dim=-1).cpu()
         new_tokens = torch.zeros(batch, branches, dtype=torch.long)
@@ -322,13 +346,52 @@ def one_hot(text: str, parse: Callable[[str], str | None] | None) -> dict[str, f
     return {key if key is not None else "": 1.0}
 
 
+@dataclass
+class Endings:
+    """One prompt's explanations, each to be answered after its end: the prompt is read once (causal)."""
+
+    prompt_ids: list[int]
+    explanations: list[Item]  # one per explanation: its steps, the cue at boundary 0 and after the last step
+    candidate_ids: list[list[int]]
+
+    def continuations(self) -> list[list[int]]:
+        return [[t for step in e.step_ids for t in step] + e.cue_ids[-1] for e in self.explanations]
+
+
+def _tree(row: Item | Endings) -> Tree:
+    if isinstance(row, Endings):
+        return endings_tree(row.prompt_ids, row.continuations())
+    return prefix_tree(row)
+
+
+def _size(row: Item | Endings) -> int:
+    if isinstance(row, Endings):
+        return len(row.prompt_ids) + sum(len(c) for c in row.continuations())
+    return len(row.prompt_ids) + sum(len(s) for s in row.step_ids)
+
+
+def _seq2seq_rows(rows: list[Item | Endings]) -> tuple[list[Item], list[list[tuple[int, int]]]]:
+    """Items for the seq2seq scorers and, per row, the (item, boundary) pairs to read: every boundary of a
+    prefix Item, the last boundary of each explanation of an Endings (its encoder reads the prompt again)."""
+    items, reads = [], []
+    for row in rows:
+        if isinstance(row, Endings):
+            reads.append([(len(items) + j, len(e.step_ids)) for j, e in enumerate(row.explanations)])
+            items.extend(row.explanations)
+        else:
+            reads.append([(len(items), i) for i in range(len(row.step_ids) + 1)])
+            items.append(row)
+    return items, reads
+
+
 # --- from texts: what the student asks ---------------------------------------------------------------
 
 
 class AnswerScorer:
-    """The student's answer distributions after every step prefix of its explanations: each explanation
-    tokenised into an Item, items scored in batches of similar size, closed answers over their candidates,
-    open ones as the greedy short answer."""
+    """The student's answer distributions after its explanations: after every step prefix of one
+    explanation (`scores`), or after the end of each of several (`endings`). Each explanation is tokenised
+    into an Item, rows are scored in batches of similar size, closed answers over their candidates, open
+    ones as the greedy short answer."""
 
     def __init__(self, weights: StudentWeights):
         self.weights = weights  # read at each call: training and loading replace the model
@@ -339,22 +402,37 @@ class AnswerScorer:
                max_answer_tokens: int, progress: Progress | None) -> list[list[dict[str, float]]]:
         """Per rendered prompt, one distribution per step boundary (see Student.answer_scores)."""
         with torch.inference_mode(), self.weights.unfrozen():
-            items = [self._item(r, steps, cands, cue)
-                     for r, steps, cands in zip(rendered, steps_per_prompt, candidates_per_prompt)]
+            rows = [self._item(r, steps, cands, cue)
+                    for r, steps, cands in zip(rendered, steps_per_prompt, candidates_per_prompt)]
             self.weights.merge_for_inference()
-            return self._scores(items, candidates_per_prompt, parse, max_answer_tokens, progress)
+            return self._scores(rows, candidates_per_prompt, parse, max_answer_tokens, progress)
 
-    def _scores(self, items, candidates_per_prompt, parse, max_answer_tokens, progress):
+    def endings(self, rendered: list[str], explanations_per_prompt: list[list[list[str]]],
+                candidates_per_prompt: list[Sequence[str]], cue: str, parse: Callable[[str], str | None] | None,
+                max_answer_tokens: int, progress: Progress | None) -> list[list[dict[str, float]]]:
+        """Per rendered prompt, one distribution per explanation (its reasoning steps), read after all of
+        its steps and the cue: the same text as the last prefix of `scores`."""
+        with torch.inference_mode(), self.weights.unfrozen():
+            rows = []
+            for r, explanations, cands in zip(rendered, explanations_per_prompt, candidates_per_prompt):
+                items = [self._item(r, steps, cands, cue) for steps in explanations]
+                first = items[0] if items else Item([], [], [], [])
+                rows.append(Endings(first.prompt_ids, items, first.candidate_ids))
+            self.weights.merge_for_inference()
+            return self._scores(rows, candidates_per_prompt, parse, max_answer_tokens, progress)
+
+    def _scores(self, rows, candidates_per_prompt, parse, max_answer_tokens, progress):
         batch_size = self.weights.config.generation_batch_size
-        results: list[list[dict[str, float]]] = [[] for _ in items]
-        closed = [i for i, item in enumerate(items) if item.candidate_ids]
-        open_ = [i for i, item in enumerate(items) if not item.candidate_ids]
-        done, total = 0, len(items)
+        results: list[list[dict[str, float]]] = [[] for _ in rows]
+        scorable = [i for i, row in enumerate(rows) if not isinstance(row, Endings) or row.explanations]
+        closed = [i for i in scorable if rows[i].candidate_ids]
+        open_ = [i for i in scorable if not rows[i].candidate_ids]
+        done, total = len(rows) - len(scorable), len(rows)
         for group, scorer in ((closed, self._score_closed), (open_, self._score_open)):
-            group = sorted(group, key=lambda i: -_item_size(items[i]))  # similar sizes batch with little padding
+            group = sorted(group, key=lambda i: -_size(rows[i]))  # similar sizes batch with little padding
             for start in range(0, len(group), batch_size):
                 indices = group[start: start + batch_size]
-                scored = scorer([items[i] for i in indices], [candidates_per_prompt[i] for i in indices], parse,
+                scored = scorer([rows[i] for i in indices], [candidates_per_prompt[i] for i in indices], parse,
                                 max_answer_tokens)
                 for i, distributions in zip(indices, scored):
                     results[i] = distributions
@@ -377,24 +455,30 @@ class AnswerScorer:
         start = self.weights.model.config.decoder_start_token_id
         return start if start is not None else self.weights.pretrained.tokenizer.pad_token_id
 
-    def _score_closed(self, items, candidates, parse, max_answer_tokens):
+    def _score_closed(self, rows, candidates, parse, max_answer_tokens):
         model, pretrained = self.weights.model, self.weights.pretrained
         if pretrained.is_seq2seq:
+            items, reads = _seq2seq_rows(rows)
             raw = seq2seq_candidate_scores(model, items, self._decoder_start(), pretrained.tokenizer.pad_token_id,
                                            pretrained.device)
+            raw = [[raw[item][boundary] for item, boundary in pairs] for pairs in reads]
         else:
-            raw = causal_candidate_scores(model, items, pretrained.device, pretrained.dtype)
-        return [[normalise(lp, cands) for lp in per_boundary] for per_boundary, cands in zip(raw, candidates)]
+            raw = causal_candidate_scores(model, [_tree(row) for row in rows], [row.candidate_ids for row in rows],
+                                          pretrained.device, pretrained.dtype)
+        return [[normalise(lp, cands) for lp in per_tip] for per_tip, cands in zip(raw, candidates)]
 
-    def _score_open(self, items, candidates, parse, max_answer_tokens):
+    def _score_open(self, rows, candidates, parse, max_answer_tokens):
         model, pretrained, stops = self.weights.model, self.weights.pretrained, self._stop_ids()
         if pretrained.is_seq2seq:
+            items, reads = _seq2seq_rows(rows)
             tokens = seq2seq_greedy_answers(model, items, self._decoder_start(), pretrained.tokenizer.pad_token_id,
                                             pretrained.device, max_answer_tokens, stops)
+            tokens = [[tokens[item][boundary] for item, boundary in pairs] for pairs in reads]
         else:
-            tokens = causal_greedy_answers(model, items, pretrained.device, pretrained.dtype, max_answer_tokens, stops)
+            tokens = causal_greedy_answers(model, [_tree(row) for row in rows], pretrained.device, pretrained.dtype,
+                                           max_answer_tokens, stops)
         decode = pretrained.tokenizer.decode
-        return [[one_hot(decode(t, skip_special_tokens=True), parse) for t in per_boundary] for per_boundary in tokens]
+        return [[one_hot(decode(t, skip_special_tokens=True), parse) for t in per_tip] for per_tip in tokens]
 
     def _stop_ids(self) -> set[int]:
         """End of turn, padding, and every token that holds a line break: a short answer ends there. Found
@@ -408,6 +492,3 @@ class AnswerScorer:
             self._stops = stops
         return self._stops
 
-
-def _item_size(item: Item) -> int:
-    return len(item.prompt_ids) + sum(len(s) for s in item.step_ids)

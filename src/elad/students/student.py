@@ -144,6 +144,26 @@ class Student:
         return self._scorer.scores(rendered, steps_per_prompt, candidates_per_prompt, cue, parse, max_answer_tokens,
                                    progress)
 
+    def final_answers(
+        self,
+        prompts: list[str],
+        explanations_per_prompt: list[list[list[str]]],
+        candidates_per_prompt: list[Sequence[str]],
+        cue: str = ANSWER_CUE,
+        parse: Callable[[str], str | None] | None = None,
+        max_answer_tokens: int = 8,
+        mode: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[list[dict[str, float]]]:
+        """The answer the student gives when made to answer after each of its explanations: per prompt,
+        per explanation (its reasoning steps, without an answer sentence), the distribution after
+        prompt + "\\n".join(steps + [cue]), as the last prefix of `answer_scores`. All explanations of a prompt
+        share one pass over the prompt. An unfinished explanation still gets an answer, never one read from
+        its text."""
+        rendered = self._rendered(prompts, mode, for_explanations=True)
+        return self._scorer.endings(rendered, explanations_per_prompt, candidates_per_prompt, cue, parse,
+                                    max_answer_tokens, progress)
+
     # --- training ----------------------------------------------------------------------------------
 
     def encode_pair(self, user_text: str, target: str, max_length: int, mode: str = "plain") -> dict:
