@@ -61,7 +61,13 @@ class StudentConfig(Strict):
     model: str = Field("qwen2.5-coder-0.5b", description="alias, model directory, .gguf file or hub id")
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     lora: LoraConfig | None = Field(default_factory=LoraConfig, description="null = full fine-tuning")
-    max_new_tokens: PositiveInt = 64
+    max_new_tokens: PositiveInt = Field(
+        64, description="tokens the student writes at most, before it was trained on any annotation (or always, "
+                        "with fit_new_tokens false)")
+    fit_new_tokens: bool = Field(
+        True, description="once trained, write at most what it was taught: 1.25 x the 95th percentile of the "
+                          "annotated targets' lengths in tokens, plus 8, at least 16, at most new_tokens_cap")
+    new_tokens_cap: PositiveInt = Field(512, description="the most a fitted length may be")
     generation_batch_size: PositiveInt = Field(
         48, description="sequences generated together (K samples of a prompt count K); on a CPU a decoding step "
                         "costs little more for 48 rows than for 16")

@@ -30,7 +30,7 @@ def test_run_then_status(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     config.write_text(
         f"name: tiny\ntask: {{path: '{esnli_dir}', pool_size: null, test_size: null}}\n"
-        f"student: {{model: '{tiny_model_dir}', max_new_tokens: 4, lora: {{r: 2, alpha: 4}}}}\n"
+        f"student: {{model: '{tiny_model_dir}', max_new_tokens: 4, new_tokens_cap: 4, lora: {{r: 2, alpha: 4}}}}\n"
         "training: {epochs: 1}\nloop: {rounds: 1, per_round: 3}\n"
     )
     result = runner.invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])

@@ -18,7 +18,7 @@ def _config(esnli_dir, tiny_model_dir):
     config = make_config(esnli_dir, tiny_model_dir, rounds=1, per_round=2)
     data = config.model_dump()
     data["selection"].update({"samples": 1, "pool_sample": 4})  # score 4 random pool items a round: fast
-    data["student"]["max_new_tokens"] = 6
+    data["student"].update({"max_new_tokens": 6, "new_tokens_cap": 6})
     return type(config).model_validate(data)
 
 

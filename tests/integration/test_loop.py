@@ -17,7 +17,7 @@ def make_config(esnli_dir, tiny_model_dir, **loop) -> ExperimentConfig:
     return ExperimentConfig.model_validate({
         "name": "tiny",
         "task": {"name": "esnli", "path": str(esnli_dir), "pool_size": None, "test_size": None},
-        "student": {"model": str(tiny_model_dir), "max_new_tokens": 8, "generation_batch_size": 4,
+        "student": {"model": str(tiny_model_dir), "max_new_tokens": 8, "new_tokens_cap": 8, "generation_batch_size": 4,
                     "lora": {"r": 4, "alpha": 8}},
         "training": {"epochs": 1, "batch_size": 4, "max_length": 128},
         "loop": {"rounds": 2, "per_round": 4, **loop},

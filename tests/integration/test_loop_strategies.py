@@ -188,3 +188,41 @@ def test_patience_stops_when_accuracy_does_not_move(esnli_dir, tiny_model_dir, t
     validated = {r: row["val_accuracy"] for r, row in rows.items()}
     assert best_round(run_dir) == min(validated, key=lambda r: (-validated[r], r))
     assert not store.round_done(2)
+
+
+def test_a_trained_student_writes_as_long_as_it_was_taught(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from elad.students import Student
+    from elad.students.common import fitted_new_tokens
+
+    asked: list[int] = []  # max_new_tokens of every explain and generate call, in order
+    for name in ("explain", "generate"):
+        original = getattr(Student, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            asked.append(self.max_new_tokens)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Student, name, spy)
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": "egss_inter", "samples": 1}, rounds=2)
+    data = config.model_dump()
+    data["student"].update({"max_new_tokens": 5, "new_tokens_cap": 24})
+    config = type(config).model_validate(data)
+    run_dir = tmp_path / "run"
+    Experiment(config, run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    metrics = {(m["round"], m["name"]): m["value"] for m in store.metrics() if m["split"] == "student"}
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def fitted(round_):
+        targets = [a["target"] for a in store.annotations(up_to_round=round_)]
+        return fitted_new_tokens([len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets], 24)
+
+    assert metrics[(1, "new_tokens_select")] == 5  # untrained: the configured length
+    assert metrics[(1, "new_tokens_evaluate")] == fitted(1) > 5
+    assert metrics[(2, "new_tokens_select")] == fitted(1)
+    assert metrics[(2, "new_tokens_evaluate")] == fitted(2)
+    # round 0 evaluates untrained, round 1 explains untrained, then each call uses what was fitted
+    assert asked[:2] == [5, 5] and set(asked[2:]) <= {fitted(1), fitted(2)} and fitted(1) in asked[2:]

@@ -68,7 +68,7 @@ def loop_config(data_dir: Path, model_dir: Path, base_url: str, **sections) -> d
         "seed": 7,
         "task": {"name": "esnli", "path": str(data_dir), "pool_split": "valid", "test_split": "test",
                  "pool_size": None, "test_size": None},
-        "student": {"model": str(model_dir), "dtype": "float32", "max_new_tokens": 4, "generation_batch_size": 16,
+        "student": {"model": str(model_dir), "dtype": "float32", "max_new_tokens": 4, "new_tokens_cap": 4, "generation_batch_size": 16,
                     "lora": {"r": 2, "alpha": 4}},
         "training": {"epochs": 1, "batch_size": 4, "max_length": 128},
         "selection": {"strategy": "random"},

@@ -181,7 +181,7 @@ def clear_teacher_reply(messages: list[dict], body: dict) -> str:
 
 def clear_config(rel_data, tiny_model_dir, base_url: str, **sections) -> dict:
     return loop_config(rel_data, tiny_model_dir, base_url, annotation={"method": "clear", "gold_check": "reask"},
-                       student={**loop_config(rel_data, tiny_model_dir, base_url)["student"], "max_new_tokens": 12},
+                       student={**loop_config(rel_data, tiny_model_dir, base_url)["student"], "max_new_tokens": 12, "new_tokens_cap": 12},
                        **sections)
 
 

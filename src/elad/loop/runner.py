@@ -21,6 +21,7 @@ from elad.loop.stopping import accuracy_says_stop, transferred
 from elad.loop.trackers import RoundTrackers
 from elad.report import round_summaries, write_report
 from elad.store import RunDir
+from elad.students.common import fitted_new_tokens
 
 class Experiment:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path, console: Console | None = None):
@@ -96,6 +97,7 @@ class Experiment:
         started = time.time()
         self.store.start_round(round_)
         self._student_at(stages.parts, round_ - 1)
+        self._fit_generation(stages.parts, round_ - 1, round_, "select")
         with self._timed(round_, "select"):
             chosen = self.store.chosen(round_) or stages.select(round_)
         stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
@@ -106,6 +108,7 @@ class Experiment:
             with self._timed(round_, "train"):
                 stages.train(round_)
             self.student_round = round_
+            self._fit_generation(stages.parts, round_, round_, "evaluate")
             with self._timed(round_, "evaluate"):
                 stages.evaluate(round_)
             stop_reason = stop_reason or accuracy_says_stop(self.config.loop, self._accuracy_history(round_))
@@ -140,6 +143,17 @@ class Experiment:
         else:
             parts.student.reset()
         self.student_round = round_
+
+    def _fit_generation(self, parts: Parts, taught_by: int, round_: int, stage_name: str) -> None:
+        """Let the student write at most what it was taught by the end of round `taught_by`
+        (student.fit_new_tokens); recorded as round `round_`'s `new_tokens_<stage>`."""
+        settings = self.config.student
+        targets = [a["target"] for a in self.store.annotations(up_to_round=taught_by)] if taught_by > 0 else []
+        length = settings.max_new_tokens
+        if settings.fit_new_tokens and targets:
+            length = fitted_new_tokens([parts.student.count_tokens(t) for t in targets], settings.new_tokens_cap)
+        parts.student.max_new_tokens = length
+        self.store.set_metrics(round_, "student", {f"new_tokens_{stage_name}": length})
 
     # --- reporting -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ record and report, and whether this CPU computes bf16.
 A leaf: it imports nothing from elad.students, so every module there can import it without a cycle.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,17 @@ class TrainReport:
     loss: float | None
     seconds: float
     tokens: int  # target + prompt tokens seen, all epochs
+
+
+def fitted_new_tokens(target_lengths: list[int], cap: int) -> int:
+    """How many tokens a student trained on targets of these lengths (in tokens) should write: 1.25 x their
+    95th percentile (nearest rank) plus 8, at least 16, and never more than `cap`. Room beyond what it was taught,
+    so that a slightly longer explanation still ends, without paying for the untrained length."""
+    if not target_lengths:
+        raise ValueError("no targets to fit the generation length to")
+    ordered = sorted(target_lengths)
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return min(cap, max(16, math.ceil(1.25 * p95) + 8))
 
 
 def cpu_computes_bf16() -> bool:

@@ -48,6 +48,9 @@ class Student:
         self.prompts = PromptFormat(self.pretrained.tokenizer, self.pretrained.is_seq2seq)
         self._generator = generation.generator_for(config, self.weights)
         self._scorer = AnswerScorer(self.weights)
+        # how many tokens generate/explain write by default: config.max_new_tokens until the loop fits it
+        # to what the student was taught (fit_new_tokens)
+        self.max_new_tokens = config.max_new_tokens
 
     # --- weights -----------------------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class Student:
         """One continuation per prompt (user texts), batched; longest first so padding stays small.
         `mode` None: plain prompts, or for a step-by-step student its configured inference task."""
         rendered = self._rendered(prompts, mode, for_explanations=False)
-        return generation.continuations(self._generator, rendered, max_new_tokens or self.config.max_new_tokens,
+        return generation.continuations(self._generator, rendered, max_new_tokens or self.max_new_tokens,
                                         sample, temperature, top_p, seed, progress)
 
     def explain(
@@ -120,7 +123,7 @@ class Student:
         (several return sequences per prompt), deterministic for a seed with the same prompts and batch size."""
         rendered = self._rendered(prompts, mode, for_explanations=True)
         return generation.explanations(self._generator, rendered, samples, temperature, top_p,
-                                       max_new_tokens or self.config.max_new_tokens, seed, progress)
+                                       max_new_tokens or self.max_new_tokens, seed, progress)
 
     # --- answers after step prefixes ---------------------------------------------------------------
 
