@@ -319,6 +319,8 @@ def grid(
                               "I-th, for array jobs on a cluster; `elad report` merges the shards' folders."),
     results: bool = typer.Option(True, "--results/--no-results", help="Write grid_results and the HTML report "
                                  "when done (over the cells finished so far)."),
+    baseline: str = typer.Option("random", help="The strategy every other one is compared with, paired by seed "
+                                 "(AULC difference and its 95% interval)."),
 ):
     """Run the ablation grid: every strategy x annotator x seed.
 
@@ -335,10 +337,10 @@ def grid(
             if shard:
                 raise EladError("--workers and --shard: give one (each worker runs a shard)")
             table = run_grid_workers(experiment, config, set_, _names(strategies), _names(annotators), seeds, out,
-                                         workers, console)
+                                     workers, console, baseline=baseline)
         else:
             table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
-                             shard=parse_shard(shard) if shard else None, results=results)
+                             shard=parse_shard(shard) if shard else None, results=results, baseline=baseline)
         if table is not None:
             console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
     except EladError as error:
@@ -349,15 +351,18 @@ def grid(
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories, or grid folders holding runs."),
     out: Path = typer.Option(Path("report"), "--out", "-o", help="Where report.html and its PNGs go."),
+    baseline: str = typer.Option("random", help="The strategy every other one is compared with, paired by seed "
+                                 "(AULC difference and its 95% interval)."),
 ):
     """Write a self-contained HTML report of runs or grids.
 
-    Accuracy against teacher cost per strategy and annotator (seed bands), the strategy x annotator table,
-    per-round details and selected items."""
+    Accuracy against teacher cost per strategy and annotator (95% intervals over seeds, chance line), the
+    area under that curve with paired differences from the baseline, the strategy x annotator table,
+    per-round details and selected items. Runs whose setting differs (student, teacher, sizes) are kept apart."""
     try:
         from elad.report.html import write_html_report
 
-        console.print(f"report: {write_html_report(run_dirs, out)}")
+        console.print(f"report: {write_html_report(run_dirs, out, baseline=baseline)}")
     except EladError as error:
         _fail(error)
 

@@ -49,6 +49,12 @@ def test_two_rounds_write_everything_to_the_store(esnli_dir, tiny_model_dir, tmp
 
     assert [t["examples"] for t in store.training()] == [4, 8]
     assert len(store.explanations(2, "test")) == 6
+    # what reports put beside the accuracy: a uniform guess among 3 labels, and the teacher against gold
+    assert all(row["chance"] == pytest.approx(1 / 3) for row in summaries)
+    for row in summaries[1:]:
+        annotations = store.annotations(up_to_round=row["round"])
+        agree = sum(a["answer"] == store.example(a["example_id"], "pool")["answer"] for a in annotations)
+        assert row["teacher_checked"] == len(annotations) and row["teacher_agrees"] == pytest.approx(agree / len(annotations))
     stages = {m["name"]: m["value"] for m in store.metrics() if m["round"] == 1 and m["split"] == "stages"}
     assert set(stages) == {"seconds_select", "seconds_annotate", "seconds_train", "seconds_evaluate"}
     assert all(seconds > 0 for seconds in stages.values())

@@ -13,7 +13,7 @@ from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.report import write_report
 from elad.report.compare import (
-    COST_TOLERANCE, accuracy_at, budget_points, equal_budget, find_runs, load_run, load_runs, mean_std, results_csv,
+    COST_TOLERANCE, accuracy_at, aulc_rows, budget_points, equal_budget, find_runs, load_run, load_runs, mean_std, results_csv,
     results_markdown, results_rows,
 )
 from elad.store import RunStore
@@ -24,14 +24,17 @@ LABELS = ("entailment", "neutral", "contradiction")
 
 def make_run(folder: Path, strategy: str, annotator: str, seed: int, accuracy: list[float], tokens: list[int],
              task: str = "esnli", dollars: list[float] | None = None, stop: str = "all rounds done",
-             question: str = "A man plays. Hypothesis: he sleeps.") -> Path:
+             question: str = "A man plays. Hypothesis: he sleeps.", student: str | None = None,
+             extra: dict | None = None) -> Path:
     """A finished run directory: config.yaml and a store with rounds 0..len(accuracy)-1, their test and
     teacher metrics, training rows, and for rounds >= 1 a selection of two chosen items (with greedy
-    steps, samples, answer scores) that the teacher annotated."""
+    steps, samples, answer scores) that the teacher annotated. student: its model (else the default);
+    extra: more metrics for every round (split "test")."""
     run_dir = folder / f"{strategy}-{annotator}-s{seed}"
     config = ExperimentConfig.model_validate({
         "name": run_dir.name, "seed": seed, "task": {"name": task}, "selection": {"strategy": strategy},
         "annotation": {"method": annotator}, "loop": {"rounds": len(accuracy) - 1, "per_round": 2},
+        **({"student": {"model": student}} if student else {}),
     })
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(config.to_yaml())
@@ -42,7 +45,8 @@ def make_run(folder: Path, strategy: str, annotator: str, seed: int, accuracy: l
     store.add_examples("test", "test", [Example(f"t-{i}", f"test {i}", LABELS[i % 3]) for i in range(20)])
     for r, acc in enumerate(accuracy):
         store.start_round(r)
-        store.set_metrics(r, "test", {"accuracy": acc, "correct": round(acc * 20), "total": 20, "unparsed": 1})
+        store.set_metrics(r, "test", {"accuracy": acc, "correct": round(acc * 20), "total": 20, "unparsed": 1,
+                                      **(extra or {})})
         store.set_metrics(r, "teacher", {
             "annotations": 2 * r, "teacher_calls": 2 * r, "teacher_tokens": tokens[r],
             "teacher_dollars": (dollars or [0.0] * len(accuracy))[r], "seconds": 3.0,
@@ -178,12 +182,13 @@ def test_results_markdown_bolds_the_best_mean_of_each_column(grid):
     text = results_markdown(load_runs([grid]))
     assert "## esnli" in text
     egss = next(line for line in text.splitlines() if line.startswith("| egss | cot |") and "round" not in line)
-    assert "**59.0 ± 1.4 (2.5k)**" in egss
+    # two seeds 2 points apart: std 1.4, the mean's 95% t-interval 12.706 x 1.41 / sqrt 2 = 12.7 points
+    assert "**59.0 ± 12.7 (2.5k)**" in egss
     # a column where every group ties (round 0: the same untrained students) singles nothing out
-    assert "| random | cot | 31.0 ± 1.4 (0) | 38.0 ± 2.8 (1.1k) | 46.0 ± 1.4 (2.0k) |" in text
+    assert "| random | cot | 31.0 ± 12.7 (0) | 38.0 ± 25.4 (1.1k) | 46.0 ± 12.7 (2.0k) |" in text
     # at equal budget: egss seed 0 spent 1200 by round 1, within 5% of the point 1150; seed 1 (1300) is not
-    assert "| random | cot | 31.0 ± 1.4 | 38.0 ± 2.8 | 46.0 ± 1.4 |" in text
-    assert "| egss | cot | 31.0 ± 1.4 | **41.0 ± 12.7** | **48.0 ± 2.8** |" in text
+    assert "| random | cot | 31.0 ± 12.7 | 38.0 ± 25.4 | 46.0 ± 12.7 |" in text
+    assert "| egss | cot | 31.0 ± 12.7 | **41.0 ± 114.4** | **48.0 ± 25.4** |" in text  # 50 and 32: std 12.7
     assert "| strategy | annotator | ≤ 0 | ≤ 1.1k | ≤ 2.2k |" in text
 
 
@@ -236,3 +241,32 @@ def test_the_area_and_the_t_interval_of_known_values():
     mean, half = mean_interval([0.4, 0.5, 0.6])
     assert mean == pytest.approx(0.5) and half == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
     assert mean_interval([0.7]) == (0.7, None)
+
+
+def test_runs_that_differ_in_their_student_are_kept_apart(tmp_path):
+    folder = tmp_path / "mixed"
+    make_run(folder, "random", "cot", 0, [0.30, 0.40], [0, 1000])
+    make_run(folder, "egss", "cot", 0, [0.30, 0.50], [0, 1000], student="smollm2-135m")
+    runs = load_runs([folder])
+    assert sorted(r.task for r in runs) == ["esnli [student.model=qwen2.5-coder-0.5b]",
+                                            "esnli [student.model=smollm2-135m]"]
+    text = results_markdown(runs)
+    assert "## esnli [student.model=smollm2-135m]" in text and "kept apart" in text
+    # no comparison across them: each task section has one strategy, so no paired difference from random
+    assert not any(r["paired_diff_mean"] is not None for r in aulc_rows(runs))
+    same = load_runs([make_run(tmp_path / "same", "random", "cot", s, [0.3, 0.4], [0, 900]) for s in (0, 1)])
+    assert {r.task for r in same} == {"esnli"} and all(r.apart is None for r in same)
+
+
+def test_chance_and_teacher_agreement_reach_the_tables(tmp_path):
+    folder = tmp_path / "grid"
+    for seed, agrees in ((0, 0.75), (1, 0.5)):
+        make_run(folder, "random", "cot", seed, [0.30, 0.40], [0, 1000], extra={"chance": 1 / 3,
+                                                                                 "teacher_agrees": agrees})
+    runs = load_runs([folder])
+    text = results_markdown(runs)
+    assert "Chance (a uniform guess among each question's answers): 33.3%." in text
+    assert "agree with gold on 50.0-75.0% of each run's annotations" in text
+    assert "| random | cot | 2 |" in text and text.rstrip().endswith("| 62.5 |")  # the mean over runs, in the AULC table
+    rows = results_rows(runs)
+    assert rows[0]["chance"] == pytest.approx(1 / 3) and rows[0]["teacher_agrees"] == pytest.approx(0.625)

@@ -111,8 +111,14 @@ def test_text_from_the_store_is_escaped(report):
     assert any(NASTY in chunk for chunk in page.text)  # and reads back as the original text
 
 
-def _pct(mean, std=None):
-    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+def _pct(mean, half=None):
+    return f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if half is not None else "")
+
+
+def _ci(values):
+    """The half-width of the 95% t-interval of the mean of two values: t(0.975, 1 df) = 12.706."""
+    assert len(values) == 2
+    return 12.706 * statistics.stdev(values) / 2 ** 0.5
 
 
 def test_paper_table_has_strategy_annotator_rows_and_task_columns_matching_the_stores(report):
@@ -126,13 +132,13 @@ def test_paper_table_has_strategy_annotator_rows_and_task_columns_matching_the_s
     finals = [load_run(root / "grid-esnli" / f"egss-cot-s{s}").final for s in (0, 1)]
     accuracy = [f["accuracy"] for f in finals]
     tokens = statistics.fmean(f["teacher_tokens"] for f in finals)
-    expected = f"{_pct(statistics.fmean(accuracy), statistics.stdev(accuracy))} {tokens / 1000:.1f}k"
+    expected = f"{_pct(statistics.fmean(accuracy), _ci(accuracy))} {tokens / 1000:.1f}k"
     assert rows[("egss", "cot")][0] == expected
     # at <= 2000 tokens egss/cot holds its round-1 students (it spent 2400 / 2500 by round 2)
-    assert rows[("egss", "cot")][1] == _pct(0.48, statistics.stdev([0.50, 0.46]))
+    assert rows[("egss", "cot")][1] == _pct(0.48, _ci([0.50, 0.46]))
     # random/cot seed 0 spent exactly 2000 by round 2; seed 1 spent 2100, 5% over: it counts with its round-2
     # student too
-    assert rows[("random", "cot")][1] == _pct(0.46, statistics.stdev([0.45, 0.47]))
+    assert rows[("random", "cot")][1] == _pct(0.46, _ci([0.45, 0.47]))
     assert rows[("egss", "clear")][0].startswith(_pct(0.62) + " (n=1)")
     assert rows[("egss", "cot")][2] == "41.0 (n=1) 950" and rows[("egss", "clear")][2] == "–"
 
@@ -144,9 +150,9 @@ def test_budget_and_round_tables_and_the_leader(report):
     leader = budget[-1]
     assert leader[0].startswith("leader")
     rounds = {(r[0], r[1]): r[2:] for r in page.tables["rounds-esnli"][1:]}
-    assert rounds[("random", "cot")] == [f"{_pct(0.31, statistics.stdev([0.30, 0.32]))} 0",
-                                          f"{_pct(0.38, statistics.stdev([0.40, 0.36]))} 1.1k",
-                                          f"{_pct(0.46, statistics.stdev([0.45, 0.47]))} 2.0k"]
+    assert rounds[("random", "cot")] == [f"{_pct(0.31, _ci([0.30, 0.32]))} 0",
+                                          f"{_pct(0.38, _ci([0.40, 0.36]))} 1.1k",
+                                          f"{_pct(0.46, _ci([0.45, 0.47]))} 2.0k"]
 
 
 def test_each_run_has_its_rounds_as_stored(report):
@@ -211,7 +217,7 @@ def test_every_panel_of_the_cost_plot_shows_its_points_however_costly():
     from elad.report.plots import accuracy_vs_cost_figure
 
     def point(cost, accuracy):
-        return {"cost": cost, "mean": accuracy, "std": None, "values": [accuracy], "costs": [cost]}
+        return {"cost": cost, "mean": accuracy, "band": None, "values": [accuracy], "costs": [cost]}
 
     series = {("random", "cot"): [point(9325, 0.312)], ("random", "clear"): [point(24700, 0.344)]}
     figure = accuracy_vs_cost_figure(series, "esnli", "teacher tokens")

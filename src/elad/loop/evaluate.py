@@ -18,9 +18,21 @@ class Evaluation:
     total: int
     unparsed: int
     rows: list[tuple]  # (example_id, sample, text, steps, answer, correct) for the store
+    chance: float | None = None  # the accuracy of a uniform guess among each question's candidates
 
     def metrics(self) -> dict[str, float]:
-        return {"accuracy": self.accuracy, "correct": self.correct, "total": self.total, "unparsed": self.unparsed}
+        chance = {} if self.chance is None else {"chance": self.chance}
+        return {"accuracy": self.accuracy, "correct": self.correct, "total": self.total, "unparsed": self.unparsed,
+                **chance}
+
+
+def chance_accuracy(task: Task, examples: list[Example]) -> float | None:
+    """The expected accuracy of guessing uniformly among each question's candidate answers; None for open
+    answers (no candidates to guess among)."""
+    counts = [len(task.candidates(e)) for e in examples]
+    if not counts or not all(counts):
+        return None
+    return sum(1 / n for n in counts) / len(counts)
 
 
 def check_ranking(task: Task, objective: str, inference: str) -> None:
@@ -57,4 +69,4 @@ def _score(task: Task, examples: list[Example], texts: list[str]) -> Evaluation:
         unparsed += answer is None
         rows.append((example.id, 0, text, split_steps(text), answer, int(right)))
     total = len(examples)
-    return Evaluation(correct / total if total else 0.0, correct, total, unparsed, rows)
+    return Evaluation(correct / total if total else 0.0, correct, total, unparsed, rows, chance_accuracy(task, examples))

@@ -37,7 +37,7 @@ from rich.console import Console
 
 from elad.config import ExperimentConfig
 from elad.errors import EladError
-from elad.report.compare import load_runs, results_csv, results_markdown, results_rows
+from elad.report.compare import BASELINE, load_runs, results_csv, results_markdown, results_rows
 from elad.report.tables import write_atomic
 from elad.store import RunDir
 
@@ -136,12 +136,13 @@ def _finished_earlier(run_dir: Path) -> bool:
 def run_grid(
     config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
     out_dir: Path, console: Console | None = None, html: bool = True, shard: tuple[int, int] | None = None,
-    results: bool = True,
+    results: bool = True, baseline: str = BASELINE,
 ) -> Path | None:
     """Run every strategy x annotator x seed (of `shard`, when given) under
     out_dir/<strategy>-<annotator>-s<seed>, skipping finished runs and resuming unfinished ones; then write
     out_dir/grid_results.csv and grid_results.md (and, with html, out_dir/report/report.html) over the
-    grid's runs found there. Returns the path of grid_results.md (None when `results` is off)."""
+    grid's runs found there, paired differences taken from `baseline`. Returns the path of grid_results.md
+    (None when `results` is off)."""
     from elad.loop.runner import Experiment
 
     console = console or Console()
@@ -173,12 +174,14 @@ def run_grid(
             gc.collect()  # let the student's weights go before the next cell loads its own
     if not results:
         return None
-    return write_grid_results([out_dir / name for name, _ in every_cell], out_dir, console, html=html)
+    return write_grid_results([out_dir / name for name, _ in every_cell], out_dir, console, html=html,
+                              baseline=baseline)
 
 
 def run_grid_workers(
     config: ExperimentConfig, config_path: Path, overrides: list[str], strategies: Sequence[str],
     annotators: Sequence[str], seeds: int, out_dir: Path, workers: int, console: Console | None = None,
+    baseline: str = BASELINE,
 ) -> Path:
     """The grid as `workers` shards run at once, each `elad grid --shard i/workers` (the config at
     `config_path` with `overrides`, which `config` is) in its own process with its share of the CPU cores
@@ -199,7 +202,7 @@ def run_grid_workers(
     if failed:
         raise EladError(f"grid shard(s) {', '.join(f'{i}/{workers}' for i in failed)} failed (their output is "
                         "above); rerun the same command to resume them")
-    return write_grid_results([out_dir / name for name, _ in cells], out_dir, console)
+    return write_grid_results([out_dir / name for name, _ in cells], out_dir, console, baseline=baseline)
 
 
 def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config) -> list[str]:
@@ -232,7 +235,7 @@ def _gpus() -> int:
 
 
 def write_grid_results(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
-                       html: bool = True) -> Path:
+                       html: bool = True, baseline: str = BASELINE) -> Path:
     """grid_results.csv and grid_results.md (and report/report.html) for these runs; returns the .md path."""
     runs = load_runs([p for p in run_dirs if RunDir(p).has_run()])
     if not runs:
@@ -240,11 +243,12 @@ def write_grid_results(run_dirs: Sequence[Path], out_dir: Path, console: Console
     out_dir = Path(out_dir)
     write_atomic(out_dir / RESULTS_CSV, results_csv(results_rows(runs)))
     markdown = out_dir / RESULTS_MD
-    write_atomic(markdown, results_markdown(runs, title=f"Grid results: {out_dir.name}"))
+    write_atomic(markdown, results_markdown(runs, title=f"Grid results: {out_dir.name}", baseline=baseline))
     if html:
         from elad.report.html import write_html_report
 
-        page = write_html_report([r.path for r in runs], out_dir / "report", title=f"elad grid: {out_dir.name}")
+        page = write_html_report([r.path for r in runs], out_dir / "report", title=f"elad grid: {out_dir.name}",
+                                 baseline=baseline)
         if console:
             console.print(f"report: {page}")
     if console:

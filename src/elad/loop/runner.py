@@ -23,6 +23,18 @@ from elad.report import round_summaries, write_report
 from elad.store import RunDir
 from elad.students.common import fitted_new_tokens
 
+def gold_agreement(parts: Parts, annotations: list[dict]) -> dict[str, float]:
+    """How often the teacher's answers so far agree with the gold answers, where the pool has them:
+    `teacher_agrees` (a share) over `teacher_checked` annotations. A noisy teacher caps what any selection
+    can teach; reports show it beside the accuracy."""
+    gold = {e.id: e.answer for e in parts.pool if e.answer}
+    checked = [a for a in annotations if a["example_id"] in gold]
+    if not checked:
+        return {}
+    agree = sum(bool(parts.task.is_correct(a["answer"], gold[a["example_id"]])) for a in checked)
+    return {"teacher_agrees": agree / len(checked), "teacher_checked": float(len(checked))}
+
+
 class Experiment:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path, console: Console | None = None):
         self.config = config
@@ -115,7 +127,7 @@ class Experiment:
         if stop_reason is None and round_ == self.config.loop.rounds:
             stop_reason = ALL_ROUNDS_DONE
         self.store.finish_round(round_, stop_reason)
-        self._announce(round_, started)
+        self._announce(round_, started, stages.parts)
         return stop_reason if stop_reason != ALL_ROUNDS_DONE else None
 
     @contextmanager
@@ -157,17 +169,19 @@ class Experiment:
 
     # --- reporting -----------------------------------------------------------------------------
 
-    def _announce(self, round_: int, started: float) -> None:
+    def _announce(self, round_: int, started: float, parts: Parts | None = None) -> None:
         totals = self.store.teacher_totals(up_to_round=round_)
+        annotations = self.store.annotations(up_to_round=round_)
         self.store.set_metrics(
             round_,
             "teacher",
             {
-                "annotations": len(self.store.annotations(up_to_round=round_)),
+                "annotations": len(annotations),
                 "teacher_calls": totals.calls,
                 "teacher_tokens": totals.prompt_tokens + totals.completion_tokens,
                 "teacher_dollars": totals.dollars,
                 "seconds": time.time() - started,
+                **(gold_agreement(parts, annotations) if parts else {}),
             },
         )
         row = next(r for r in self.summaries() if r["round"] == round_)

@@ -1,5 +1,6 @@
 """Comparing runs: read several run directories, group them by task, strategy and annotator, and
-aggregate over seeds (mean and sample standard deviation) at each round and at equal teacher budgets.
+aggregate over seeds (mean, sample standard deviation and 95% t-interval) at each round and at equal
+teacher budgets; runs of one task whose settings differ are kept apart (keep_apart).
 
 Used by the grid's results table (grid_results.csv / .md) and by the HTML report. Reads each run's
 store (run.db) and the labels of its config.yaml (`RunDir.labels`); knows nothing else in elad.
@@ -16,7 +17,8 @@ Definitions (the same everywhere in the reports):
   cost spent by the end of round r. Round 0 (no teacher call yet) is budget 0.
 - equal budget of a task: the smallest final cost over its runs, so that every run has a round at or
   under it: the fair "same spend" comparison for the paper-style table.
-- std: the sample standard deviation (n - 1); None with a single seed.
+- std: the sample standard deviation (n - 1); ci95: the half-width of the mean's 95% t-interval (t with
+  n - 1 degrees of freedom times std / sqrt(n)); both None with a single seed.
 """
 
 import csv
@@ -50,6 +52,8 @@ class RunResult:
     rows: list[dict]  # round_summaries: one dict per round
     training: dict[int, dict] = field(default_factory=dict)
     states: dict[int, str] = field(default_factory=dict)
+    setting: tuple[tuple[str, str], ...] = ()  # RunLabels.setting: what else must match for runs to compare
+    apart: str | None = None  # set by keep_apart: how this run's setting differs from its task's other runs
 
     @property
     def label(self) -> str:
@@ -67,6 +71,16 @@ class RunResult:
     def final(self) -> dict | None:
         evaluated = self.evaluated
         return evaluated[-1] if evaluated else None
+
+    @property
+    def chance(self) -> float | None:
+        """The test set's accuracy by uniform guessing among each question's candidates (None: open answers)."""
+        return next((r["chance"] for r in reversed(self.rows) if r.get("chance") is not None), None)
+
+    @property
+    def teacher_agrees(self) -> float | None:
+        """The share of the run's annotations whose answer agrees with gold, over all its rounds."""
+        return next((r["teacher_agrees"] for r in reversed(self.rows) if r.get("teacher_agrees") is not None), None)
 
     @property
     def stop_reason(self) -> str | None:
@@ -125,12 +139,28 @@ def load_run(path: str | Path) -> RunResult:
         store.close()
     return RunResult(
         path=path, task=labels.task or "?", strategy=strategy or "?", annotator=annotator or "?",
-        seed=labels.seed, name=str(name), rows=rows, training=training, states=states,
+        seed=labels.seed, name=str(name), rows=rows, training=training, states=states, setting=labels.setting,
     )
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunResult]:
-    return [load_run(p) for p in find_runs(paths)]
+    return keep_apart([load_run(p) for p in find_runs(paths)])
+
+
+def keep_apart(runs: list[RunResult]) -> list[RunResult]:
+    """Runs of one task that differ in their setting (student, teacher, sizes, objective: SETTING_KEYS) are
+    different experiments: each such run's task is renamed with what sets it apart ("esnli [student.model=
+    x]"), so that no table or interval mixes them, and `apart` says why."""
+    for task in tasks_of(runs):
+        members = [run for run in runs if run.task == task]
+        settings = [dict(run.setting) for run in members]
+        differing = sorted({key for s in settings for key in s if len({x.get(key) for x in settings}) > 1})
+        if not differing:
+            continue
+        for run, setting in zip(members, settings):
+            run.apart = ", ".join(f"{key}={setting.get(key, '–')}" for key in differing)
+            run.task = f"{task} [{run.apart}]"
+    return runs
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -216,6 +246,11 @@ class Cell:
     values: list[float] = field(default_factory=list)  # each seed's accuracy
     costs: list[float] = field(default_factory=list)  # each seed's cost, in the order of values
 
+    @property
+    def ci95(self) -> float | None:
+        """The half-width of the 95% t-interval of the mean accuracy over seeds (None with one seed)."""
+        return mean_interval(self.values)[1]
+
 
 def round_cells(members: list[RunResult], cost: str) -> dict[int, Cell]:
     """round -> the group's accuracy there (over the seeds that evaluated that round) and its cost."""
@@ -280,7 +315,8 @@ def aulc_rows(runs: list[RunResult], baseline: str = BASELINE) -> list[dict]:
             out.append({"task": task, "strategy": strategy, "annotator": annotator, "budget": budget,
                         "cost_unit": COSTS[cost], "seeds": sum(v is not None for v in values.values()),
                         "aulc_mean": mean, "aulc_ci95": half, "baseline": baseline, "paired_diff_mean": diff,
-                        "paired_diff_ci95": diff_half, "pairs": len(diffs) if strategy != baseline else 0})
+                        "paired_diff_ci95": diff_half, "pairs": len(diffs) if strategy != baseline else 0,
+                        "teacher_agrees": mean_agreement(members)})
     return out
 
 
@@ -294,15 +330,16 @@ def aulc_markdown(rows: list[dict], task: str) -> list[str]:
              f"The learning curve's mean accuracy over that spend (trapezoids between rounds; round 0 at 0 "
              f"{unit} where evaluated), mean and 95% t-interval over seeds; paired: minus `{baseline}` with the "
              "same annotator and seed. An interval that includes zero shows no difference.", "",
-             f"| strategy | annotator | seeds | AULC % (95% CI) | minus {baseline}, paired (95% CI) |",
-             "|---|---|---:|---:|---:|"]
+             f"| strategy | annotator | seeds | AULC % (95% CI) | minus {baseline}, paired (95% CI) | teacher = gold % |",
+             "|---|---|---:|---:|---:|---:|"]
     for r in mine:
         paired = "–" if r["paired_diff_mean"] is None else (
             _pm(r["paired_diff_mean"], r["paired_diff_ci95"]) + f" (n={r['pairs']})"
             + (" includes 0" if r["paired_diff_ci95"] is not None and abs(r["paired_diff_mean"]) <= r["paired_diff_ci95"]
                else ""))
+        agrees = "–" if r["teacher_agrees"] is None else f"{100 * r['teacher_agrees']:.1f}"
         lines.append(f"| {_md_escape(r['strategy'])} | {_md_escape(r['annotator'])} | {r['seeds']} | "
-                     f"{_pm(r['aulc_mean'], r['aulc_ci95'])} | {paired} |")
+                     f"{_pm(r['aulc_mean'], r['aulc_ci95'])} | {paired} | {agrees} |")
     return lines
 
 
@@ -316,8 +353,8 @@ def _pm(mean: float | None, half: float | None) -> str:
 
 RESULT_COLUMNS = (
     "task", "strategy", "annotator", "round", "seeds", "annotations", "cost_unit", "cost_mean", "cost_std",
-    "accuracy_mean", "accuracy_std", "budget", "accuracy_at_budget_mean", "accuracy_at_budget_std",
-    "seeds_at_budget",
+    "accuracy_mean", "accuracy_std", "accuracy_ci95", "budget", "accuracy_at_budget_mean", "accuracy_at_budget_std",
+    "accuracy_at_budget_ci95", "seeds_at_budget", "chance", "teacher_agrees",
 )
 
 
@@ -341,10 +378,22 @@ def results_rows(runs: list[RunResult]) -> list[dict]:
                     "task": task, "strategy": strategy, "annotator": annotator, "round": round_, "seeds": cell.n,
                     "annotations": cell.annotations, "cost_unit": COSTS[cost], "cost_mean": cell.cost_mean,
                     "cost_std": cell.cost_std, "accuracy_mean": cell.mean, "accuracy_std": cell.std,
-                    "budget": budget, "accuracy_at_budget_mean": at.mean, "accuracy_at_budget_std": at.std,
-                    "seeds_at_budget": at.n,
+                    "accuracy_ci95": cell.ci95, "budget": budget, "accuracy_at_budget_mean": at.mean,
+                    "accuracy_at_budget_std": at.std, "accuracy_at_budget_ci95": at.ci95, "seeds_at_budget": at.n,
+                    "chance": task_chance(members), "teacher_agrees": mean_agreement(members),
                 })
     return out
+
+
+def task_chance(runs: list[RunResult]) -> float | None:
+    """The chance accuracy of the runs' test set (they share it), where it is known."""
+    return next((run.chance for run in runs if run.chance is not None), None)
+
+
+def mean_agreement(runs: list[RunResult]) -> float | None:
+    """The mean over runs of the share of annotations that agree with gold."""
+    values = [run.teacher_agrees for run in runs if run.teacher_agrees is not None]
+    return statistics.fmean(values) if values else None
 
 
 def _round_budgets(runs: list[RunResult], cost: str) -> dict[int, float]:
@@ -372,9 +421,10 @@ def _csv_value(value):
     return value
 
 
-def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
+def results_markdown(runs: list[RunResult], title: str = "Grid results", baseline: str = BASELINE) -> str:
     """Per task: accuracy by round and accuracy at equal teacher budget, strategy x annotator rows, mean ±
-    std over seeds in %, the best mean of each column in bold. Runs with no evaluated round are left out."""
+    95% t-interval over seeds in %, the best mean of each column in bold; then the AULC and its paired
+    difference from `baseline`. Runs with no evaluated round are left out."""
     runs = evaluated(runs)
     cost = cost_key(runs)
     unit = COSTS[cost]
@@ -383,18 +433,20 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
     seeds = sorted({run.seed for run in runs})
     lines.append(
         f"{len(runs)} runs in {len(groups)} groups (task × strategy × annotator), seeds "
-        f"{', '.join(map(str, seeds))}. Test accuracy in %, mean ± sample std over seeds (n=… where a group has "
-        f"fewer seeds than the others). Teacher cost in {unit} (cache hits excluded); a run's accuracy at a "
-        "budget is that of its last round within it. Best mean of each column in **bold**."
+        f"{', '.join(map(str, seeds))}. Test accuracy in %, mean ± the half-width of its 95% t-interval over "
+        f"seeds (no interval with one seed; n=… where a group has fewer seeds than the others). Teacher cost in "
+        f"{unit} (cache hits excluded); a run's accuracy at a budget is that of its last round within it. Best "
+        "mean of each column in **bold**."
     )
-    areas = aulc_rows(runs)
+    areas = aulc_rows(runs, baseline)
     for task in tasks_of(runs):
         task_groups = {g: m for g, m in groups.items() if g[0] == task}
         task_runs = [r for m in task_groups.values() for r in m]
         most = max(len(m) for m in task_groups.values())
         cells = {g: round_cells(m, cost) for g, m in task_groups.items()}
         rounds = sorted({r for c in cells.values() for r in c})
-        lines += ["", f"## {task}", "", f"### Accuracy by round (mean {unit} spent by then in brackets)", ""]
+        lines += ["", f"## {task}", ""] + task_notes(task_runs)
+        lines += [f"### Accuracy by round (mean {unit} spent by then in brackets)", ""]
         header = ["strategy", "annotator"] + [f"round {r}" for r in rounds]
         body = []
         for (_, strategy, annotator), group_cells in cells.items():
@@ -416,6 +468,22 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results") -> str:
     return "\n".join(lines) + "\n"
 
 
+def task_notes(runs: list[RunResult]) -> list[str]:
+    """What a reader needs before the task's tables: why its runs are apart from others of the same task,
+    the chance accuracy, and how often the teacher agreed with gold."""
+    notes = []
+    if runs and runs[0].apart:
+        notes.append(f"Runs whose setting differs from the task's other runs ({runs[0].apart}): kept apart.")
+    chance = task_chance(runs)
+    if chance is not None:
+        notes.append(f"Chance (a uniform guess among each question's answers): {100 * chance:.1f}%.")
+    agrees = [run.teacher_agrees for run in runs if run.teacher_agrees is not None]
+    if agrees:
+        notes.append(f"The teacher's answers agree with gold on {100 * min(agrees):.1f}-{100 * max(agrees):.1f}% "
+                     "of each run's annotations: a ceiling on what its rationales can teach.")
+    return [" ".join(notes), ""] if notes else []
+
+
 def best_means(columns: list[list["Cell | None"]]) -> list[float | None]:
     """The best mean of each column; None where there is nothing to single out (fewer than two cells
     with a mean, or all of them equal)."""
@@ -433,7 +501,7 @@ def is_best(cell: "Cell | None", best: float | None) -> bool:
 def _md_cell(cell: Cell | None, most: int) -> str:
     if cell is None or cell.mean is None:
         return "–"
-    return format_accuracy(cell.mean, cell.std) + (f" (n={cell.n})" if cell.n < most else "")
+    return format_accuracy(cell.mean, cell.ci95) + (f" (n={cell.n})" if cell.n < most else "")
 
 
 def _md_table(header: list[str], body: list[tuple[list[str], list[tuple[str, "Cell | None"]]]]) -> list[str]:

@@ -7,8 +7,8 @@ budget); every run's rounds; and a few items each run's strategy chose, with the
 its answer after each step, the sampled answers, the scores and the teacher's annotation.
 
 The page needs no network and no script: inline CSS, images by relative path. Every text that comes
-from a store or a config is escaped. The definitions (budget points, equal budget, std) are those of
-elad.report.compare.
+from a store or a config is escaped. The definitions (budget points, equal budget, intervals, AULC) are
+those of elad.report.compare.
 """
 
 import datetime as _dt
@@ -20,7 +20,8 @@ from pathlib import Path
 from elad.errors import EladError
 from elad.report.compare import (
     COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated,
-    final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of,
+    final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of, BASELINE,
+    aulc_rows, task_chance, task_notes,
 )
 from elad.report.plots import accuracy_vs_cost_png
 from elad.report.tables import write_atomic
@@ -37,12 +38,13 @@ def e(value) -> str:
 
 def write_html_report(
     run_dirs: list[Path], out_dir: Path, title: str = "elad report", items_per_run: int = 2, item_runs: int = 6,
+    baseline: str = BASELINE,
 ) -> Path:
     """Write out_dir/report.html and its PNGs for the runs in `run_dirs` (a directory that is not a run
     contributes the runs inside it, e.g. a grid's folder). Returns the HTML file's path.
 
     items_per_run: chosen items shown per run; item_runs: how many runs show items (the first seed of
-    each strategy x annotator group first)."""
+    each strategy x annotator group first); baseline: the strategy the paired differences are taken from."""
     runs = load_runs(run_dirs)
     if not runs:
         raise EladError("no runs to report on")
@@ -54,7 +56,7 @@ def write_html_report(
         name = f"accuracy_vs_{COSTS[cost]}_{_slug(task)}.png"
         write_atomic(out_dir / name, _task_plot(task, [r for r in evaluated(runs) if r.task == task], cost))
         plots[task] = name
-    page = _page(runs, cost, plots, title, items_per_run, item_runs)
+    page = _page(runs, cost, plots, title, items_per_run, item_runs, baseline)
     path = out_dir / REPORT_NAME
     write_atomic(path, page)
     return path
@@ -66,11 +68,12 @@ def _task_plot(task: str, runs: list[RunResult], cost: str) -> bytes:
     series = {}
     for (_, strategy, annotator), members in by_group(runs).items():
         series[(strategy, annotator)] = [
-            {"cost": cell.cost_mean, "mean": cell.mean, "std": cell.std, "values": cell.values, "costs": cell.costs}
+            {"cost": cell.cost_mean, "mean": cell.mean, "band": cell.ci95, "values": cell.values, "costs": cell.costs}
             for cell in round_cells(members, cost).values()
         ]
     label = "teacher dollars spent" if cost == "teacher_dollars" else "teacher tokens spent (prompt + completion)"
-    return accuracy_vs_cost_png(series, f"{task}: accuracy against teacher cost (mean ± std over seeds)", label)
+    return accuracy_vs_cost_png(series, f"{task}: accuracy against teacher cost (mean, 95% CI over seeds)", label,
+                                chance=task_chance(runs))
 
 
 # --- the page --------------------------------------------------------------------------------------
@@ -109,7 +112,7 @@ code { font-size: 12.5px; background: #f0f2f5; padding: 0 3px; border-radius: 3p
 
 
 def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, items_per_run: int,
-          item_runs: int) -> str:
+          item_runs: int, baseline: str = BASELINE) -> str:
     unit = COSTS[cost]
     scored = evaluated(runs)  # the comparisons need at least one evaluated round; the run list shows all
     groups = by_group(scored)
@@ -120,8 +123,8 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         f"{e(', '.join(dict.fromkeys(r.strategy for r in runs)))} · annotators: "
         f"{e(', '.join(dict.fromkeys(r.annotator for r in runs)))} · seeds: {e(', '.join(map(str, seeds)))} · "
         f"cost in teacher {e(unit)} · written {e(_dt.datetime.now().strftime('%Y-%m-%d %H:%M'))}</p>",
-        "<p class='note'>Accuracy is the student's test accuracy in %, mean ± sample standard deviation over "
-        f"seeds (n = number of seeds). Teacher cost counts the {e(unit)} of calls actually made (answers from the "
+        "<p class='note'>Accuracy is the student's test accuracy in %, mean ± the half-width of its 95% "
+        f"t-interval over seeds (n = number of seeds). Teacher cost counts the {e(unit)} of calls actually made (answers from the "
         "response cache cost nothing). A run's accuracy <em>at budget B</em> is that of its last round whose "
         f"cumulative cost is at most B (up to {COST_TOLERANCE:.0%} above B counts: runs that bought the same "
         "annotations spend a few percent more or less with their rationales' lengths). The budget points of a "
@@ -133,7 +136,7 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         body.append(f"<p class='note'>{len(runs) - len(scored)} run(s) have no evaluated round yet: listed under "
                     "<a href='#runs'>runs and rounds</a>, left out of the comparisons.</p>")
     for task in tasks_of(scored):
-        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task]))
+        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task], baseline))
     if scored:
         body.append(_paper_table(scored, groups, cost))
     body.append(_items_section(runs, items_per_run, item_runs))
@@ -154,14 +157,17 @@ def _contents(runs: list[RunResult]) -> str:
     return "<p>Contents: " + " · ".join(links) + "</p>"
 
 
-def _task_section(task: str, runs: list[RunResult], cost: str, plot: str) -> str:
+def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseline: str = BASELINE) -> str:
     unit = COSTS[cost]
     groups = by_group(runs)
     most = max(len(m) for m in groups.values())
     out = [f"<h2 id='task-{e(_slug(task))}'>Task: {e(task)}</h2>",
            f"<figure><img src='{e(plot)}' alt='{e(task)}: accuracy against teacher {e(unit)}'>"
-           f"<figcaption>Lines: mean over seeds at each round (x: mean cost by the end of the round); band: ± one "
-           f"standard deviation; faint dots: single seeds.</figcaption></figure>"]
+           f"<figcaption>Lines: mean over seeds at each round (x: mean cost by the end of the round); band: the "
+           f"mean's 95% t-interval; faint dots: single seeds; dashed: chance.</figcaption></figure>"]
+    notes = task_notes(runs)
+    if notes:
+        out.append(f"<p class='note'>{e(notes[0])}</p>")
 
     points = budget_points(runs, cost)
     cells = {g: [budget_cell(m, b, cost) for b in points] for g, m in groups.items()}
@@ -186,13 +192,42 @@ def _task_section(task: str, runs: list[RunResult], cost: str, plot: str) -> str
         tds = "".join(_cell_td(group_cells.get(r), best[i], most, cost) for i, r in enumerate(rounds))
         rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
     out.append(f"<table id='rounds-{e(_slug(task))}'>" + "".join(rows) + "</table>")
+    out.append(_aulc_table(task, runs, baseline))
+    return "\n".join(out)
+
+
+def _aulc_table(task: str, runs: list[RunResult], baseline: str) -> str:
+    rows = [r for r in aulc_rows(runs, baseline) if r["task"] == task]
+    if not rows:
+        return ""
+    unit = rows[0]["cost_unit"]
+    out = [f"<h3>Area under the accuracy-vs-cost curve, up to {e(format_cost(rows[0]['budget'], 'teacher_' + unit))} "
+           f"{e(unit)}</h3>",
+           "<p class='note'>The learning curve's mean accuracy over that spend (round 0 at 0 where evaluated), "
+           f"mean and 95% t-interval over seeds; paired: minus <code>{e(baseline)}</code> with the same annotator "
+           "and seed. An interval that includes zero shows no difference.</p>"]
+    head = "".join(f"<th>{e(c)}</th>" for c in ("strategy", "annotator", "seeds", "AULC % (95% CI)",
+                                                  f"minus {baseline}, paired (95% CI)", "teacher = gold %"))
+    body = [f"<tr>{head}</tr>"]
+    for r in rows:
+        paired = "–"
+        if r["paired_diff_mean"] is not None:
+            paired = format_accuracy(r["paired_diff_mean"], r["paired_diff_ci95"]) + f" (n={r['pairs']})"
+            if r["paired_diff_ci95"] is not None and abs(r["paired_diff_mean"]) <= r["paired_diff_ci95"]:
+                paired += " includes 0"
+        agrees = "–" if r["teacher_agrees"] is None else f"{100 * r['teacher_agrees']:.1f}"
+        cells = (r["strategy"], r["annotator"], r["seeds"], format_accuracy(r["aulc_mean"], r["aulc_ci95"]), paired,
+                 agrees)
+        body.append("<tr>" + "".join(f"<td>{e(c)}</td>" if i < 2 else f"<td class='num'>{e(c)}</td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
+    out.append(f"<table id='aulc-{e(_slug(task))}'>" + "".join(body) + "</table>")
     return "\n".join(out)
 
 
 def _cell_td(cell: Cell | None, best: float | None, most: int, cost: str | None = None) -> str:
     if cell is None or cell.mean is None:
         return "<td class='num muted'>–</td>"
-    text = e(format_accuracy(cell.mean, cell.std))
+    text = e(format_accuracy(cell.mean, cell.ci95))
     if cell.n < most:
         text += f" <small>(n={cell.n})</small>"
     if cost is not None:
@@ -214,8 +249,8 @@ def _leader(cells: dict[tuple, list[Cell]], i: int) -> str:
     if tied > 1:
         return f"<small>tie: {tied} groups at {e(format_accuracy(mean, None))}</small>"
     margin = mean - ranked[1][0]
-    spread = max((c.std or 0.0) for _, _, c in ranked[:2])
-    noise = " <small>(within 1 std)</small>" if margin <= spread else ""
+    overlap = mean - (cell.ci95 or 0.0) <= ranked[1][0] + (ranked[1][2].ci95 or 0.0)
+    noise = " <small>(95% intervals overlap)</small>" if overlap else ""
     return f"{name}<br><small>+{100 * margin:.1f} pts</small>{noise}"
 
 

@@ -35,20 +35,24 @@ STRATEGY_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purpl
 
 def accuracy_vs_cost_png(
     series: dict[tuple[str, str], list[dict]], title: str, cost_label: str, strategies: list[str] | None = None,
+    chance: float | None = None,
 ) -> bytes:
     """The figure of accuracy_vs_cost_figure as PNG bytes."""
-    figure = accuracy_vs_cost_figure(series, title, cost_label, strategies)
+    figure = accuracy_vs_cost_figure(series, title, cost_label, strategies, chance)
     return _png_bytes(figure)
 
 
 def accuracy_vs_cost_figure(
     series: dict[tuple[str, str], list[dict]], title: str, cost_label: str, strategies: list[str] | None = None,
+    chance: float | None = None,
 ):
     """One panel per annotator, one line per strategy: mean accuracy against mean cost at each round, a
-    band of ± one standard deviation over seeds, and each seed's own points, faint.
+    band of the mean's 95% interval over seeds, each seed's own points, faint, and where given a dashed
+    line at the chance accuracy.
 
-    series: (strategy, annotator) -> one dict per round, sorted by round, with keys cost, mean, std (None
-    for a single seed), values (each seed's accuracy) and costs (each seed's cost); accuracies in 0-1."""
+    series: (strategy, annotator) -> one dict per round, sorted by round, with keys cost, mean, band (the
+    interval's half-width; None for a single seed), values (each seed's accuracy) and costs (each seed's
+    cost); accuracies and chance in 0-1."""
     annotators = list(dict.fromkeys(a for _, a in series))
     strategies = strategies or list(dict.fromkeys(s for s, _ in series))
     colour = {s: STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)] for i, s in enumerate(strategies)}
@@ -62,7 +66,7 @@ def accuracy_vs_cost_figure(
                 continue
             x = [p["cost"] for p in points]
             y = [100 * p["mean"] for p in points]
-            spread = [100 * (p["std"] or 0.0) for p in points]
+            spread = [100 * (p["band"] or 0.0) for p in points]
             c = colour[strategy]
             axis.fill_between(x, [a - s for a, s in zip(y, spread)], [a + s for a, s in zip(y, spread)], color=c,
                               alpha=0.15, linewidth=0)
@@ -71,6 +75,8 @@ def accuracy_vs_cost_figure(
             for p in points:
                 if len(p["values"]) > 1:
                     axis.scatter(p["costs"], [100 * v for v in p["values"]], s=8, color=c, alpha=0.35, linewidths=0)
+        if chance is not None:
+            axis.axhline(100 * chance, color="0.45", linestyle="--", linewidth=1, label="chance")
         axis.set_title(f"annotator: {annotator}" if annotator else title, fontsize=10)
         axis.set_xlabel(cost_label)
         axis.grid(alpha=0.3)
@@ -80,8 +86,9 @@ def accuracy_vs_cost_figure(
     for axis in axes[0]:
         axis.set_xlim(left=0)
     axes[0][0].set_ylabel("student test accuracy (%)")
-    extent = [100 * (p["mean"] + sign * (p["std"] or 0.0)) for points in series.values() for p in points
+    extent = [100 * (p["mean"] + sign * (p["band"] or 0.0)) for points in series.values() for p in points
               for sign in (-1, 1)] + [100 * v for points in series.values() for p in points for v in p["values"]]
+    extent += [100 * chance] if chance is not None and extent else []
     if extent:  # accuracy lives in [0, 100]: never show negative accuracies, and leave room around the lines
         low, high = min(extent), max(extent)
         pad = max(2.0, 0.08 * (high - low))

@@ -9,8 +9,8 @@ from elad.store import RunStore
 STAGES = ("select", "annotate", "train", "evaluate")  # a round's stages, each timed (metrics seconds_<stage>)
 SELECT_PARTS = ("explain", "force", "score")  # inside select: the pool's explanations, their forced answers,
 # the answer after each step of the greedy one
-COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "accuracy", "correct",
-           "total", "unparsed", "seconds", *(f"seconds_{stage}" for stage in STAGES + SELECT_PARTS), "stop_reason")
+COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "teacher_agrees",
+           "accuracy", "correct", "total", "unparsed", "chance", "seconds", *(f"seconds_{stage}" for stage in STAGES + SELECT_PARTS), "stop_reason")
 
 
 def round_summaries(store: RunStore) -> list[dict]:

@@ -30,6 +30,16 @@ class RunLabels:
     strategy: str | None = None
     annotator: str | None = None
     seed: int = 0
+    # what else makes runs comparable: (section.key, value) for each of SETTING_KEYS the config gives
+    setting: tuple[tuple[str, str], ...] = ()
+
+
+# Runs that differ in any of these are different experiments, not seeds or arms of one: reports keep them apart.
+SETTING_KEYS = (
+    "task.pool_split", "task.test_split", "task.pool_size", "task.test_size", "task.validation_size",
+    "student.model", "teacher.backend", "teacher.model", "training.objective", "loop.per_round",
+    "loop.initial_random",
+)
 
 
 class RunDir:
@@ -104,9 +114,10 @@ class RunDir:
             return str(value) if value is not None else None
 
         name = config.get("name")
+        setting = tuple((key, value) for key in SETTING_KEYS if (value := section(*key.split("."))) is not None)
         return RunLabels(name=str(name) if name else None, task=section("task", "name"),
                          strategy=section("selection", "strategy"), annotator=section("annotation", "method"),
-                         seed=int(config.get("seed") or 0))
+                         seed=int(config.get("seed") or 0), setting=setting)
 
     def lock(self) -> "RunDirLock":
         return RunDirLock(self.path)
