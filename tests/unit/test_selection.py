@@ -12,7 +12,8 @@ from elad.errors import EladError
 from elad.selection import STRATEGIES, RoundView, Scored, create_strategy, diverse_top, measures, select_top
 from elad.tasks import Example
 
-ALL = ("random", "entropy", "least_confidence", "margin", "disagreement", "egss", "egss_intra", "egss_inter", "oracle")
+ALL = ("random", "entropy", "least_confidence", "margin", "disagreement", "egss", "egss_intra", "egss_inter",
+       "egss_answer", "oracle")
 
 
 def item(steps: list[dict[str, float]], greedy: str, samples: list[str | None]) -> dict:
@@ -214,6 +215,30 @@ def test_egss_asks_only_for_what_its_weight_uses():
         STRATEGIES.create("egss", weight=1.5)
     with pytest.raises(EladError, match="scale"):
         STRATEGIES.create("egss", scale="zscore")
+
+
+def test_egss_answer_adds_the_final_answer_entropy_as_a_third_part():
+    view = view_of({
+        "intra_only": item(FLIPPING, "A", ["A"] * 4),
+        "inter_only": item(STABLE, "A", ["A", "B", "B", "C"]),
+        "unsure_answer": item([{"A": 0.5, "B": 0.5}, {"A": 0.34, "B": 0.33, "C": 0.33}], "A", ["A"] * 4),
+    })
+    plain = STRATEGIES.create("egss").score(view)
+    thirds = STRATEGIES.create("egss_answer").score(view)
+    entropy = STRATEGIES.create("entropy").score(view)
+    ranks = measures.rank_normalise({i: entropy[i].score for i in entropy})
+    for i, scored in thirds.items():
+        assert scored.parts["answer_scaled"] == pytest.approx(ranks[i])
+        assert scored.score == pytest.approx(2 / 3 * plain[i].score + 1 / 3 * ranks[i])
+    assert max(ranks, key=ranks.get) == "unsure_answer" and thirds["unsure_answer"].parts["answer_entropy"] > 1.0
+    # answer 0 is EGSS as published; the loop is asked for what entropy reads (samples for open answers)
+    same = STRATEGIES.create("egss", answer=0.0).score(view)
+    assert all(same[i].score == plain[i].score and "answer_scaled" not in same[i].parts for i in same)
+    assert STRATEGIES.create("egss_answer", weight=1.0).needs == {"explanations", "answer_scores"}
+    assert create_strategy("egss_answer", weight=1.0, open_answers=True).needs == {
+        "explanations", "answer_scores", "samples"}
+    with pytest.raises(EladError, match="answer"):
+        STRATEGIES.create("egss", answer=1.0)
 
 
 # --- registry, construction from the config ----------------------------------------------------

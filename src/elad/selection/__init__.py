@@ -3,7 +3,9 @@
 Formulas: docs/selection.md. Constructor arguments (all optional, keyword only):
   random, disagreement, egss_intra, egss_inter: none
   entropy, least_confidence, margin: source ("auto" | "model" | "samples"), open_answers (bool)
-  egss: weight (float in [0, 1], default 0.5), scale ("rank" | "minmax")
+  egss: weight (float in [0, 1], default 0.5), scale ("rank" | "minmax"), answer (float in [0, 1), default 0),
+        open_answers (bool)
+  egss_answer: as egss, answer default 1/3
   oracle: none (a benchmark ceiling: it reads the gold answers)
 create_strategy() passes the config's weight and options to whichever strategy takes them.
 """
@@ -15,7 +17,7 @@ from elad.errors import EladError
 from elad.registry import Registry
 from elad.selection.base import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, Scored, Strategy, select_top
 from elad.selection.diversity import diverse_top
-from elad.selection.egss import EgssInterStrategy, EgssIntraStrategy, EgssStrategy
+from elad.selection.egss import EgssAnswerStrategy, EgssInterStrategy, EgssIntraStrategy, EgssStrategy
 from elad.selection.oracle import OracleStrategy
 from elad.selection.random import RandomStrategy
 from elad.selection.uncertainty import DisagreementStrategy, EntropyStrategy, LeastConfidenceStrategy, MarginStrategy
@@ -30,6 +32,7 @@ STRATEGIES.register("disagreement")(DisagreementStrategy)
 STRATEGIES.register("egss")(EgssStrategy)
 STRATEGIES.register("egss_intra")(EgssIntraStrategy)
 STRATEGIES.register("egss_inter")(EgssInterStrategy)
+STRATEGIES.register("egss_answer")(EgssAnswerStrategy)
 STRATEGIES.register("oracle")(OracleStrategy)  # benchmarks only: it reads the gold answers
 
 

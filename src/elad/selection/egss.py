@@ -8,11 +8,16 @@ inter(x)  = (VE / ln K + dissent) / 2 over the K sampled final answers,
             dissent = 1 - v_g / K  (v_g = samples agreeing with the greedy answer; minority when > 1/2)
 egss(x)   = w * N(intra)(x) + (1 - w) * N(inter)(x),  N = rank normalisation over the round's candidates
             (or min-max with scale="minmax").
+With answer = a > 0, the answer-level uncertainty joins in:
+egss(x)   = (1 - a) * [w * N(intra)(x) + (1 - w) * N(inter)(x)] + a * N(H(p_final))(x),
+            H(p_final) the entropy of the final answer distribution (strategy "entropy"'s score).
+egss_answer is egss with a = 1/3: intra, inter and answer entropy weigh a third each.
 """
 
 from elad.errors import EladError
 from elad.selection import measures
 from elad.selection.base import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, Scored
+from elad.selection.uncertainty import EntropyStrategy
 
 
 def intra_parts(distributions: list[dict[str, float]]) -> dict:
@@ -80,42 +85,62 @@ class EgssInterStrategy:
 
 
 class EgssStrategy:
-    """score = weight * N(intra) + (1 - weight) * N(inter).
+    """score = (1 - answer) * [weight * N(intra) + (1 - weight) * N(inter)] + answer * N(answer entropy).
 
     weight: in [0, 1], the share of intra-explanation uncertainty (0.5 default; 1 = intra only, 0 = inter only,
     and then the loop is not asked for what the other part needs). scale: "rank" (default) or "minmax", the
-    normalisation N over the round's candidates that puts both parts on [0, 1].
+    normalisation N over the round's candidates that puts the parts on [0, 1]. answer: in [0, 1), the share
+    of the answer-level uncertainty (the entropy of the final answer distribution, as strategy "entropy";
+    0 default: EGSS as published). open_answers: the task's answers are open (set by the loop), so that
+    entropy is read from the K sampled answers.
     """
 
     name = "egss"
 
-    def __init__(self, weight: float = 0.5, scale: str = "rank"):
+    def __init__(self, weight: float = 0.5, scale: str = "rank", answer: float = 0.0, open_answers: bool = False):
         if not 0.0 <= weight <= 1.0:
-            raise EladError(f"strategy 'egss': weight must lie in [0, 1], not {weight}")
+            raise EladError(f"strategy '{self.name}': weight must lie in [0, 1], not {weight}")
+        if not 0.0 <= answer < 1.0:
+            raise EladError(f"strategy '{self.name}': answer must lie in [0, 1), not {answer}")
         if scale not in measures.SCALES:
-            raise EladError(f"strategy 'egss': scale must be one of {', '.join(measures.SCALES)}, not '{scale}'")
-        self.weight, self.scale = float(weight), scale
+            raise EladError(f"strategy '{self.name}': scale must be one of {', '.join(measures.SCALES)}, not '{scale}'")
+        self.weight, self.scale, self.answer = float(weight), scale, float(answer)
+        self.entropy = EntropyStrategy(open_answers=open_answers) if self.answer > 0 else None
         needs = {EXPLANATIONS}
         if self.weight > 0:
             needs.add(ANSWER_SCORES)
         if self.weight < 1:
             needs.add(SAMPLES)
-        self.needs = frozenset(needs)
+        self.needs = frozenset(needs | (self.entropy.needs if self.entropy else set()))
 
     def score(self, view: RoundView) -> dict[str, Scored]:
         ids = [e.id for e in view.candidates]
         intra = EgssIntraStrategy().score(view) if self.weight > 0 else {}
         inter = EgssInterStrategy().score(view) if self.weight < 1 else {}
+        answer = self.entropy.score(view) if self.entropy else {}
         normalise = measures.SCALES[self.scale]
         intra_n = normalise({i: intra[i].score for i in ids}) if intra else {i: 0.0 for i in ids}
         inter_n = normalise({i: inter[i].score for i in ids}) if inter else {i: 0.0 for i in ids}
+        answer_n = normalise({i: answer[i].score for i in ids}) if answer else {i: 0.0 for i in ids}
         result = {}
         for i in ids:
-            value = self.weight * intra_n[i] + (1 - self.weight) * inter_n[i]
+            explained = self.weight * intra_n[i] + (1 - self.weight) * inter_n[i]
+            value = (1 - self.answer) * explained + self.answer * answer_n[i]
             parts = {"weight": self.weight, "scale": self.scale, "intra_scaled": intra_n[i], "inter_scaled": inter_n[i]}
             if intra:
                 parts.update(intra[i].parts)
             if inter:
                 parts.update(inter[i].parts)
+            if answer:
+                parts.update({"answer": self.answer, "answer_entropy": answer[i].score, "answer_scaled": answer_n[i]})
             result[i] = Scored(value, parts)
         return result
+
+
+class EgssAnswerStrategy(EgssStrategy):
+    """egss with answer = 1/3: intra, inter and the answer entropy weigh a third each (weight 0.5)."""
+
+    name = "egss_answer"
+
+    def __init__(self, weight: float = 0.5, scale: str = "rank", answer: float = 1 / 3, open_answers: bool = False):
+        super().__init__(weight, scale, answer, open_answers)
