@@ -495,11 +495,6 @@ def _multipart_file(content_type: str, raw: bytes) -> tuple[str, bytes]:
     """(purpose, file content) of a multipart/form-data upload."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    purpose, content = "", b""
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name == "purpose":
-            purpose = part.get_content().strip() if isinstance(part.get_content(), str) else part.get_payload(decode=True).decode()
-        elif name == "file":
-            content = part.get_payload(decode=True)
-    return purpose, content
+    fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+              for part in message.iter_parts()}
+    return (fields.get("purpose") or b"").decode().strip(), fields.get("file") or b""
