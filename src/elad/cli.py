@@ -321,6 +321,9 @@ def grid(
                                  "when done (over the cells finished so far)."),
     baseline: str = typer.Option("random", help="The strategy every other one is compared with, paired by seed "
                                  "(AULC difference and its 95% interval)."),
+    share_seed_set: bool = typer.Option(True, "--share-seed-set/--no-share-seed-set", help="With "
+                                        "loop.initial_random: compute rounds 0-1 (the seed set) once per seed and "
+                                        "copy them into the seed's other cells."),
 ):
     """Run the ablation grid: every strategy x annotator x seed.
 
@@ -340,7 +343,8 @@ def grid(
                                      workers, console, baseline=baseline)
         else:
             table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
-                             shard=parse_shard(shard) if shard else None, results=results, baseline=baseline)
+                             shard=parse_shard(shard) if shard else None, results=results, baseline=baseline,
+                             share_seed_set=share_seed_set)
         if table is not None:
             console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
     except EladError as error:

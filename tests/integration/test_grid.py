@@ -129,3 +129,46 @@ def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir,
     threads = {yaml.safe_load((tmp_path / "grid" / n / "config.yaml").read_text())["student"]["threads"]
                for n in ("random-cot-s0", "least_confidence-cot-s0")}
     assert threads == {max(1, (__import__("os").cpu_count() or 1) // 2)}
+
+
+def test_the_seed_set_is_computed_once_per_seed_and_copied(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad.students import Student
+
+    config = _config(esnli_dir, tiny_model_dir)
+    data = config.model_dump()
+    data["loop"].update({"rounds": 2, "initial_random": 2})
+    config = type(config).model_validate(data)
+    trained = []  # how many annotations each training call saw, in order
+    real_train = Student.train
+
+    def counting_train(self, records, *args, **kwargs):
+        trained.append(len(records))
+        return real_train(self, records, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "train", counting_train)
+    out = tmp_path / "grid"
+    run_grid(config, ["random", "least_confidence"], ["cot"], 1, out, html=False)
+    # the first cell trains rounds 1 and 2; the second starts from its copied round 1 and trains round 2 only
+    assert trained == [2, 4, 4]
+    first, second = (RunStore(out / name / "run.db") for name in ("random-cot-s0", "least_confidence-cot-s0"))
+    assert second.get_meta("seed_set_from") == "random-cot-s0" and first.get_meta("seed_set_from") is None
+    assert [a["example_id"] for a in second.annotations(up_to_round=1)] == \
+        [a["example_id"] for a in first.annotations(up_to_round=1)]
+    assert [a["example_id"] for a in second.annotations() if a["round"] == 2] != []
+    metrics = {s: {(m["round"], m["name"]): m["value"] for m in store.metrics() if m["split"] == "test"}
+               for s, store in (("first", first), ("second", second))}
+    assert metrics["second"][(1, "accuracy")] == metrics["first"][(1, "accuracy")]
+    assert second.stop_reason(2) == "all rounds done" and second.get_meta("name").endswith("least_confidence-cot-s0")
+    assert second.teacher_totals(up_to_round=1) == first.teacher_totals(up_to_round=1)  # the seed set is paid for
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no staging folder left behind
+    load_run(out / "least_confidence-cot-s0")  # reads as a run of its own strategy
+    assert load_run(out / "least_confidence-cot-s0").strategy == "least_confidence"
+    # a cell whose config differs in more than its strategy does not take another run's seed set
+    from elad.loop.seedset import seed_set_source
+
+    other = config.model_dump()
+    other["training"]["epochs"] = 2
+    other["selection"]["strategy"] = "margin"
+    assert seed_set_source(type(config).model_validate(other), [out / "random-cot-s0"]) is None
+    other["training"]["epochs"] = config.training.epochs
+    assert seed_set_source(type(config).model_validate(other), [out / "random-cot-s0"]) == out / "random-cot-s0"

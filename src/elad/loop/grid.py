@@ -19,6 +19,11 @@ shared file system) or in its own (then `elad report` over all the folders merge
 n shards at once on this machine, each in its own process with its share of the CPU cores (or its own
 GPU, when there are several), and tabulates the grid when all have finished.
 
+Seed set. With `loop.initial_random`, rounds 0 and 1 of every strategy of a seed are the same work (the
+same random questions, annotations and student): the first strategy of a seed computes them, and every
+other cell of that seed starts from a copy of them (loop/seedset.py; `share_seed_set=False` or `elad grid
+--no-share-seed-set` computes them in each cell).
+
 Teacher cache. Each run keeps its own response cache (run_dir/teacher_cache.db). Sharing one across the
 grid would make every run after the first get its answers as cache hits, which the ledger rightly
 charges nothing: the later runs would look free and their budgets would never bind, so the cost axis of
@@ -136,13 +141,14 @@ def _finished_earlier(run_dir: Path) -> bool:
 def run_grid(
     config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
     out_dir: Path, console: Console | None = None, html: bool = True, shard: tuple[int, int] | None = None,
-    results: bool = True, baseline: str = BASELINE,
+    results: bool = True, baseline: str = BASELINE, share_seed_set: bool = True,
 ) -> Path | None:
     """Run every strategy x annotator x seed (of `shard`, when given) under
     out_dir/<strategy>-<annotator>-s<seed>, skipping finished runs and resuming unfinished ones; then write
     out_dir/grid_results.csv and grid_results.md (and, with html, out_dir/report/report.html) over the
     grid's runs found there, paired differences taken from `baseline`. Returns the path of grid_results.md
-    (None when `results` is off)."""
+    (None when `results` is off). share_seed_set: with loop.initial_random, a cell whose seed already has
+    a run past round 1 starts from a copy of its rounds 0..1 (loop/seedset.py) instead of computing them."""
     from elad.loop.runner import Experiment
 
     console = console or Console()
@@ -161,6 +167,8 @@ def run_grid(
     write_atomic(out_dir / "grid.yaml", _grid_yaml(config, every_cell))
     for index, (name, cell) in enumerate(cells, start=1):
         run_dir = out_dir / name
+        if share_seed_set and not RunDir(run_dir).has_run():
+            _adopt_seed_set(cell, run_dir, [out_dir / other for other, _ in every_cell if other != name], console)
         experiment = Experiment(cell, run_dir, console)  # checks the directory holds this config's run
         try:
             if finished(experiment.store):
@@ -176,6 +184,15 @@ def run_grid(
         return None
     return write_grid_results([out_dir / name for name, _ in every_cell], out_dir, console, html=html,
                               baseline=baseline)
+
+
+def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path], console: Console) -> None:
+    from elad.loop.seedset import adopt_seed_set, seed_set_source
+
+    source = seed_set_source(cell, siblings)
+    if source is not None:
+        adopt_seed_set(source, run_dir, cell)
+        console.print(f"[dim]{run_dir.name}: rounds 0-1 (the seed set) copied from {source.name}")
 
 
 def run_grid_workers(

@@ -1,0 +1,103 @@
+"""A grid's shared seed set: with `loop.initial_random`, round 1 of every strategy of one seed draws the
+same random questions, buys the same annotations and trains the same student (round 0, the untrained
+student, is the same too). Computing them once per seed and copying them into the other strategies'
+run directories gives every strategy of a seed the very same starting point (a paired comparison that
+no nondeterminism in training can blur) and saves one round of training and evaluation per strategy.
+
+The copy is a run directory as the round-1 run left it, cut to rounds 0 and 1: its store (every table's
+rows of later rounds deleted), its teacher cache, its round-1 adapter, and the cell's own config.yaml.
+The run then resumes at round 2 as any run does. It is written beside the target and renamed into place,
+so a crash leaves either no run or a whole one.
+"""
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from elad.config import ExperimentConfig, parse_config
+from elad.errors import EladError
+from elad.store import RunDir, RunStore
+
+SHARED_ROUNDS = 1  # rounds 0..1: the untrained student and the seed set
+
+
+def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
+    """Whether two cells' rounds 0..1 are the same work: configs equal but for the name and the strategy."""
+    def plain(c: ExperimentConfig) -> dict:
+        data = c.model_dump()
+        data.pop("name")
+        data["selection"].pop("strategy")
+        return data
+
+    return bool(config.loop.initial_random) and plain(config) == plain(other)
+
+
+def seed_set_source(config: ExperimentConfig, siblings: list[Path]) -> Path | None:
+    """The first of `siblings` (run directories of the same grid) whose run finished round 1 under a config
+    comparable with `config`; None if there is none yet."""
+    for path in siblings:
+        run_dir = RunDir(path)
+        if not run_dir.has_run() or not run_dir.config_path.exists():
+            continue
+        try:
+            other = parse_config(run_dir.config_path.read_text(encoding="utf-8"), source=str(run_dir.config_path))
+            store = run_dir.open_store(readonly=True)
+        except EladError:
+            continue
+        try:
+            done = store.round_done(SHARED_ROUNDS)
+        finally:
+            store.close()
+        if done and comparable(config, other):
+            return path
+    return None
+
+
+def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig) -> None:
+    """Make `target` (no run yet) a copy of `source`'s rounds 0..1 under `config`."""
+    if RunDir(target).has_run():
+        raise EladError(f"{target} already holds a run; a seed set is only copied into a new one")
+    staging = target.with_name(f".{target.name}.seed-set")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    src, dst = RunDir(source), RunDir(staging)
+    _copy_database(src.store_path, dst.store_path)
+    cache = source / RunDir.CACHE
+    if cache.exists():
+        _copy_database(cache, staging / RunDir.CACHE)
+    adapter_round = source / RunDir.ROUNDS / str(SHARED_ROUNDS)
+    if adapter_round.exists():
+        shutil.copytree(adapter_round, staging / RunDir.ROUNDS / str(SHARED_ROUNDS),
+                        ignore=shutil.ignore_patterns("trainer"))
+    store = RunStore(dst.store_path)
+    try:
+        _keep_rounds(store, SHARED_ROUNDS)
+        store.set_meta("name", config.name)
+        store.set_meta("seed_set_from", source.name)
+    finally:
+        store.close()
+    dst.config_path.write_text(config.to_yaml())
+    if target.exists():  # an empty directory left by an earlier attempt
+        target.rmdir()
+    staging.replace(target)
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file, its WAL included, even while another process writes to it."""
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    writer = sqlite3.connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def _keep_rounds(store: RunStore, last: int) -> None:
+    """Delete every row of a round after `last` from every table that records rounds."""
+    tables = [row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    with store.transaction():
+        for table in tables:
+            columns = {row[1] for row in store.db.execute(f"PRAGMA table_info({table})")}
+            if "round" in columns:
+                store.db.execute(f"DELETE FROM {table} WHERE round > ?", (last,))
