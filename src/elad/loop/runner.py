@@ -23,6 +23,7 @@ from elad.report import round_summaries, write_report
 from elad.store import RunDir
 from elad.students.common import fitted_new_tokens
 
+
 def gold_agreement(parts: Parts, annotations: list[dict]) -> dict[str, float]:
     """How often the teacher's answers so far agree with the gold answers, where the pool has them:
     `teacher_agrees` (a share) over `teacher_checked` annotations. A noisy teacher caps what any selection
