@@ -8,7 +8,8 @@ Two measurements, one run:
 2. Over generation: on a student (default: a 2-layer random Llama with SmolLM2's tokenizer, built here,
    quick but its explanations have few steps; --model takes any model spec: smollm2-135m is the real one), the time to write the pool's greedy + K sampled
    explanations (Student.explain) against the time EGSS adds: the answer after every step prefix
-   (Student.answer_scores) plus the scores themselves. Target: egss_over_generation <= 0.3.
+   (Student.answer_scores), the answer forced after every explanation (Student.final_answers) and the
+   scores themselves. Target: egss_over_generation <= 0.3.
    If the student has no explain / answer_scores yet, generation is timed with Student.generate
    (greedy + K samples) and only the scoring part of the numerator is reported; the last line says so.
 
@@ -137,7 +138,7 @@ def over_generation(args) -> dict[str, float | str]:
 def _with_student_side(student, task, pool, selection, args) -> dict[str, float | str]:
     """Student.explain and Student.answer_scores exist: the full ratio. The numerator is everything EGSS
     adds to a round: reading the explanations into steps and answers, the answer after every step prefix
-    of the greedy explanation, and the scores."""
+    of the greedy explanation, the answer forced after each of the 1 + K explanations, and the scores."""
     prompts = [task.prompt(e) for e in pool]
     started = time.perf_counter()
     texts = student.explain(prompts, samples=args.samples, temperature=selection.temperature,
@@ -156,22 +157,30 @@ def _with_student_side(student, task, pool, selection, args) -> dict[str, float 
         parse=lambda text: task.parse_answer(text),
     )
     t_prefix = time.perf_counter() - started
+    started = time.perf_counter()
+    forced = student.final_answers(prompts, [[x["steps"] for x in explanations[e.id]] for e in pool],
+                                   [task.candidates(e) for e in pool], parse=lambda text: task.parse_answer(text))
+    t_force = time.perf_counter() - started
+    for e, distributions in zip(pool, forced):
+        for x, distribution in zip(explanations[e.id], distributions):
+            x["forced"] = max(distribution, key=distribution.get) or None
     view = RoundView(1, pool, 0, explanations=explanations, answer_scores={e.id: s for e, s in zip(pool, scores)})
     t_score = best_time(lambda: STRATEGIES.create("egss").score(view), 3)
     steps = sum(len(explanations[e.id][0]["steps"]) for e in pool) / len(pool)
-    ratio = (t_parse + t_prefix + t_score) / t_explain
+    ratio = (t_parse + t_prefix + t_force + t_score) / t_explain
     print(f"\nstudent {args.model}: N={len(pool)} K={args.samples} max_new_tokens={args.max_new_tokens}"
           f" (greedy explanations: {steps:.1f} steps on average)")
     print(f"  explain (greedy + K samples)  {t_explain:8.2f} s")
     print(f"  parse into steps and answers  {t_parse:8.4f} s   ({t_parse / t_explain:.5f} of explain)")
     print(f"  answer_scores (all prefixes)  {t_prefix:8.2f} s   ({t_prefix / t_explain:.3f} of explain)")
+    print(f"  forced answers (1 + K each)   {t_force:8.2f} s   ({t_force / t_explain:.3f} of explain)")
     print(f"  egss scoring                  {t_score:8.4f} s   ({t_score / t_explain:.5f} of explain)")
     print(f"  EGSS over generation          {ratio:8.3f}      (target <= 0.3)")
     if steps < 1:
         print("  NOTE: the greedy explanations have no reasoning steps (a random model?), so prefix scoring is"
               " barely exercised; --model smollm2-135m gives the meaningful ratio")
     return {"egss_over_generation": _sig(ratio), "prefix_over_generation": _sig(t_prefix / t_explain),
-            "scoring_over_generation": _sig(t_score / t_explain)}
+            "force_over_generation": _sig(t_force / t_explain), "scoring_over_generation": _sig(t_score / t_explain)}
 
 
 def _sig(value: float) -> float:
