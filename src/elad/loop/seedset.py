@@ -12,6 +12,7 @@ so a crash leaves either no run or a whole one.
 
 import shutil
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 from elad.config import ExperimentConfig, parse_config
@@ -84,7 +85,7 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig) -> None
 
 def _copy_database(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite file, its WAL included, even while another process writes to it."""
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    reader = sqlite3.connect("file:" + urllib.parse.quote(str(source.absolute()), safe="/") + "?mode=ro", uri=True)
     writer = sqlite3.connect(target)
     try:
         reader.backup(writer)
