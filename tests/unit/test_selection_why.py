@@ -85,3 +85,23 @@ def test_why_tolerates_missing_explanations_and_scores(tmp_path):
     text = why_text(store, 2)
     assert "question not in the store" in text and "no explanation stored" in text and "none stored" in text
     store.close()
+
+
+def test_why_says_what_the_strategy_read(store):
+    from elad.report.why import fed_summary
+
+    # 3 greedy explanations, each ending in the answer cue; 9 samples, one without a readable answer
+    assert fed_summary(store, 1) == {"items": 3, "explanations": 12, "greedy_finished": 3, "unreadable": 1,
+                                     "forced": 0, "forced_differs": 0}
+    assert "read: 12 explanations of 3 items; 3 of the 3 greedy ones reached the answer cue; 1 gave no answer" \
+        in why_text(store, 1, width=200)
+    # the student made to answer after each: p-0's unreadable sample gets an answer, one forced answer differs
+    forced = [(i, k, a or "neutral", {a or "neutral": 1.0}) for i, (_, _, g, samples) in ITEMS.items()
+              for k, a in enumerate([g] + samples)]
+    forced[0] = ("p-0", 0, "neutral", {"neutral": 1.0})  # greedy said contradiction
+    store.add_forced_answers(1, "pool", forced)
+    fed = fed_summary(store, 1)
+    assert (fed["forced"], fed["forced_differs"]) == (12, 1)
+    text = why_text(store, 1, width=220)
+    assert "every answer forced after its explanation (12), 1 differing from the text's" in text
+    assert "sampled answers (K=3 forced after each): neutral contradiction neutral" in text

@@ -23,7 +23,7 @@ def why(store: RunStore, round_: int, top: int = 10) -> Group:
         f" · showing the top {len(items)}",
         style="bold",
     )
-    return Group(header, *_errors_line(store, round_), *(_item_panel(item) for item in items))
+    return Group(header, *_fed_line(store, round_), *_errors_line(store, round_), *(_item_panel(item) for item in items))
 
 
 def _errors_line(store: RunStore, round_: int) -> list[Text]:
@@ -35,6 +35,40 @@ def _errors_line(store: RunStore, round_: int) -> list[Text]:
     listed = ", ".join(f"{name} {value:.2f}" for name, value in aurocs.items())
     return [Text(f"AUROC against the student's errors on {int(found.get('errors_known', 0))} scored items "
                  f"({int(found.get('errors_wrong', 0))} wrong; 0.5 = no better than chance): {listed}")]
+
+
+def fed_summary(store: RunStore, round_: int) -> dict[str, int]:
+    """What the round's strategy read, to check before blaming it: how many pool items were explained and
+    how many explanations in all, how many greedy ones reached the answer cue (finished), how many
+    explanations gave no answer to read from their text, how many were answered by forcing, and how many
+    forced answers differ from a readable one."""
+    from elad.tasks import ANSWER_CUE
+
+    rows = [dict(r) for r in store.db.execute(
+        "SELECT e.sample, e.text, e.answer, f.answer AS forced, f.sample IS NOT NULL AS has_forced "
+        "FROM explanations e LEFT JOIN forced_answers f USING (round, role, example_id, sample) "
+        "WHERE e.round = ? AND e.role = 'pool'", (round_,))]
+    greedy = [r for r in rows if r["sample"] == 0]
+    both = [r for r in rows if r["has_forced"] and r["answer"] is not None]
+    return {
+        "items": len(greedy), "explanations": len(rows),
+        "greedy_finished": sum(ANSWER_CUE.lower() in r["text"].lower() for r in greedy),
+        "unreadable": sum(r["answer"] is None for r in rows),
+        "forced": sum(bool(r["has_forced"]) for r in rows),
+        "forced_differs": sum(r["forced"] != r["answer"] for r in both),
+    }
+
+
+def _fed_line(store: RunStore, round_: int) -> list[Text]:
+    fed = fed_summary(store, round_)
+    if not fed["explanations"]:
+        return []
+    line = (f"read: {fed['explanations']} explanations of {fed['items']} items; {fed['greedy_finished']} of the "
+            f"{fed['items']} greedy ones reached the answer cue; {fed['unreadable']} gave no answer in their text")
+    if fed["forced"]:
+        line += (f"; every answer forced after its explanation ({fed['forced']}), "
+                 f"{fed['forced_differs']} differing from the text's")
+    return [Text(line)]
 
 
 def why_text(store: RunStore, round_: int, top: int = 10, width: int = 110) -> str:
