@@ -48,6 +48,17 @@ class TaskConfig(Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="task-specific settings passed to the task (e.g. a custom task's field names)"
     )
+    instruction_first: bool = Field(
+        False, description="put the task's instruction before the question, not after it: every student prompt "
+                           "then opens with the same text, which generation and scoring compute once per batch")
+
+    def open(self):
+        """The configured task (elad.tasks.Task), its data not yet read."""
+        from elad.tasks import TASKS  # here, not at the top: tasks are registered after the config is defined
+
+        task = TASKS.create(self.name, path=self.path, **self.options)
+        task.instruction_first = self.instruction_first
+        return task
 
 
 class LoraConfig(Strict):

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from elad.config import ExperimentConfig, load_config, parse_config
+from elad.config import ExperimentConfig, TaskConfig, load_config, parse_config
 from elad.errors import EladError
 
 
@@ -71,3 +71,11 @@ def test_stopping_rules_need_a_validation_split():
         ExperimentConfig.model_validate({"loop": {"patience": 2}})
     config = ExperimentConfig.model_validate({"loop": {"target_accuracy": 0.8}, "task": {"validation_size": 50}})
     assert config.task.validation_size == 50
+
+
+def test_the_task_opens_with_its_configured_prompt_layout():
+    settings = TaskConfig(name="esnli", instruction_first=True)
+    task = settings.open()
+    example = task.load("test")[0]
+    assert task.prompt(example) == f"{task.instruction}\n{example.question}"
+    assert TaskConfig(name="esnli").open().prompt(example) == f"{example.question}\n{task.instruction}"

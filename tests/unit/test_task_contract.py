@@ -21,6 +21,7 @@ Distilling Step-by-Step files) stays in tests/unit/test_task_<name>.py.
 
 import csv
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -401,6 +402,20 @@ def test_prompt_target_parse_and_scoring_agree(name, sample, sample_dir):
         assert not task.is_correct(example.answer, "")
     assert task.accuracy([e.answer for e in examples], examples) == 1.0
     assert task.accuracy([None] * len(examples), examples) == 0.0
+
+
+@pytest.mark.parametrize("name, sample", CASES)
+def test_instruction_first_prompts_open_alike_and_keep_the_question(name, sample, sample_dir):
+    task = sample.create(sample_dir)
+    examples = task.load(sample.split)
+    after = [task.prompt(e) for e in examples]
+    task.instruction_first = True
+    before = [task.prompt(e) for e in examples]
+    opening = os.path.commonprefix(before)
+    assert opening.startswith(task.instruction + "\n")
+    assert len(opening) > len(os.path.commonprefix(after))  # what generation computes once per batch
+    for example, prompt in zip(examples, before):
+        assert prompt.endswith(example.question)
 
 
 @pytest.mark.parametrize("name, sample", CASES)

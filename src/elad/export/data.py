@@ -19,7 +19,7 @@ from elad.config import load_config
 from elad.errors import EladError
 from elad.export.folders import source_and_target, staged
 from elad.store import RunStore
-from elad.tasks import TASKS, Example, Task
+from elad.tasks import Example, Task
 
 TABLES = ("annotations", "messages", "prompt_completion")
 CLEAR_KEYS = ("outcome", "student_steps", "kept_steps", "first_wrong", "verdicts", "continuation")
@@ -29,7 +29,7 @@ def export_data(run_dir: str | Path, out_dir: str | Path, parquet: bool = False)
     """Write the run's annotations to `out_dir` (new or empty); returns (out_dir, rows written)."""
     run, out_dir = source_and_target(run_dir, out_dir)
     config = load_config(run.config_path)
-    task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
+    task = config.task.open()
     store = run.open_store(readonly=True)
     try:
         rows = annotation_rows(store, task, teacher=f"{config.teacher.backend}/{config.teacher.model}")

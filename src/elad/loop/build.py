@@ -14,7 +14,7 @@ from elad.selection.stochastic import check_acquisition
 from elad.loop.evaluate import check_ranking
 from elad.store import ResponseCache, RunDir, RunStore, StoreJournal
 from elad.students import Student
-from elad.tasks import TASKS, AnswerKind, Example, Task
+from elad.tasks import AnswerKind, Example, Task
 from elad.teachers import Budget, Ledger, TeacherContext, build_teacher, price_for
 
 
@@ -78,7 +78,7 @@ def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example],
 
 
 def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, console: Console) -> Parts:
-    task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
+    task = config.task.open()
     with console.status("loading the datasets"):
         pool, test, validation = load_questions(config, task)
     pool_split, test_split = splits(config, task)

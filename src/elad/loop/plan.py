@@ -22,7 +22,7 @@ from elad.annotation import build_annotator
 from elad.annotation.cot import REASKS
 from elad.config import ExperimentConfig
 from elad.loop.build import load_questions
-from elad.tasks import TASKS, Example, Task
+from elad.tasks import Example, Task
 from elad.teachers import Budget, Ledger, Request, Spent, price_for, round_limit
 from elad.teachers.base import TeacherBase
 
@@ -85,7 +85,7 @@ class _Unsent(TeacherBase):
 
 def plan_run(config: ExperimentConfig, count_tokens) -> CostPlan:
     """The run's teacher cost per round, from its config, its task's data and a token counter."""
-    task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
+    task = config.task.open()
     pool, test, _ = load_questions(config, task)
     teacher = config.teacher
     ledger = Ledger(Budget(), price_for(teacher),

@@ -32,9 +32,8 @@ def check_teacher_key(config: ExperimentConfig) -> None:
 
 def check_data(config: ExperimentConfig) -> None:
     from elad.loop.build import load_questions, splits
-    from elad.tasks import TASKS
 
-    task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)
+    task = config.task.open()
     pool, test, _ = load_questions(config, task)
     pool_split, test_split = splits(config, task)
     if not test:

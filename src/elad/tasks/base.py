@@ -76,6 +76,7 @@ class Task:
     default_splits: tuple[str, str] = ("valid", "test")  # (pool, test) that suit this dataset
     skip_bad_rows: bool = False  # skip and count malformed rows instead of stopping the load
     exemplar_source: str = "train"  # a split name, or a few_shot_cot_prompts.json file (Wei et al.)
+    instruction_first: bool = False  # instruction before the question: a prefix every prompt shares
     skipped: dict[str, int] = field(default_factory=dict)  # split -> rows skipped by the last load
     problems: dict[str, list[str]] = field(default_factory=dict)  # split -> the first skipped rows' errors
 
@@ -151,7 +152,10 @@ class Task:
     # --- prompts -------------------------------------------------------------------------------
 
     def prompt(self, example: Example) -> str:
-        """The student's input (zero-shot): the question and how to answer it."""
+        """The student's input (zero-shot): the question and how to answer it, or, with `instruction_first`,
+        how to answer then the question (prompts then share their opening, which generation computes once)."""
+        if self.instruction_first:
+            return f"{self.instruction}\n{example.question}"
         return f"{example.question}\n{self.instruction}"
 
     def target(self, rationale: str, answer: str) -> str:
