@@ -125,6 +125,31 @@ def test_target_loss_equals_the_models_own_loss(student):
         assert target_loss(student.model, batch, seq2seq=False).item() == pytest.approx(student.model(**batch).loss.item(), rel=1e-5)
 
 
+def test_a_shared_prompt_start_computed_once_gives_the_same_loss_and_gradients(student, monkeypatch):
+    from elad.students import training
+
+    student.weights.start_training(False)
+    trainable = [p for p in student.model.parameters() if p.requires_grad]
+    features = [student.encode_pair(r.prompt, r.target, 128) for r in eight_records()[:3]]
+    batch = PadCollator(student.tokenizer.pad_token_id)(features)
+    keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    keep[:, :-1] = batch["labels"][:, 1:] != IGNORE_INDEX
+    assert training._shared_prompt_start(batch, keep, student.model) >= training.SHARED_START_MIN
+
+    def loss_and_gradients():
+        student.model.zero_grad()
+        loss = target_loss(student.model, batch, seq2seq=False)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in trainable]
+
+    shared_loss, shared_gradients = loss_and_gradients()
+    monkeypatch.setattr(training, "SHARED_START_MIN", 10**6)  # every row computes its own start
+    plain_loss, plain_gradients = loss_and_gradients()
+    assert trainable and shared_loss == pytest.approx(plain_loss, rel=1e-5)
+    for shared, plain in zip(shared_gradients, plain_gradients):
+        assert torch.allclose(shared, plain, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 def test_multitask_loss_is_the_alpha_weighted_sum(student, alpha):
     settings = TrainingConfig(objective="step_by_step", alpha=alpha, inference="predict")

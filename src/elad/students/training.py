@@ -108,14 +108,44 @@ def target_loss(model, batch: dict, seq2seq: bool) -> torch.Tensor:
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t + 1
     targets = labels[:, 1:][keep[:, :-1]]
-    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if _accepts_logits_to_keep(model):
-        logits = model(**inputs, logits_to_keep=keep).logits
-        if logits.dim() == 3:
-            logits = logits[keep]
+    if not _accepts_logits_to_keep(model):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[keep]
     else:
-        logits = model(**inputs).logits[keep]
+        logits = _kept_logits(model, batch, keep, _shared_prompt_start(batch, keep, model))
     return F.cross_entropy(logits.float(), targets)
+
+
+SHARED_START_MIN = 8  # tokens: a shorter common start is not worth a separate pass
+
+
+def _shared_prompt_start(batch: dict, keep: torch.Tensor, model) -> int:
+    """How many leading tokens every row of the batch shares before its first kept position (the chat
+    template's opening, an instruction placed first): computed once per batch instead of once per row.
+    0 when under SHARED_START_MIN, for a single row, or in a DistributedDataParallel model (two forward
+    calls per step are not what its gradient hooks expect)."""
+    ids = batch["input_ids"]
+    if ids.shape[0] < 2 or isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return 0
+    same = (ids == ids[:1]).all(dim=0).long().cumprod(0).sum().item()
+    first_kept = int(keep.float().argmax(dim=1).min().item())  # every row has a target: keep is never all False
+    length = min(same, first_kept)
+    return length if length >= SHARED_START_MIN else 0
+
+
+def _kept_logits(model, batch: dict, keep: torch.Tensor, start: int) -> torch.Tensor:
+    """Logits at the kept positions. With a shared start, its keys and values come from one row's pass,
+    repeated for the batch (gradients flow back through the repeat); LoRA dropout then draws one mask for
+    that start instead of one per row."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    if not start:
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        return logits[keep] if logits.dim() == 3 else logits
+    past = model(input_ids=ids[:1, :start], use_cache=True, logits_to_keep=1).past_key_values
+    past.batch_repeat_interleave(ids.shape[0])
+    positions = torch.arange(start, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
+    logits = model(input_ids=ids[:, start:], attention_mask=mask, position_ids=positions, past_key_values=past,
+                   use_cache=True, logits_to_keep=keep[:, start:]).logits
+    return logits[keep[:, start:]] if logits.dim() == 3 else logits
 
 
 def multitask_loss(model, batch: dict, alpha: float, seq2seq: bool) -> torch.Tensor:
