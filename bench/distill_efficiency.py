@@ -68,9 +68,10 @@ def base_config(args) -> dict:
     return {
         "name": f"efficiency-{args.task}",
         "seed": args.first_seed,
-        "task": {**TASKS[args.task], "pool_size": args.pool, "test_size": args.test},
+        "task": {**TASKS[args.task], "pool_size": args.pool, "test_size": args.test,
+                 "instruction_first": args.instruction_first},
         "student": {"model": args.student, "max_new_tokens": args.max_new_tokens, "generation_batch_size": 48,
-                    "lora": {"r": 16, "alpha": 32}},
+                    "lora": {"r": 16, "alpha": 32}, "threads": args.threads},
         "training": {"objective": args.objective, "alpha": 0.5, "inference": ANSWERS_BY[args.objective][0],
                      "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 8,
                      "max_length": args.max_length},
@@ -261,6 +262,10 @@ def main() -> None:
     parser.add_argument("--evaluate-initial", action="store_true",
                         help="evaluate the untrained student (round 0, at no teacher cost)")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate")
+    parser.add_argument("--instruction-first", action="store_true",
+                        help="the task's instruction before the question (prompts share their opening)")
+    parser.add_argument("--threads", type=int, help="CPU threads of each run (default: all cores); with other "
+                        "work on the machine, fewer threads than cores keep both from waiting on each other")
     parser.add_argument("--annotator-seeds", type=int, default=1)
     parser.add_argument("--annotator-rounds", type=int, default=1)
     parser.add_argument("--annotator-per-round", type=int, default=16)
