@@ -91,6 +91,39 @@ def test_a_crash_mid_round_resumes_without_paying_twice(esnli_dir, tiny_model_di
     assert store.round_done(2) and [t["examples"] for t in store.training()] == [4, 8]
 
 
+def test_a_crash_after_training_resumes_from_the_saved_adapter(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad.loop import stages as stages_module
+    from elad.students import Student
+
+    reference = Experiment(make_config(esnli_dir, tiny_model_dir), tmp_path / "reference").run()
+    run_dir = tmp_path / "run"
+    real_train, real_evaluate = Student.train, stages_module.Stages.evaluate
+    trained_on = []
+
+    def counting_train(self, pairs, *args, **kwargs):
+        trained_on.append(len(pairs))
+        return real_train(self, pairs, *args, **kwargs)
+
+    def crash_in_round_2(self, round_):
+        if round_ == 2:
+            raise KeyboardInterrupt  # Ctrl-C while round 2's trained student is evaluated
+        return real_evaluate(self, round_)
+
+    monkeypatch.setattr(Student, "train", counting_train)
+    monkeypatch.setattr(stages_module.Stages, "evaluate", crash_in_round_2)
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(make_config(esnli_dir, tiny_model_dir), run_dir).run()
+    assert trained_on == [4, 8]
+
+    monkeypatch.setattr(stages_module.Stages, "evaluate", real_evaluate)
+    resumed = Experiment(make_config(esnli_dir, tiny_model_dir), run_dir).run()
+    assert trained_on == [4, 8]  # round 2 was not trained again: its saved adapter was loaded
+    assert [r["accuracy"] for r in resumed] == [r["accuracy"] for r in reference]
+    store = RunStore(run_dir / "run.db")
+    assert [e["text"] for e in store.explanations(2, "test")] == [
+        e["text"] for e in RunStore(tmp_path / "reference" / "run.db").explanations(2, "test")]
+
+
 def test_budget_stops_the_loop(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()

@@ -118,9 +118,12 @@ class Experiment:
             with self._timed(round_, "annotate"):
                 stop_reason = stages.annotate(round_, chosen)
         if self._annotated_in(round_):
-            with self._timed(round_, "train"):
-                stages.train(round_)
-            self.student_round = round_
+            if self._trained_on_all_of(round_):
+                self._student_at(stages.parts, round_)  # trained before a crash: its saved adapter, not hours again
+            else:
+                with self._timed(round_, "train"):
+                    stages.train(round_)
+                self.student_round = round_
             self._fit_generation(stages.parts, round_, round_, "evaluate")
             with self._timed(round_, "evaluate"):
                 stages.evaluate(round_)
@@ -142,6 +145,13 @@ class Experiment:
     def _accuracy_history(self, round_: int) -> list[float]:
         """The validation accuracies up to `round_`: what the stopping rules read (never the test set's)."""
         return [r["val_accuracy"] for r in self.summaries() if r.get("val_accuracy") is not None and r["round"] <= round_]
+
+    def _trained_on_all_of(self, round_: int) -> bool:
+        """Whether the round's training finished on every annotation so far (its record is written after its
+        adapter is saved; a round finished under a raised budget has more annotations and trains again)."""
+        done = [t["examples"] for t in self.store.training() if t["round"] == round_]
+        annotated = len(self.store.annotations(up_to_round=round_))
+        return bool(done) and done[0] == annotated and self.dir.adapter(round_).exists()
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
