@@ -162,8 +162,11 @@ def test_the_ledger_never_exceeds_its_budget_under_faults_with_8_in_flight(serve
     with pytest.raises(BudgetExhausted):
         for example, result in annotator.annotate_many(EXAMPLES, concurrency=8):
             done.append(example.id)
-    assert 5 <= len(done) < len(EXAMPLES)
-    assert ledger.spent.tokens <= budget.tokens
+    assert 1 <= len(done) < len(EXAMPLES)
+    # It stopped because the budget was spent, not early: a call is refused only when nothing is in flight
+    # and its worst case (about 100 tokens) does not fit. How many items that buys depends on how many
+    # replies a busy machine lets time out (each charged at its worst case), so the count is not asserted.
+    assert budget.tokens - 200 < ledger.spent.tokens <= budget.tokens
     # The ledger charged at least what the server billed (an unreadable reply is charged, billed or not).
     assert ledger.spent.calls >= server.billed.calls
     assert ledger.spent.tokens >= server.billed.prompt_tokens + server.billed.completion_tokens
