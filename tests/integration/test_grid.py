@@ -172,3 +172,49 @@ def test_the_seed_set_is_computed_once_per_seed_and_copied(esnli_dir, tiny_model
     assert seed_set_source(type(config).model_validate(other), [out / "random-cot-s0"]) is None
     other["training"]["epochs"] = config.training.epochs
     assert seed_set_source(type(config).model_validate(other), [out / "random-cot-s0"]) == out / "random-cot-s0"
+
+
+def test_round_twos_view_of_the_pool_is_written_once_per_seed_and_copied(esnli_dir, tiny_model_dir, tmp_path,
+                                                                        monkeypatch):
+    from elad.students import Student
+
+    config = _config(esnli_dir, tiny_model_dir)
+    data = config.model_dump()
+    data["loop"].update({"rounds": 2, "initial_random": 2})
+    config = type(config).model_validate(data)
+    explained = []  # (cell being run, prompts explained) per call
+    real_explain = Student.explain
+
+    def counting_explain(self, prompts, *args, **kwargs):
+        explained.append(len(prompts))
+        return real_explain(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "explain", counting_explain)
+    out = tmp_path / "grid"
+    run_grid(config, ["egss", "entropy", "random"], ["cot"], 1, out, html=False)
+    # egss explains round 2's 4 candidates; entropy finds them explained; random reads no explanations
+    assert explained == [4]
+    egss, entropy, random = (RunStore(out / f"{s}-cot-s0" / "run.db") for s in ("egss", "entropy", "random"))
+    assert entropy.get_meta("pool_view_from") == "egss-cot-s0" and random.get_meta("pool_view_from") is None
+    assert entropy.explanations(2, "pool") == egss.explanations(2, "pool") != []
+    assert entropy.forced_answers(2, "pool") == egss.forced_answers(2, "pool")
+    assert entropy.answer_scores(2) == egss.answer_scores(2)
+    assert random.explanations(2, "pool") == []
+    # entropy chose from that view by its own scores, and trained and evaluated its own round 2
+    assert [r["strategy"] for r in entropy.db.execute("SELECT DISTINCT strategy FROM selections WHERE round = 2")] \
+        == ["entropy"]
+    assert entropy.stop_reason(2) == "all rounds done"
+
+
+def test_a_strategy_that_read_less_lends_no_view(esnli_dir, tiny_model_dir, tmp_path):
+    from elad.loop.seedset import first_view_source
+
+    config = _config(esnli_dir, tiny_model_dir)
+    data = config.model_dump()
+    data["loop"].update({"rounds": 2, "initial_random": 2})
+    config = type(config).model_validate(data)
+    out = tmp_path / "grid"
+    run_grid(config, ["egss_intra"], ["cot"], 1, out, html=False)  # greedy explanations only, no samples
+    wants = config.model_dump()
+    wants["selection"]["strategy"] = "entropy"  # reads sampled explanations
+    assert first_view_source(type(config).model_validate(wants), [out / "egss_intra-cot-s0"]) is None

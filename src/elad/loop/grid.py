@@ -21,8 +21,9 @@ GPU, when there are several), and tabulates the grid when all have finished.
 
 Seed set. With `loop.initial_random`, rounds 0 and 1 of every strategy of a seed are the same work (the
 same random questions, annotations and student): the first strategy of a seed computes them, and every
-other cell of that seed starts from a copy of them (loop/seedset.py; `share_seed_set=False` or `elad grid
---no-share-seed-set` computes them in each cell).
+other cell of that seed starts from a copy of them, and of round 2's explanations of the pool (written by
+round 1's student, the same for every strategy) once a cell has them (loop/seedset.py;
+`share_seed_set=False` or `elad grid --no-share-seed-set` computes them in each cell).
 
 Teacher cache. Each run keeps its own response cache (run_dir/teacher_cache.db). Sharing one across the
 grid would make every run after the first get its answers as cache hits, which the ledger rightly
@@ -187,12 +188,14 @@ def run_grid(
 
 
 def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path], console: Console) -> None:
-    from elad.loop.seedset import adopt_seed_set, seed_set_source
+    from elad.loop.seedset import adopt_seed_set, first_view_source, seed_set_source
 
     source = seed_set_source(cell, siblings)
     if source is not None:
-        adopt_seed_set(source, run_dir, cell)
-        console.print(f"[dim]{run_dir.name}: rounds 0-1 (the seed set) copied from {source.name}")
+        view = first_view_source(cell, siblings)
+        adopt_seed_set(source, run_dir, cell, view_from=view)
+        console.print(f"[dim]{run_dir.name}: rounds 0-1 (the seed set) copied from {source.name}"
+                      + (f", round 2's explanations of the pool from {view.name}" if view else ""))
 
 
 def run_grid_workers(

@@ -8,6 +8,13 @@ The copy is a run directory as the round-1 run left it, cut to rounds 0 and 1: i
 rows of later rounds deleted), its teacher cache, its round-1 adapter, and the cell's own config.yaml.
 The run then resumes at round 2 as any run does. It is written beside the target and renamed into place,
 so a crash leaves either no run or a whole one.
+
+Round 2's view of the pool is shared too. The round-1 student explains the same candidates (drawn from
+the same pool minus the same seed set, with the same seed) for every strategy of the seed: the same
+greedy and sampled explanations, the same forced answers, the same answers after each step. Only what a
+strategy makes of them differs. So a sibling that finished round 2 with that whole view lends it to the
+copy (the explanation stage of round 2 then finds its work done), and every strategy of the seed chooses
+from the very same view: the comparison of round 2 is of selection alone.
 """
 
 import shutil
@@ -15,11 +22,13 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
-from elad.config import ExperimentConfig, parse_config
+from elad.config import ExperimentConfig, SelectionConfig, parse_config
 from elad.errors import EladError
 from elad.store import RunDir, RunStore
 
 SHARED_ROUNDS = 1  # rounds 0..1: the untrained student and the seed set
+VIEW_ROUND = SHARED_ROUNDS + 1  # its view of the pool is written by the seed set's student
+VIEW_TABLES = ("explanations", "forced_answers", "answer_scores")  # the student's view of the round's pool
 
 
 def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
@@ -36,6 +45,19 @@ def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
 def seed_set_source(config: ExperimentConfig, siblings: list[Path]) -> Path | None:
     """The first of `siblings` (run directories of the same grid) whose run finished round 1 under a config
     comparable with `config`; None if there is none yet."""
+    return _first_sibling(config, siblings, lambda store: store.round_done(SHARED_ROUNDS))
+
+
+def first_view_source(config: ExperimentConfig, siblings: list[Path]) -> Path | None:
+    """The first of `siblings` with a comparable config that finished round 2 holding the round's whole view
+    of the pool, as `config`'s strategy would write it; None if there is none, or if the strategy reads none."""
+    if not _reads_the_pool(config):
+        return None
+    return _first_sibling(config, siblings,
+                          lambda store: store.round_done(VIEW_ROUND) and _whole_view(store, config.selection))
+
+
+def _first_sibling(config: ExperimentConfig, siblings: list[Path], accept) -> Path | None:
     for path in siblings:
         run_dir = RunDir(path)
         if not run_dir.has_run() or not run_dir.config_path.exists():
@@ -46,16 +68,42 @@ def seed_set_source(config: ExperimentConfig, siblings: list[Path]) -> Path | No
         except EladError:
             continue
         try:
-            done = store.round_done(SHARED_ROUNDS)
+            if comparable(config, other) and accept(store):
+                return path
         finally:
             store.close()
-        if done and comparable(config, other):
-            return path
     return None
 
 
-def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig) -> None:
-    """Make `target` (no run yet) a copy of `source`'s rounds 0..1 under `config`."""
+def _reads_the_pool(config: ExperimentConfig) -> bool:
+    from elad.selection import create_strategy
+    from elad.tasks import AnswerKind
+
+    strategy = create_strategy(config.selection.strategy, weight=config.selection.weight,
+                               options=config.selection.options,
+                               open_answers=config.task.open().answer_kind == AnswerKind.NUMBER)
+    return bool(strategy.needs)
+
+
+def _whole_view(store: RunStore, selection: SelectionConfig) -> bool:
+    """Whether round 2's stored view covers every item the round scored: the greedy explanation and
+    `samples` sampled ones of each, the forced answer after each (when forced answers are on), and the
+    answers after each step of each greedy explanation. A strategy that read less left less, and lends none."""
+    def count(sql: str) -> int:
+        return store.db.execute(sql, (VIEW_ROUND,)).fetchone()[0]
+
+    scored = count("SELECT COUNT(*) FROM selections WHERE round = ?")
+    items = count("SELECT COUNT(DISTINCT example_id) FROM explanations WHERE round = ? AND role = 'pool'")
+    explained = count("SELECT COUNT(*) FROM explanations WHERE round = ? AND role = 'pool'")
+    forced = count("SELECT COUNT(*) FROM forced_answers WHERE round = ? AND role = 'pool'")
+    stepped = count("SELECT COUNT(DISTINCT example_id) FROM answer_scores WHERE round = ?")
+    return (scored > 0 and items == scored == stepped and explained == items * (1 + selection.samples)
+            and (forced == explained or not selection.forced_answers))
+
+
+def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_from: Path | None = None) -> None:
+    """Make `target` (no run yet) a copy of `source`'s rounds 0..1 under `config`, with round 2's view of the
+    pool from `view_from` (see first_view_source) when given."""
     if RunDir(target).has_run():
         raise EladError(f"{target} already holds a run; a seed set is only copied into a new one")
     staging = target.with_name(f".{target.name}.seed-set")
@@ -75,6 +123,9 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig) -> None
         _keep_rounds(store, SHARED_ROUNDS)
         store.set_meta("name", config.name)
         store.set_meta("seed_set_from", source.name)
+        if view_from is not None:
+            _copy_view(RunDir(view_from).store_path, store)
+            store.set_meta("pool_view_from", view_from.name)
     finally:
         store.close()
     dst.config_path.write_text(config.to_yaml())
@@ -92,6 +143,21 @@ def _copy_database(source: Path, target: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def _copy_view(source: Path, store: RunStore) -> None:
+    """Round 2's pool view rows of the store at `source`, added to `store`."""
+    reader = sqlite3.connect("file:" + urllib.parse.quote(str(source.absolute()), safe="/") + "?mode=ro", uri=True)
+    try:
+        with store.transaction():
+            for table in VIEW_TABLES:
+                where = "round = ?" + (" AND role = 'pool'" if table != "answer_scores" else "")
+                rows = reader.execute(f"SELECT * FROM {table} WHERE {where}", (VIEW_ROUND,)).fetchall()
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    store.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
+    finally:
+        reader.close()
 
 
 def _keep_rounds(store: RunStore, last: int) -> None:
