@@ -322,8 +322,9 @@ def grid(
     baseline: str = typer.Option("random", help="The strategy every other one is compared with, paired by seed "
                                  "(AULC difference and its 95% interval)."),
     share_seed_set: bool = typer.Option(True, "--share-seed-set/--no-share-seed-set", help="With "
-                                        "loop.initial_random: compute rounds 0-1 (the seed set) once per seed and "
-                                        "copy them into the seed's other cells."),
+                                        "loop.initial_random: compute rounds 0-1 (the seed set), and round 2's "
+                                        "explanations of the pool, once per seed and copy them into the seed's "
+                                        "other cells."),
 ):
     """Run the ablation grid: every strategy x annotator x seed.
 
