@@ -182,7 +182,7 @@ def test_round_twos_view_of_the_pool_is_written_once_per_seed_and_copied(esnli_d
     data = config.model_dump()
     data["loop"].update({"rounds": 2, "initial_random": 2})
     config = type(config).model_validate(data)
-    explained = []  # (cell being run, prompts explained) per call
+    explained = []  # prompts explained per call
     real_explain = Student.explain
 
     def counting_explain(self, prompts, *args, **kwargs):
@@ -191,22 +191,28 @@ def test_round_twos_view_of_the_pool_is_written_once_per_seed_and_copied(esnli_d
 
     monkeypatch.setattr(Student, "explain", counting_explain)
     out = tmp_path / "grid"
-    run_grid(config, ["egss", "entropy", "random"], ["cot"], 1, out, html=False)
-    # egss explains round 2's 4 candidates; entropy finds them explained; random reads no explanations
+    run_grid(config, ["egss", "entropy", "egss_inter", "random"], ["cot"], 1, out, html=False)
+    # egss explains round 2's 4 candidates; entropy and egss_inter find them explained; random reads none
     assert explained == [4]
-    egss, entropy, random = (RunStore(out / f"{s}-cot-s0" / "run.db") for s in ("egss", "entropy", "random"))
-    assert entropy.get_meta("pool_view_from") == "egss-cot-s0" and random.get_meta("pool_view_from") is None
-    assert entropy.explanations(2, "pool") == egss.explanations(2, "pool") != []
-    assert entropy.forced_answers(2, "pool") == egss.forced_answers(2, "pool")
-    assert entropy.answer_scores(2) == egss.answer_scores(2)
-    assert random.explanations(2, "pool") == []
-    # entropy chose from that view by its own scores, and trained and evaluated its own round 2
+    egss, entropy, inter, random = (RunStore(out / f"{s}-cot-s0" / "run.db")
+                                    for s in ("egss", "entropy", "egss_inter", "random"))
+    assert entropy.get_meta("pool_view_from") == inter.get_meta("pool_view_from") == "egss-cot-s0"
+    assert random.get_meta("pool_view_from") is None and random.explanations(2, "pool") == []
+    # each copy holds what its own strategy reads, as its own run would have written it: entropy (the final
+    # answer's distribution, on closed answers) the greedy explanations and the answers after each step;
+    # egss_inter the sampled explanations and the answer forced after each
+    greedy = [row for row in egss.explanations(2, "pool") if row["sample"] == 0]
+    assert entropy.explanations(2, "pool") == greedy != []
+    assert entropy.answer_scores(2) == egss.answer_scores(2) and entropy.forced_answers(2, "pool") == {}
+    assert inter.explanations(2, "pool") == egss.explanations(2, "pool") != greedy
+    assert inter.forced_answers(2, "pool") == egss.forced_answers(2, "pool") and inter.answer_scores(2) == {}
+    # and chose from it by its own scores, then trained and evaluated its own round 2
     assert [r["strategy"] for r in entropy.db.execute("SELECT DISTINCT strategy FROM selections WHERE round = 2")] \
         == ["entropy"]
-    assert entropy.stop_reason(2) == "all rounds done"
+    assert entropy.stop_reason(2) == inter.stop_reason(2) == "all rounds done"
 
 
-def test_a_strategy_that_read_less_lends_no_view(esnli_dir, tiny_model_dir, tmp_path):
+def test_a_view_is_lent_only_by_a_run_of_the_same_round_one_that_read_enough(esnli_dir, tiny_model_dir, tmp_path):
     from elad.loop.seedset import first_view_source
 
     config = _config(esnli_dir, tiny_model_dir)
@@ -214,7 +220,17 @@ def test_a_strategy_that_read_less_lends_no_view(esnli_dir, tiny_model_dir, tmp_
     data["loop"].update({"rounds": 2, "initial_random": 2})
     config = type(config).model_validate(data)
     out = tmp_path / "grid"
-    run_grid(config, ["egss_intra"], ["cot"], 1, out, html=False)  # greedy explanations only, no samples
-    wants = config.model_dump()
-    wants["selection"]["strategy"] = "entropy"  # reads sampled explanations
-    assert first_view_source(type(config).model_validate(wants), [out / "egss_intra-cot-s0"]) is None
+    # each cell computes its own round 1; egss_intra reads greedy explanations and the answers after each step
+    run_grid(config, ["egss_intra", "egss"], ["cot"], 1, out, html=False, share_seed_set=False)
+    intra, egss = out / "egss_intra-cot-s0", out / "egss-cot-s0"
+
+    def wanting(strategy):
+        wants = config.model_dump()
+        wants["selection"]["strategy"] = strategy
+        return type(config).model_validate(wants)
+
+    assert first_view_source(wanting("entropy"), [intra], seed_set=intra) == intra  # reads what intra wrote
+    assert first_view_source(wanting("egss_inter"), [intra], seed_set=intra) is None  # reads samples it lacks
+    assert first_view_source(wanting("entropy"), [intra], seed_set=egss) is None  # another round-1 student
+    assert first_view_source(wanting("entropy"), [intra, egss], seed_set=egss) == egss
+    assert first_view_source(wanting("random"), [intra, egss], seed_set=egss) is None  # reads nothing

@@ -192,7 +192,7 @@ def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path],
 
     source = seed_set_source(cell, siblings)
     if source is not None:
-        view = first_view_source(cell, siblings)
+        view = first_view_source(cell, siblings, source)
         adopt_seed_set(source, run_dir, cell, view_from=view)
         console.print(f"[dim]{run_dir.name}: rounds 0-1 (the seed set) copied from {source.name}"
                       + (f", round 2's explanations of the pool from {view.name}" if view else ""))

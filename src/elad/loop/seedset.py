@@ -12,23 +12,24 @@ so a crash leaves either no run or a whole one.
 Round 2's view of the pool is shared too. The round-1 student explains the same candidates (drawn from
 the same pool minus the same seed set, with the same seed) for every strategy of the seed: the same
 greedy and sampled explanations, the same forced answers, the same answers after each step. Only what a
-strategy makes of them differs. So a sibling that finished round 2 with that whole view lends it to the
-copy (the explanation stage of round 2 then finds its work done), and every strategy of the seed chooses
-from the very same view: the comparison of round 2 is of selection alone.
+strategy reads of them, and makes of them, differs. So a sibling of the same round 1 that finished round 2
+holding what the copy's strategy reads lends exactly that (the explanation stage of round 2 then finds
+its work done), and every strategy of the seed chooses from the very same explanations: the comparison
+of round 2 is of selection alone. The copy's round-2 stage times then show no explanation time.
 """
 
 import shutil
 import sqlite3
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
-from elad.config import ExperimentConfig, SelectionConfig, parse_config
+from elad.config import ExperimentConfig, parse_config
 from elad.errors import EladError
 from elad.store import RunDir, RunStore
 
 SHARED_ROUNDS = 1  # rounds 0..1: the untrained student and the seed set
 VIEW_ROUND = SHARED_ROUNDS + 1  # its view of the pool is written by the seed set's student
-VIEW_TABLES = ("explanations", "forced_answers", "answer_scores")  # the student's view of the round's pool
 
 
 def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
@@ -45,16 +46,58 @@ def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
 def seed_set_source(config: ExperimentConfig, siblings: list[Path]) -> Path | None:
     """The first of `siblings` (run directories of the same grid) whose run finished round 1 under a config
     comparable with `config`; None if there is none yet."""
-    return _first_sibling(config, siblings, lambda store: store.round_done(SHARED_ROUNDS))
+    return _first_sibling(config, siblings, lambda store, path: store.round_done(SHARED_ROUNDS))
 
 
-def first_view_source(config: ExperimentConfig, siblings: list[Path]) -> Path | None:
-    """The first of `siblings` with a comparable config that finished round 2 holding the round's whole view
-    of the pool, as `config`'s strategy would write it; None if there is none, or if the strategy reads none."""
-    if not _reads_the_pool(config):
+@dataclass(frozen=True)
+class ViewNeeds:
+    """What of round 2's view a strategy reads: the greedy explanations always, and as the strategy asks,
+    `samples` sampled ones (with the answer forced after each of them when `forced`) and the answers after
+    each step (`steps`). Only that is copied, so that a copy holds what its own run would have written."""
+
+    samples: int
+    forced: bool
+    steps: bool
+
+
+def view_needs(config: ExperimentConfig) -> ViewNeeds | None:
+    """What `config`'s strategy reads of the pool (as explain.round_view writes it); None if nothing."""
+    from elad.selection import ANSWER_SCORES, SAMPLES, create_strategy
+    from elad.tasks import AnswerKind
+
+    strategy = create_strategy(config.selection.strategy, weight=config.selection.weight,
+                               options=config.selection.options,
+                               open_answers=config.task.open().answer_kind == AnswerKind.NUMBER)
+    if not strategy.needs:
         return None
-    return _first_sibling(config, siblings,
-                          lambda store: store.round_done(VIEW_ROUND) and _whole_view(store, config.selection))
+    sampled = SAMPLES in strategy.needs
+    return ViewNeeds(samples=config.selection.samples if sampled else 0,
+                     forced=sampled and config.selection.forced_answers, steps=ANSWER_SCORES in strategy.needs)
+
+
+def first_view_source(config: ExperimentConfig, siblings: list[Path], seed_set: Path) -> Path | None:
+    """The first of `siblings` with a comparable config, the same round 1 as `seed_set` (the run the copy's
+    rounds 0..1 come from), and round 2 finished with all of its view that `config`'s strategy reads; None if
+    there is none, or if the strategy reads no explanations."""
+    needs = view_needs(config)
+    if needs is None:
+        return None
+    origin = _round_one_of(seed_set)
+    return _first_sibling(config, siblings, lambda store, path: (
+        store.round_done(VIEW_ROUND) and (store.get_meta("seed_set_from") or path.name) == origin
+        and _holds_view(store, needs)))
+
+
+def _round_one_of(run: Path) -> str | None:
+    """The name of the run whose round 1 `run` holds: its own, or the one it was copied from."""
+    try:
+        store = RunDir(run).open_store(readonly=True)
+    except EladError:
+        return None
+    try:
+        return store.get_meta("seed_set_from") or run.name
+    finally:
+        store.close()
 
 
 def _first_sibling(config: ExperimentConfig, siblings: list[Path], accept) -> Path | None:
@@ -68,42 +111,33 @@ def _first_sibling(config: ExperimentConfig, siblings: list[Path], accept) -> Pa
         except EladError:
             continue
         try:
-            if comparable(config, other) and accept(store):
+            if comparable(config, other) and accept(store, path):
                 return path
         finally:
             store.close()
     return None
 
 
-def _reads_the_pool(config: ExperimentConfig) -> bool:
-    from elad.selection import create_strategy
-    from elad.tasks import AnswerKind
-
-    strategy = create_strategy(config.selection.strategy, weight=config.selection.weight,
-                               options=config.selection.options,
-                               open_answers=config.task.open().answer_kind == AnswerKind.NUMBER)
-    return bool(strategy.needs)
-
-
-def _whole_view(store: RunStore, selection: SelectionConfig) -> bool:
-    """Whether round 2's stored view covers every item the round scored: the greedy explanation and
-    `samples` sampled ones of each, the forced answer after each (when forced answers are on), and the
-    answers after each step of each greedy explanation. A strategy that read less left less, and lends none."""
-    def count(sql: str) -> int:
-        return store.db.execute(sql, (VIEW_ROUND,)).fetchone()[0]
+def _holds_view(store: RunStore, needs: ViewNeeds) -> bool:
+    """Whether round 2's stored view covers, for every item the round scored, what `needs` asks for. A run
+    whose strategy read less left less, and lends none."""
+    def count(sql: str, *args) -> int:
+        return store.db.execute(sql, (VIEW_ROUND, *args)).fetchone()[0]
 
     scored = count("SELECT COUNT(*) FROM selections WHERE round = ?")
     items = count("SELECT COUNT(DISTINCT example_id) FROM explanations WHERE round = ? AND role = 'pool'")
-    explained = count("SELECT COUNT(*) FROM explanations WHERE round = ? AND role = 'pool'")
-    forced = count("SELECT COUNT(*) FROM forced_answers WHERE round = ? AND role = 'pool'")
+    explained = count("SELECT COUNT(*) FROM explanations WHERE round = ? AND role = 'pool' AND sample <= ?",
+                      needs.samples)
+    forced = count("SELECT COUNT(*) FROM forced_answers WHERE round = ? AND role = 'pool' AND sample <= ?",
+                   needs.samples)
     stepped = count("SELECT COUNT(DISTINCT example_id) FROM answer_scores WHERE round = ?")
-    return (scored > 0 and items == scored == stepped and explained == items * (1 + selection.samples)
-            and (forced == explained or not selection.forced_answers))
+    return (scored > 0 and items == scored and explained == items * (1 + needs.samples)
+            and (forced == explained or not needs.forced) and (stepped == items or not needs.steps))
 
 
 def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_from: Path | None = None) -> None:
-    """Make `target` (no run yet) a copy of `source`'s rounds 0..1 under `config`, with round 2's view of the
-    pool from `view_from` (see first_view_source) when given."""
+    """Make `target` (no run yet) a copy of `source`'s rounds 0..1 under `config`, with what `config`'s
+    strategy reads of round 2's view of the pool from `view_from` (see first_view_source) when given."""
     if RunDir(target).has_run():
         raise EladError(f"{target} already holds a run; a seed set is only copied into a new one")
     staging = target.with_name(f".{target.name}.seed-set")
@@ -124,7 +158,7 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_fr
         store.set_meta("name", config.name)
         store.set_meta("seed_set_from", source.name)
         if view_from is not None:
-            _copy_view(RunDir(view_from).store_path, store)
+            _copy_view(RunDir(view_from).store_path, store, view_needs(config))
             store.set_meta("pool_view_from", view_from.name)
     finally:
         store.close()
@@ -145,17 +179,23 @@ def _copy_database(source: Path, target: Path) -> None:
         writer.close()
 
 
-def _copy_view(source: Path, store: RunStore) -> None:
-    """Round 2's pool view rows of the store at `source`, added to `store`."""
+def _copy_view(source: Path, store: RunStore, needs: ViewNeeds) -> None:
+    """The rows of round 2's pool view at `source` that `needs` asks for, added to `store` (by column name)."""
+    wanted = {"explanations": "role = 'pool' AND sample <= ?", "forced_answers": "role = 'pool' AND sample <= ?",
+              "answer_scores": "1"}
+    if not needs.forced:
+        wanted.pop("forced_answers")
+    if not needs.steps:
+        wanted.pop("answer_scores")
     reader = sqlite3.connect("file:" + urllib.parse.quote(str(source.absolute()), safe="/") + "?mode=ro", uri=True)
     try:
         with store.transaction():
-            for table in VIEW_TABLES:
-                where = "round = ?" + (" AND role = 'pool'" if table != "answer_scores" else "")
-                rows = reader.execute(f"SELECT * FROM {table} WHERE {where}", (VIEW_ROUND,)).fetchall()
-                if rows:
-                    marks = ", ".join("?" * len(rows[0]))
-                    store.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
+            for table, where in wanted.items():
+                columns = ", ".join(row[1] for row in store.db.execute(f"PRAGMA table_info({table})"))
+                args = (VIEW_ROUND, needs.samples) if "?" in where else (VIEW_ROUND,)
+                rows = reader.execute(f"SELECT {columns} FROM {table} WHERE round = ? AND {where}", args).fetchall()
+                marks = ", ".join("?" * len(columns.split(", ")))
+                store.db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", rows)
     finally:
         reader.close()
 
