@@ -8,6 +8,7 @@ from elad.config import ExperimentConfig
 from elad.loop import Experiment
 from elad.report.tables import round_summaries
 from elad.store import RunStore
+from tests.conftest import SHARED_DATA
 from tests.integration.test_loop import make_config
 
 pytestmark = pytest.mark.integration
@@ -226,3 +227,26 @@ def test_a_trained_student_writes_as_long_as_it_was_taught(esnli_dir, tiny_model
     assert metrics[(2, "new_tokens_evaluate")] == fitted(2)
     # round 0 evaluates untrained, round 1 explains untrained, then each call uses what was fitted
     assert asked[:2] == [5, 5] and set(asked[2:]) <= {fitted(1), fitted(2)} and fitted(1) in asked[2:]
+
+
+SVAMP_DSBS = SHARED_DATA / "dsbs-rationales" / "svamp"
+
+
+@pytest.mark.skipif(not SVAMP_DSBS.exists(), reason="shared data not present")
+@pytest.mark.parametrize("strategy", ["egss", "egss_answer", "egss_intra", "egss_inter", "entropy", "oracle"])
+def test_every_benchmark_strategy_runs_on_open_numeric_answers(strategy, esnli_dir, tiny_model_dir, tmp_path):
+    """SVAMP's answers are numbers, not labels: each strategy reads answers forced by generating after the
+    cue, which an untrained student mostly leaves unparsed. The loop must still score every candidate."""
+    config = _config(esnli_dir, tiny_model_dir, selection={"strategy": strategy, "samples": 2, "pool_sample": 4},
+                     rounds=2, per_round=2, initial_random=2, evaluate_initial=False)
+    data = config.model_dump()
+    data["task"] = {"name": "svamp", "path": str(SVAMP_DSBS), "pool_split": "train", "test_split": "test",
+                    "pool_size": 8, "test_size": 3}
+    data["teacher"] = {"backend": "replay", "model": "palm-540b", "source": "dsbs"}
+    run_dir = tmp_path / "run"
+    Experiment(type(config).model_validate(data), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert store.stop_reason(2) == "all rounds done"
+    scored = store.db.execute("SELECT strategy, COUNT(*) FROM selections WHERE round = 2 GROUP BY strategy").fetchall()
+    assert [tuple(row) for row in scored] == [(strategy, 4)]
+    assert len(store.annotations()) == 4 and all(a["answer"] for a in store.annotations())
