@@ -308,7 +308,9 @@ def export_data(
 @app.command()
 def grid(
     config: Path = typer.Argument(..., help="Experiment config (YAML) every cell starts from."),
-    strategies: str = typer.Option("random,entropy,egss", help="Comma-separated selection strategies."),
+    strategies: str = typer.Option("random,entropy,egss", help="Comma-separated selection strategies; "
+                                    "name+acquisition[:beta] (e.g. egss+softrank) draws that strategy's batch "
+                                    "stochastically instead of taking its top scores."),
     annotators: str = typer.Option("cot", help="Comma-separated annotators: cot, clear."),
     seeds: int = typer.Option(3, help="Seeds per cell: config.seed, config.seed + 1, ..."),
     out: Path = typer.Option(None, "--out", "-o", help="Grid folder; default runs/<config name>-grid."),

@@ -234,3 +234,18 @@ def test_a_view_is_lent_only_by_a_run_of_the_same_round_one_that_read_enough(esn
     assert first_view_source(wanting("entropy"), [intra], seed_set=egss) is None  # another round-1 student
     assert first_view_source(wanting("entropy"), [intra, egss], seed_set=egss) == egss
     assert first_view_source(wanting("random"), [intra, egss], seed_set=egss) is None  # reads nothing
+
+
+def test_an_acquisition_variant_is_its_own_cell_and_group_sharing_the_seed_set(esnli_dir, tiny_model_dir, tmp_path):
+    config = _config(esnli_dir, tiny_model_dir)
+    data = config.model_dump()
+    data["loop"].update({"rounds": 2, "initial_random": 2})
+    config = type(config).model_validate(data)
+    out = tmp_path / "grid"
+    markdown = run_grid(config, ["egss", "egss+softrank"], ["cot"], 1, out, html=False)
+    variant = out / "egss+softrank-cot-s0"
+    cell = RunStore(variant / "run.db")
+    assert cell.get_meta("seed_set_from") == "egss-cot-s0" and cell.get_meta("pool_view_from") == "egss-cot-s0"
+    assert "acquisition: softrank" in (variant / "config.yaml").read_text()
+    assert load_run(variant).strategy == "egss+softrank" and load_run(out / "egss-cot-s0").strategy == "egss"
+    assert "| egss+softrank |" in markdown.read_text()

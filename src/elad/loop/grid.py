@@ -46,6 +46,7 @@ from elad.errors import EladError
 from elad.report.compare import BASELINE, load_runs, results_csv, results_markdown, results_rows
 from elad.report.tables import write_atomic
 from elad.store import RunDir
+from elad.store.rundir import strategy_label
 
 RESULTS_CSV, RESULTS_MD = "grid_results.csv", "grid_results.md"
 
@@ -66,13 +67,34 @@ def cell_name(strategy: str, annotator: str, seed: int) -> str:
     return f"{strategy}-{annotator}-s{seed}"
 
 
+def strategy_variant(spec: str) -> tuple[str, dict]:
+    """A grid's strategy as given: a strategy name, or one drawn by a stochastic acquisition instead of its top
+    scores, `name+acquisition` or `name+acquisition:beta` (e.g. `egss+softrank`, `egss+power:2`); returns the
+    strategy and the `selection.options` that make the variant."""
+    from elad.selection.stochastic import check_acquisition
+
+    name, plus, variant = spec.partition("+")
+    if not plus:
+        return spec, {}
+    acquisition, colon, beta = variant.partition(":")
+    try:
+        options = {"acquisition": acquisition, **({"beta": float(beta)} if colon else {})}
+        check_acquisition(acquisition, options.get("beta", 1.0))
+    except (ValueError, EladError) as error:
+        raise EladError(f"grid strategy {spec!r}: expected name, name+acquisition or name+acquisition:beta "
+                        f"({error})") from None
+    return name, options
+
+
 def cell_config(config: ExperimentConfig, strategy: str, annotator: str, seed: int) -> ExperimentConfig:
-    """The config of one grid cell: the base config with its strategy, annotator and seed set (and its
-    name, so each run's reports are labelled)."""
+    """The config of one grid cell: the base config with its strategy (and acquisition, for a variant such as
+    `egss+softrank`), annotator and seed set (and its name, so each run's reports are labelled)."""
     data = config.model_dump()
     data["name"] = f"{config.name}-{cell_name(strategy, annotator, seed)}"
     data["seed"] = seed
-    data["selection"]["strategy"] = strategy
+    name, options = strategy_variant(strategy)
+    data["selection"]["strategy"] = name
+    data["selection"]["options"] = {**data["selection"]["options"], **options}
     data["annotation"]["method"] = annotator
     try:
         return ExperimentConfig.model_validate(data)
@@ -290,6 +312,6 @@ def _grid_yaml(config: ExperimentConfig, cells: list[tuple[str, ExperimentConfig
 
     return yaml.safe_dump({
         "base": config.model_dump(mode="json"),
-        "runs": [{"dir": name, "strategy": c.selection.strategy, "annotator": c.annotation.method, "seed": c.seed}
-                 for name, c in cells],
+        "runs": [{"dir": name, "strategy": strategy_label(c.selection), "annotator": c.annotation.method,
+                  "seed": c.seed} for name, c in cells],
     }, sort_keys=False)

@@ -33,11 +33,14 @@ VIEW_ROUND = SHARED_ROUNDS + 1  # its view of the pool is written by the seed se
 
 
 def comparable(config: ExperimentConfig, other: ExperimentConfig) -> bool:
-    """Whether two cells' rounds 0..1 are the same work: configs equal but for the name and the strategy."""
+    """Whether two cells' rounds 0..1 are the same work: configs equal but for the name, the strategy and how
+    it draws its batch (round 1's seed set is drawn at random whatever the acquisition)."""
     def plain(c: ExperimentConfig) -> dict:
         data = c.model_dump()
         data.pop("name")
         data["selection"].pop("strategy")
+        for key in ("acquisition", "beta"):
+            data["selection"]["options"].pop(key, None)
         return data
 
     return bool(config.loop.initial_random) and plain(config) == plain(other)

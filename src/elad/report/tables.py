@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from elad.store import RunStore
@@ -44,7 +45,8 @@ def _plain(value):
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write beside, then rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write beside, then rename: a reader never sees half a file. The scratch name is the process's own, so
+    that two processes writing one file (the shards of a grid, its grid.yaml) do not rename each other's."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     tmp.replace(path)

@@ -115,8 +115,10 @@ class RunDir:
 
         name = config.get("name")
         setting = tuple((key, value) for key in SETTING_KEYS if (value := section(*key.split("."))) is not None)
+        selection = config.get("selection") if isinstance(config.get("selection"), dict) else {}
         return RunLabels(name=str(name) if name else None, task=section("task", "name"),
-                         strategy=section("selection", "strategy"), annotator=section("annotation", "method"),
+                         strategy=strategy_label(selection) if selection.get("strategy") else None,
+                         annotator=section("annotation", "method"),
                          seed=int(config.get("seed") or 0), setting=setting)
 
     def lock(self) -> "RunDirLock":
@@ -151,3 +153,17 @@ class RunDirLock:
 
     def __del__(self):
         self.close()
+
+
+def strategy_label(selection) -> str:
+    """How reports name a run's selection: its strategy, and the acquisition that draws its batch when that
+    is not the top scores (`egss+softrank`, `egss+power:2` with a beta other than 1), as `elad grid` takes it.
+    `selection`: a SelectionConfig or its YAML mapping."""
+    data = selection if isinstance(selection, dict) else selection.model_dump()
+    options = data.get("options") or {}
+    acquisition = str(options.get("acquisition", "top"))
+    if acquisition == "top":
+        return str(data["strategy"])
+    beta = float(options.get("beta", 1.0))
+    return f"{data['strategy']}+{acquisition}" + (f":{beta:g}" if beta != 1.0 else "")
+

@@ -1,0 +1,30 @@
+"""Grid strategies drawn by a stochastic acquisition: `name+acquisition[:beta]`, labelled apart in reports."""
+
+import pytest
+
+from elad.config import SelectionConfig
+from elad.errors import EladError
+from elad.loop.grid import strategy_variant
+from elad.store.rundir import strategy_label
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("egss", ("egss", {})),
+    ("egss+softrank", ("egss", {"acquisition": "softrank"})),
+    ("entropy+power:2", ("entropy", {"acquisition": "power", "beta": 2.0})),
+])
+def test_a_variant_names_its_strategy_and_acquisition(spec, expected):
+    assert strategy_variant(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["egss+bogus", "egss+softrank:x", "egss+power:-1"])
+def test_a_bad_variant_is_refused_with_its_spelling(spec):
+    with pytest.raises(EladError, match="name\\+acquisition"):
+        strategy_variant(spec)
+
+
+def test_labels_round_trip_the_variant_and_leave_plain_strategies_alone():
+    for spec in ("egss", "egss+softrank", "entropy+power:2"):
+        name, options = strategy_variant(spec)
+        assert strategy_label(SelectionConfig(strategy=name, options=options)) == spec
+    assert strategy_label({"strategy": "egss", "options": {"acquisition": "top", "beta": 3}}) == "egss"
