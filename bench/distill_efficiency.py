@@ -2,7 +2,7 @@
 the same teacher spend, and does CLEAR beat CoT annotation with a live teacher.
 
 Part `strategies`: the strategies of `--strategies` (e.g. random, entropy, egss, oracle; egss_intra and
-egss_inter as ablations), each over `--seeds` seeds, through `elad grid` (same pool, seed set, test set and
+egss_inter as ablations; egss+softrank for EGSS with its batch drawn stochastically), each over `--seeds` seeds, through `elad grid` (same pool, seed set, test set and
 budget within a seed). Task `--task`: e-SNLI (one-sentence rationales, three labels) or SVAMP (arithmetic
 over several steps, open answers), from ../shared/data with the recorded PaLM-540B rationales of the
 Distilling Step-by-Step release as the teacher (replayed, counted like live calls). Round 1 takes
@@ -26,7 +26,12 @@ round. Last line: name=value pairs.
 
     nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task esnli \
         --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 \
-        --strategies random,entropy,egss,oracle --rounds 4 --out runs/efficiency-v2      # many hours; resumes
+        --strategies egss,random,oracle,egss_answer,entropy,egss+softrank --rounds 4 \
+        --out runs/efficiency-v2                                                        # days on 2 cores; resumes
+    nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task svamp \
+        --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 --test 200 \
+        --max-new-tokens 160 --max-length 384 --rounds 4 --out runs/efficiency-v2 \
+        --strategies egss,random,oracle,egss_answer,entropy,egss_intra,egss_inter
     nice .venv/bin/python bench/distill_efficiency.py --quick                          # a small smoke run
 """
 
