@@ -176,9 +176,14 @@ def demo(
 
 
 @app.command()
-def status(run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`.")):
-    """Print the rounds of a run: spend, accuracy and why it stopped."""
+def status(run_dir: Path = typer.Argument(..., help="A run directory written by `elad run`, or a grid's folder "
+                                                  "(`elad grid -o`).")):
+    """Print the rounds of a run: spend, accuracy and why it stopped; for a grid's folder, where each cell
+    stands."""
     try:
+        if (run_dir / "grid.yaml").exists() and not (run_dir / "run.db").exists():
+            _grid_status(run_dir)
+            return
         _status(run_dir)
     except EladError as error:
         _fail(error)
@@ -209,6 +214,24 @@ def _status(run_dir: Path) -> None:
         )
     console.print(table)
     console.print(_stage_table(rows))
+
+
+def _grid_status(folder: Path) -> None:
+    from elad.loop.grid import grid_progress
+
+    cells = grid_progress(folder)
+    table = Table(title=f"{folder}")
+    for column in ("cell", "seed", "state", "rounds", "annotations", "accuracy", "hours"):
+        table.add_column(column, justify="left" if column in ("cell", "state") else "right",
+                         overflow="fold" if column == "cell" else "ellipsis")
+    for cell in cells:
+        accuracy = cell["accuracy"]
+        table.add_row(str(cell["dir"]), str(cell["seed"]), cell["state"], str(cell["rounds"]), str(cell["annotations"]),
+                      f"{accuracy:.1%}" if accuracy is not None else "-", f"{cell['hours']:.1f}")
+    console.print(table)
+    finished = sum(cell["state"] == "finished" for cell in cells)
+    hours = sum(cell["hours"] for cell in cells)
+    console.print(f"{finished} of {len(cells)} cells finished; their rounds took {hours:.1f} h so far")
 
 
 def _stage_table(rows: list[dict]) -> Table:

@@ -249,3 +249,22 @@ def test_an_acquisition_variant_is_its_own_cell_and_group_sharing_the_seed_set(e
     assert "acquisition: softrank" in (variant / "config.yaml").read_text()
     assert load_run(variant).strategy == "egss+softrank" and load_run(out / "egss-cot-s0").strategy == "egss"
     assert "| egss+softrank |" in markdown.read_text()
+
+
+def test_status_of_a_grid_folder_shows_where_each_cell_stands(esnli_dir, tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from elad.cli import app
+    from elad.loop.grid import grid_progress
+
+    config = _config(esnli_dir, tiny_model_dir)
+    out = tmp_path / "grid"
+    run_grid(config, ["random", "least_confidence"], ["cot"], 1, out, html=False, shard=(1, 2), results=False)
+    cells = grid_progress(out)
+    assert [(c["dir"], c["state"], c["rounds"]) for c in cells] == [
+        ("random-cot-s0", "finished", 1), ("least_confidence-cot-s0", "not started", 0)]
+    assert cells[0]["annotations"] == 2 and 0 <= cells[0]["accuracy"] <= 1 and cells[0]["hours"] > 0
+    result = CliRunner().invoke(app, ["status", str(out)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0 and "1 of 2 cells finished" in result.output and "least_confidence-cot-s0" in result.output
+    with pytest.raises(EladError, match="no grid.yaml"):
+        grid_progress(tmp_path)

@@ -209,6 +209,45 @@ def run_grid(
                               baseline=baseline)
 
 
+def grid_progress(out_dir: Path) -> list[dict]:
+    """Where each cell of the grid at `out_dir` (its grid.yaml) stands, read without writing anything: dir,
+    strategy, annotator, seed, state ("finished", "round R running", "rounds done: R", "not started"),
+    rounds finished, annotations and test accuracy at the last finished round, and the hours its rounds took."""
+    import yaml
+
+    listing = Path(out_dir) / "grid.yaml"
+    if not listing.exists():
+        raise EladError(f"{out_dir}: not a grid folder (no grid.yaml)")
+    cells = (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("runs") or []
+    return [{**{k: cell.get(k) for k in ("dir", "strategy", "annotator", "seed")},
+             **_cell_progress(Path(out_dir) / str(cell.get("dir")))} for cell in cells]
+
+
+def _cell_progress(run_dir: Path) -> dict:
+    from elad.report import round_summaries
+
+    empty = {"state": "not started", "rounds": 0, "annotations": 0, "accuracy": None, "hours": 0.0}
+    if not RunDir(run_dir).has_run():
+        return empty
+    try:
+        store = RunDir(run_dir).open_store(readonly=True)
+    except EladError as error:
+        return {**empty, "state": f"unreadable: {error}"}
+    try:
+        rounds = store.rounds()
+        done = [r["round"] for r in rounds if r["state"] == "done" and r["round"] > 0]
+        running = [r["round"] for r in rounds if r["state"] != "done"]
+        summaries = {row["round"]: row for row in round_summaries(store)}
+        last = summaries.get(max(done)) if done else {}
+        state = ("finished" if finished(store) else f"round {running[0]} running" if running
+                 else f"rounds done: {len(done)}" if done else "not started")
+        return {"state": state, "rounds": len(done), "annotations": int(last.get("annotations") or 0),
+                "accuracy": last.get("accuracy"),
+                "hours": sum(float(row.get("seconds") or 0) for row in summaries.values()) / 3600}
+    finally:
+        store.close()
+
+
 def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path], console: Console) -> None:
     from elad.loop.seedset import adopt_seed_set, first_view_source, seed_set_source
 
