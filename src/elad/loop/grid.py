@@ -240,7 +240,7 @@ def _cell_progress(run_dir: Path) -> dict:
         summaries = {row["round"]: row for row in round_summaries(store)}
         last = summaries.get(max(done)) if done else {}
         state = ("finished" if finished(store) else f"round {running[0]} running" if running
-                 else f"rounds done: {len(done)}" if done else "not started")
+                 else f"rounds done: {len(done)}" if done else "round 0 done" if rounds else "not started")
         return {"state": state, "rounds": len(done), "annotations": int(last.get("annotations") or 0),
                 "accuracy": last.get("accuracy"),
                 "hours": sum(float(row.get("seconds") or 0) for row in summaries.values()) / 3600}
