@@ -211,8 +211,9 @@ def run_grid(
 
 def grid_progress(out_dir: Path) -> list[dict]:
     """Where each cell of the grid at `out_dir` (its grid.yaml) stands, read without writing anything: dir,
-    strategy, annotator, seed, state ("finished", "round R running", "rounds done: R", "not started"),
-    rounds finished, annotations and test accuracy at the last finished round, and the hours its rounds took."""
+    strategy, annotator, seed, state ("finished", "in round R" (running, or stopped there by a crash), "rounds
+    done: R", "not started"), rounds finished, annotations and test accuracy at the last finished round, and
+    the hours its own rounds took (not those of a seed set copied from another cell)."""
     import yaml
 
     listing = Path(out_dir) / "grid.yaml"
@@ -239,11 +240,12 @@ def _cell_progress(run_dir: Path) -> dict:
         running = [r["round"] for r in rounds if r["state"] != "done"]
         summaries = {row["round"]: row for row in round_summaries(store)}
         last = summaries.get(max(done)) if done else {}
-        state = ("finished" if finished(store) else f"round {running[0]} running" if running
+        state = ("finished" if finished(store) else f"in round {running[0]}" if running
                  else f"rounds done: {len(done)}" if done else "round 0 done" if rounds else "not started")
+        copied = 1 if store.get_meta("seed_set_from") else -1  # rounds 0..1 copied from another cell
+        own_seconds = sum(float(row.get("seconds") or 0) for r, row in summaries.items() if r > copied)
         return {"state": state, "rounds": len(done), "annotations": int(last.get("annotations") or 0),
-                "accuracy": last.get("accuracy"),
-                "hours": sum(float(row.get("seconds") or 0) for row in summaries.values()) / 3600}
+                "accuracy": last.get("accuracy"), "hours": own_seconds / 3600}
     finally:
         store.close()
 
