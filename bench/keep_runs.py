@@ -16,9 +16,7 @@ Last line: kept=<runs> skipped_unfinished=<runs> (or restored=<runs> present=<ru
 import argparse
 import gzip
 import shutil
-import sqlite3
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 GRID_FILES = ("grid.yaml", "grid_results.csv", "grid_results.md", "summary.json")
@@ -32,15 +30,11 @@ def finished_run(run_dir: Path) -> bool:
 
 def gzipped_backup(store: Path, target: Path) -> None:
     """A consistent copy of a SQLite store (its WAL folded in), gzipped to `target`."""
+    from elad.store import copy_database
+
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "run.db"
-        reader = sqlite3.connect("file:" + urllib.parse.quote(str(store.absolute()), safe="/") + "?mode=ro", uri=True)
-        writer = sqlite3.connect(copy)
-        try:
-            reader.backup(writer)
-        finally:
-            reader.close()
-            writer.close()
+        copy_database(store, copy)
         with copy.open("rb") as plain, gzip.open(target, "wb") as packed:
             shutil.copyfileobj(plain, packed)
 

@@ -22,6 +22,14 @@ def _config(esnli_dir, tiny_model_dir):
     return type(config).model_validate(data)
 
 
+def _seed_set_config(esnli_dir, tiny_model_dir):
+    """Two rounds, the first a random seed set of 2: what the grid shares between a seed's cells."""
+    config = _config(esnli_dir, tiny_model_dir)
+    data = config.model_dump()
+    data["loop"].update({"rounds": 2, "initial_random": 2})
+    return type(config).model_validate(data)
+
+
 def test_grid_runs_every_cell_tabulates_mean_and_std_and_skips_finished_runs(esnli_dir, tiny_model_dir, tmp_path):
     from elad.students import Student
 
@@ -134,10 +142,7 @@ def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir,
 def test_the_seed_set_is_computed_once_per_seed_and_copied(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     from elad.students import Student
 
-    config = _config(esnli_dir, tiny_model_dir)
-    data = config.model_dump()
-    data["loop"].update({"rounds": 2, "initial_random": 2})
-    config = type(config).model_validate(data)
+    config = _seed_set_config(esnli_dir, tiny_model_dir)
     trained = []  # how many annotations each training call saw, in order
     real_train = Student.train
 
@@ -178,10 +183,7 @@ def test_round_twos_view_of_the_pool_is_written_once_per_seed_and_copied(esnli_d
                                                                         monkeypatch):
     from elad.students import Student
 
-    config = _config(esnli_dir, tiny_model_dir)
-    data = config.model_dump()
-    data["loop"].update({"rounds": 2, "initial_random": 2})
-    config = type(config).model_validate(data)
+    config = _seed_set_config(esnli_dir, tiny_model_dir)
     explained = []  # prompts explained per call
     real_explain = Student.explain
 
@@ -215,10 +217,7 @@ def test_round_twos_view_of_the_pool_is_written_once_per_seed_and_copied(esnli_d
 def test_a_view_is_lent_only_by_a_run_of_the_same_round_one_that_read_enough(esnli_dir, tiny_model_dir, tmp_path):
     from elad.loop.seedset import first_view_source
 
-    config = _config(esnli_dir, tiny_model_dir)
-    data = config.model_dump()
-    data["loop"].update({"rounds": 2, "initial_random": 2})
-    config = type(config).model_validate(data)
+    config = _seed_set_config(esnli_dir, tiny_model_dir)
     out = tmp_path / "grid"
     # each cell computes its own round 1; egss_intra reads greedy explanations and the answers after each step
     run_grid(config, ["egss_intra", "egss"], ["cot"], 1, out, html=False, share_seed_set=False)
@@ -237,10 +236,7 @@ def test_a_view_is_lent_only_by_a_run_of_the_same_round_one_that_read_enough(esn
 
 
 def test_an_acquisition_variant_is_its_own_cell_and_group_sharing_the_seed_set(esnli_dir, tiny_model_dir, tmp_path):
-    config = _config(esnli_dir, tiny_model_dir)
-    data = config.model_dump()
-    data["loop"].update({"rounds": 2, "initial_random": 2})
-    config = type(config).model_validate(data)
+    config = _seed_set_config(esnli_dir, tiny_model_dir)
     out = tmp_path / "grid"
     markdown = run_grid(config, ["egss", "egss+softrank"], ["cot"], 1, out, html=False)
     variant = out / "egss+softrank-cot-s0"

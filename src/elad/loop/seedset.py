@@ -19,14 +19,12 @@ of round 2 is of selection alone. The copy's round-2 stage times then show no ex
 """
 
 import shutil
-import sqlite3
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from elad.config import ExperimentConfig, parse_config
 from elad.errors import EladError
-from elad.store import RunDir, RunStore
+from elad.store import RunDir, RunStore, copy_database
 
 SHARED_ROUNDS = 1  # rounds 0..1: the untrained student and the seed set
 VIEW_ROUND = SHARED_ROUNDS + 1  # its view of the pool is written by the seed set's student
@@ -147,10 +145,10 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_fr
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     src, dst = RunDir(source), RunDir(staging)
-    _copy_database(src.store_path, dst.store_path)
+    copy_database(src.store_path, dst.store_path)
     cache = source / RunDir.CACHE
     if cache.exists():
-        _copy_database(cache, staging / RunDir.CACHE)
+        copy_database(cache, staging / RunDir.CACHE)
     adapter_round = source / RunDir.ROUNDS / str(SHARED_ROUNDS)
     if adapter_round.exists():
         shutil.copytree(adapter_round, staging / RunDir.ROUNDS / str(SHARED_ROUNDS),
@@ -171,17 +169,6 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_fr
     staging.replace(target)
 
 
-def _copy_database(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite file, its WAL included, even while another process writes to it."""
-    reader = sqlite3.connect("file:" + urllib.parse.quote(str(source.absolute()), safe="/") + "?mode=ro", uri=True)
-    writer = sqlite3.connect(target)
-    try:
-        reader.backup(writer)
-    finally:
-        reader.close()
-        writer.close()
-
-
 def _copy_view(source: Path, store: RunStore, needs: ViewNeeds) -> None:
     """The rows of round 2's pool view at `source` that `needs` asks for, added to `store` (by column name)."""
     wanted = {"explanations": "role = 'pool' AND sample <= ?", "forced_answers": "role = 'pool' AND sample <= ?",
@@ -190,15 +177,16 @@ def _copy_view(source: Path, store: RunStore, needs: ViewNeeds) -> None:
         wanted.pop("forced_answers")
     if not needs.steps:
         wanted.pop("answer_scores")
-    reader = sqlite3.connect("file:" + urllib.parse.quote(str(source.absolute()), safe="/") + "?mode=ro", uri=True)
+    reader = RunStore(source, readonly=True)
     try:
         with store.transaction():
             for table, where in wanted.items():
                 columns = ", ".join(row[1] for row in store.db.execute(f"PRAGMA table_info({table})"))
                 args = (VIEW_ROUND, needs.samples) if "?" in where else (VIEW_ROUND,)
-                rows = reader.execute(f"SELECT {columns} FROM {table} WHERE round = ? AND {where}", args).fetchall()
+                rows = reader.db.execute(f"SELECT {columns} FROM {table} WHERE round = ? AND {where}", args)
                 marks = ", ".join("?" * len(columns.split(", ")))
-                store.db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", rows)
+                store.db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+                                     [tuple(row) for row in rows])
     finally:
         reader.close()
 

@@ -106,6 +106,18 @@ def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of the SQLite file at `source` (a run store or a teacher cache), its WAL folded in,
+    read as `_open_readonly` reads, so even while another process writes to it."""
+    reader = _open_readonly(Path(source), need_tables=False)
+    writer = sqlite3.connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        reader.close()
+        writer.close()
+
+
 class RunStore:
     def __init__(self, path: str | Path, readonly: bool = False):
         """The run's store at `path`, created if need be. readonly: read an existing store and change nothing
