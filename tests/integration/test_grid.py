@@ -264,3 +264,6 @@ def test_status_of_a_grid_folder_shows_where_each_cell_stands(esnli_dir, tiny_mo
     assert result.exit_code == 0 and "1 of 2 cells finished" in result.output
     with pytest.raises(EladError, match="no grid.yaml"):
         grid_progress(tmp_path)
+    (out / "grid.yaml").write_text("runs: [unclosed\n")
+    with pytest.raises(EladError, match="grid.yaml: not a grid listing"):
+        grid_progress(out)

@@ -219,7 +219,10 @@ def grid_progress(out_dir: Path) -> list[dict]:
     listing = Path(out_dir) / "grid.yaml"
     if not listing.exists():
         raise EladError(f"{out_dir}: not a grid folder (no grid.yaml)")
-    cells = (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("runs") or []
+    try:
+        cells = (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("runs") or []
+    except (yaml.YAMLError, AttributeError) as error:
+        raise EladError(f"{listing}: not a grid listing (expected `runs:` with one entry per cell): {error}") from None
     return [{**{k: cell.get(k) for k in ("dir", "strategy", "annotator", "seed")},
              **_cell_progress(Path(out_dir) / str(cell.get("dir")))} for cell in cells]
 
