@@ -417,3 +417,79 @@ def test_shared_prefix_leaves_each_prompt_two_tokens():
     assert shared_prefix([base, base]) == 18  # identical prompts keep two tokens each
     assert shared_prefix([base[:SHARED_PREFIX_MIN] + [1, 2], [99] + base]) == 0
     assert shared_prefix([]) == 0
+
+
+@pytest.fixture(scope="module")
+def varied_student(tmp_path_factory):
+    """A small random Llama whose weights are large enough that greedy texts differ from row to row (at
+    the usual 0.02 every row repeats one token), so that an end token ends rows at different steps."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = small_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, initializer_range=0.2,
+    )
+    directory = tmp_path_factory.mktemp("varied-llama")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return small_student(directory)
+
+
+def test_finished_rows_leave_the_batch_and_the_texts_are_what_generate_gives(varied_student):
+    """Rows that end early leave the decode batch: the end token is one that rows write at different
+    steps, and each row's greedy tokens (and where it stops) must be those of a plain generate call."""
+    from collections import Counter
+
+    from elad.students.decoding import decode_dropping_finished, plain_decoding
+    from elad.students.generation import prefilled
+
+    model, tokenizer, pad = varied_student.model, varied_student.tokenizer, varied_student.tokenizer.pad_token_id
+    prompts = [f"Premise: a person number {i} walks{' far' * i}.\nHypothesis: someone moves." for i in range(6)]
+    ids = tokenizer([varied_student.render_prompt(p) for p in prompts], add_special_tokens=False)["input_ids"]
+
+    def generated(eos=None):
+        inputs = prefilled(model, ids, pad, 1, 0, None, "cpu")
+        out = model.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=pad)
+        return [row[inputs["input_ids"].shape[1]:].tolist() for row in out]
+
+    with torch.inference_mode():
+        free = generated()
+        end = Counter(t for row in free for t in set(row)).most_common(1)[0][0]  # written by most rows
+        expected = generated(eos=end)
+        model.generation_config.eos_token_id = end
+        assert plain_decoding(model)
+        got = decode_dropping_finished(model, prefilled(model, ids, pad, 1, 0, None, "cpu"), 12, False, 1.0, 1.0, pad)
+    lengths = [len(row) for row in got]
+    assert len(set(lengths)) > 2 and min(lengths) < 12  # rows did leave the batch at different steps
+    assert all(row[-1] == end for row in got if len(row) < 12)
+    assert got == [row[:len(mine)] for row, mine in zip(expected, got)]
+    assert all(set(row[len(mine):]) <= {pad} for row, mine in zip(expected, got))  # generate only pads after
+
+
+def test_decoding_with_settings_it_does_not_apply_is_left_to_generate(varied_student):
+    from elad.students.decoding import plain_decoding
+
+    model = varied_student.model
+    assert plain_decoding(model)
+    model.generation_config.repetition_penalty = 1.3
+    assert not plain_decoding(model)
+    model.generation_config.repetition_penalty = 1.0
+    model.generation_config.no_repeat_ngram_size = 3
+    assert not plain_decoding(model)
+    model.generation_config.no_repeat_ngram_size = 0
+    assert plain_decoding(model)
+
+
+def test_sampled_decoding_is_seeded_and_follows_top_p(varied_student):
+    """Sampling draws as generate does: the same seed, the same texts; top_p near 0 keeps only the most
+    likely token, so sampling then gives the greedy text."""
+    prompts = [f"Premise: thing {i}.\nHypothesis: item {i}." for i in range(3)]
+    greedy = varied_student.generate(prompts)
+    first = varied_student.explain(prompts, samples=2, temperature=1.0, top_p=0.95, seed=5)
+    assert varied_student.explain(prompts, samples=2, temperature=1.0, top_p=0.95, seed=5) == first
+    assert any(len(set(texts[1:]) | {texts[0]}) > 1 for texts in first)
+    narrow = varied_student.explain(prompts, samples=2, temperature=1.0, top_p=1e-6, seed=5)
+    assert [texts[1:] for texts in narrow] == [[g, g] for g in greedy]

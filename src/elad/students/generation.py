@@ -17,6 +17,7 @@ from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students import vllm_engine  # a module, not its names: tests replace vllm_engine.require_cuda
 from elad.students.common import Progress
+from elad.students.decoding import decode_dropping_finished, plain_decoding
 from elad.students.weights import StudentWeights
 
 
@@ -128,9 +129,10 @@ def prefilled(model, token_ids: list[list[int]], pad_id: int, copies: int, prefi
 
 
 class TransformersGenerator:
-    """`model.generate` on the student's own weights, batched longest first so that padding stays small.
-    A decoder-only student computes each prompt once (`prefilled`): the prefix all prompts share once per
-    call, and a prompt's own tokens once however many samples it gets."""
+    """The student's own weights, batched longest first so that padding stays small. A decoder-only
+    student computes each prompt once (`prefilled`): the prefix all prompts share once per call, and a
+    prompt's own tokens once however many samples it gets; then each row leaves the batch when it ends
+    (`decoding.decode_dropping_finished`). Encoder-decoders go through `model.generate`."""
 
     def __init__(self, weights: StudentWeights):
         self.weights = weights
@@ -161,22 +163,26 @@ class TransformersGenerator:
             else:
                 inputs = prefilled(model, [token_ids[i] for i in indices], tokenizer.pad_token_id, per_prompt,
                                    prefix, cache, device)
-            generated = self.weights.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=sample,
-                temperature=temperature if sample else None,
-                top_p=top_p if sample else None,
-                top_k=None,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            skip = 1 if is_seq2seq else inputs["input_ids"].shape[1]  # the decoder start / the prompt
-            texts = tokenizer.batch_decode(generated[:, skip:], skip_special_tokens=True)
+            texts = self._decode(inputs, max_new_tokens, sample, temperature, top_p, is_seq2seq)
             for n, i in enumerate(indices):
                 outputs[i] = [t.strip() for t in texts[n * per_prompt: (n + 1) * per_prompt]]
             if progress:
                 progress(min(start + prompts_per_batch, len(order)), len(order))
         return outputs
+
+    def _decode(self, inputs, max_new_tokens, sample, temperature, top_p, is_seq2seq) -> list[str]:
+        """The texts generated for each row of `inputs`: by `decode_dropping_finished` where the prompts'
+        keys and values are already computed and the model asks nothing more of decoding, else generate."""
+        tokenizer, model = self.weights.pretrained.tokenizer, self.weights.model
+        if "past_key_values" in inputs and plain_decoding(model):
+            new = decode_dropping_finished(model, inputs, max_new_tokens, sample, temperature, top_p,
+                                           tokenizer.pad_token_id)
+            return tokenizer.batch_decode(new, skip_special_tokens=True)
+        generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=sample,
+                                   temperature=temperature if sample else None, top_p=top_p if sample else None,
+                                   top_k=None, pad_token_id=tokenizer.pad_token_id)
+        skip = 1 if is_seq2seq else inputs["input_ids"].shape[1]  # the decoder start / the prompt
+        return tokenizer.batch_decode(generated[:, skip:], skip_special_tokens=True)
 
 
 class VllmGenerator:

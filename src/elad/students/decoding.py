@@ -1,0 +1,84 @@
+"""A decode loop that drops each sequence from the batch once it has ended.
+
+`model.generate` keeps every row of a batch until the longest one ends, so a batch of 48 explanations
+that average 18 tokens but of which one runs to 62 computes 62 steps for all 48 rows: on a CPU, where a
+decode step costs in proportion to its rows, more than half of decoding is spent on finished rows.
+Here finished rows leave the batch (their keys and values too), and the rest go on. The loop does
+what generate does for greedy and temperature/top-p sampling and nothing else, so `plain_decoding`
+tells whether a model's generation settings ask for more (a repetition penalty, banned n-grams, ...):
+then the caller uses generate.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.generation import TemperatureLogitsWarper, TopPLogitsWarper
+
+# generation_config fields that add a logits processor or stopping rule this loop does not apply,
+# with the value that means "off".
+_UNSUPPORTED_OFF = {
+    "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
+    "bad_words_ids": None, "min_length": 0, "min_new_tokens": None, "forced_bos_token_id": None,
+    "forced_eos_token_id": None, "suppress_tokens": None, "begin_suppress_tokens": None,
+    "sequence_bias": None, "exponential_decay_length_penalty": None, "stop_strings": None,
+    "num_beams": 1, "penalty_alpha": None, "guidance_scale": None, "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0, "typical_p": 1.0, "min_p": None, "renormalize_logits": False,
+}
+
+
+def plain_decoding(model) -> bool:
+    """Whether the model's generation settings add nothing beyond greedy / temperature / top-p."""
+    config = getattr(model, "generation_config", None)
+    if config is None or getattr(model.config, "is_encoder_decoder", False):
+        return False
+    return all(getattr(config, name, off) in (off, None) for name, off in _UNSUPPORTED_OFF.items())
+
+
+def end_token_ids(model, pad_id: int | None) -> torch.Tensor:
+    """The tokens that end a sequence: the generation config's end-of-sequence token(s)."""
+    eos = model.generation_config.eos_token_id
+    eos = [eos] if isinstance(eos, int) else list(eos or [])
+    if not eos and pad_id is not None:
+        eos = [pad_id]
+    return torch.tensor(eos, dtype=torch.long)
+
+
+def next_tokens(logits: torch.Tensor, sample: bool, temperature: float, top_p: float) -> torch.Tensor:
+    """The next token of each row: the most likely one, or one drawn as generate draws it."""
+    if not sample:
+        return logits.argmax(dim=-1)
+    scores = logits.float()
+    if temperature != 1.0:
+        scores = TemperatureLogitsWarper(temperature)(None, scores)
+    if top_p < 1.0:
+        scores = TopPLogitsWarper(top_p)(None, scores)
+    return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
+
+
+def decode_dropping_finished(model, inputs: dict, max_new_tokens: int, sample: bool, temperature: float,
+                             top_p: float, pad_id: int) -> list[list[int]]:
+    """The new tokens of every row of `inputs` (as `prefilled` builds them: the keys and values of all but
+    each prompt's last token in `past_key_values`), each list ending with its end token if it had one."""
+    mask, past = inputs["attention_mask"], inputs["past_key_values"]
+    token = inputs["input_ids"][:, -1:]
+    positions = mask.sum(dim=-1, keepdim=True) - 1  # generate numbers positions by real tokens only
+    ends = end_token_ids(model, pad_id).to(token.device)
+    alive = torch.arange(token.shape[0])
+    generated: list[list[int]] = [[] for _ in range(token.shape[0])]
+    for step in range(max_new_tokens):
+        logits = model(input_ids=token, attention_mask=mask, position_ids=positions, past_key_values=past,
+                       use_cache=True).logits[:, -1, :]
+        chosen = next_tokens(logits, sample, temperature, top_p)
+        for row, value in zip(alive.tolist(), chosen.tolist()):
+            generated[row].append(value)
+        going = ~torch.isin(chosen, ends)
+        if step + 1 == max_new_tokens or not going.any():
+            break
+        if not going.all():  # the finished rows leave the batch, their keys and values with them
+            keep = going.nonzero().squeeze(1)
+            past.batch_select_indices(keep)
+            mask, positions, chosen, alive = mask[keep], positions[keep], chosen[keep], alive[keep.cpu()]
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        positions = positions + 1
+        token = chosen.unsqueeze(1)
+    return generated
