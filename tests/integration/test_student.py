@@ -420,7 +420,7 @@ def test_shared_prefix_leaves_each_prompt_two_tokens():
 
 
 @pytest.fixture(scope="module")
-def varied_student(tmp_path_factory):
+def varied_llama_dir(tmp_path_factory) -> Path:
     """A small random Llama whose weights are large enough that greedy texts differ from row to row (at
     the usual 0.02 every row repeats one token), so that an end token ends rows at different steps."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -435,57 +435,97 @@ def varied_student(tmp_path_factory):
     directory = tmp_path_factory.mktemp("varied-llama")
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    return small_student(directory)
+    return directory
+
+
+@pytest.fixture
+def varied_student(varied_llama_dir):
+    return small_student(varied_llama_dir)
+
+
+VARIED_PROMPTS = [f"Premise: a person number {i} walks{' far' * i}.\nHypothesis: someone moves." for i in range(6)]
+
+
+def prefilled_rows(student, copies=1):
+    """`prefilled` inputs for VARIED_PROMPTS with their shared prefix computed once, as the engine builds them."""
+    from elad.students.generation import prefilled, prefix_cache, shared_prefix
+
+    ids = student.tokenizer([student.render_prompt(p) for p in VARIED_PROMPTS], add_special_tokens=False)["input_ids"]
+    prefix = shared_prefix(ids)
+    assert prefix > 0
+    cache = prefix_cache(student.model, ids[0][:prefix], "cpu")
+    return prefilled(student.model, ids, student.tokenizer.pad_token_id, copies, prefix, cache, "cpu")
+
+
+def generated_by_generate(student, inputs, **settings):
+    out = student.model.generate(**inputs, max_new_tokens=12, pad_token_id=student.tokenizer.pad_token_id, top_k=None,
+                                 **settings)
+    return [row[inputs["input_ids"].shape[1]:].tolist() for row in out]
 
 
 def test_finished_rows_leave_the_batch_and_the_texts_are_what_generate_gives(varied_student):
-    """Rows that end early leave the decode batch: the end token is one that rows write at different
+    """Rows that end early leave the decode batch: the end tokens are two that rows write at different
     steps, and each row's greedy tokens (and where it stops) must be those of a plain generate call."""
     from collections import Counter
 
     from elad.students.decoding import decode_dropping_finished, plain_decoding
-    from elad.students.generation import prefilled
 
-    model, tokenizer, pad = varied_student.model, varied_student.tokenizer, varied_student.tokenizer.pad_token_id
-    prompts = [f"Premise: a person number {i} walks{' far' * i}.\nHypothesis: someone moves." for i in range(6)]
-    ids = tokenizer([varied_student.render_prompt(p) for p in prompts], add_special_tokens=False)["input_ids"]
-
-    def generated(eos=None):
-        inputs = prefilled(model, ids, pad, 1, 0, None, "cpu")
-        out = model.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=pad)
-        return [row[inputs["input_ids"].shape[1]:].tolist() for row in out]
-
+    model, pad = varied_student.model, varied_student.tokenizer.pad_token_id
     with torch.inference_mode():
-        free = generated()
-        end = Counter(t for row in free for t in set(row)).most_common(1)[0][0]  # written by most rows
-        expected = generated(eos=end)
-        model.generation_config.eos_token_id = end
+        free = generated_by_generate(varied_student, prefilled_rows(varied_student), do_sample=False)
+        ends = [t for t, _ in Counter(t for row in free for t in set(row)).most_common(2)]  # written by most rows
+        model.generation_config.eos_token_id = ends
+        expected = generated_by_generate(varied_student, prefilled_rows(varied_student), do_sample=False)
         assert plain_decoding(model)
-        got = decode_dropping_finished(model, prefilled(model, ids, pad, 1, 0, None, "cpu"), 12, False, 1.0, 1.0, pad)
+        got = decode_dropping_finished(model, prefilled_rows(varied_student), 12, False, 1.0, 1.0)
     lengths = [len(row) for row in got]
     assert len(set(lengths)) > 2 and min(lengths) < 12  # rows did leave the batch at different steps
-    assert all(row[-1] == end for row in got if len(row) < 12)
+    assert all(row[-1] in ends for row in got if len(row) < 12)
     assert got == [row[:len(mine)] for row, mine in zip(expected, got)]
     assert all(set(row[len(mine):]) <= {pad} for row, mine in zip(expected, got))  # generate only pads after
 
 
-def test_decoding_with_settings_it_does_not_apply_is_left_to_generate(varied_student):
-    from elad.students.decoding import plain_decoding
+def test_sampling_draws_what_generate_draws(varied_student):
+    """With no end token (so no row leaves and both draw the same random numbers), temperature and top-p
+    sampling of 2 copies per prompt gives generate's tokens; without an end token every row runs to the end."""
+    from elad.students.decoding import decode_dropping_finished
+
+    model = varied_student.model
+    model.generation_config.eos_token_id = None
+    with torch.inference_mode():
+        torch.manual_seed(3)
+        expected = generated_by_generate(varied_student, prefilled_rows(varied_student, copies=2), do_sample=True,
+                                         temperature=0.7, top_p=0.9)
+        torch.manual_seed(3)
+        got = decode_dropping_finished(model, prefilled_rows(varied_student, copies=2), 12, True, 0.7, 0.9)
+        torch.manual_seed(3)
+        hotter = decode_dropping_finished(model, prefilled_rows(varied_student, copies=2), 12, True, 1.5, 0.9)
+    assert got == expected and all(len(row) == 12 for row in got)
+    assert got[0::2] != got[1::2]  # a prompt's two copies are two draws
+    assert hotter != got  # the temperature is applied
+
+
+def test_decoding_with_settings_or_caches_it_does_not_handle_is_left_to_generate(varied_student):
+    from transformers import StaticCache
+
+    from elad.students.decoding import plain_decoding, rows_can_leave
 
     model = varied_student.model
     assert plain_decoding(model)
-    model.generation_config.repetition_penalty = 1.3
-    assert not plain_decoding(model)
-    model.generation_config.repetition_penalty = 1.0
-    model.generation_config.no_repeat_ngram_size = 3
-    assert not plain_decoding(model)
-    model.generation_config.no_repeat_ngram_size = 0
+    for name, value in [("repetition_penalty", 1.3), ("no_repeat_ngram_size", 3), ("encoder_repetition_penalty", 1.2)]:
+        setattr(model.generation_config, name, value)
+        assert not plain_decoding(model), name
+        setattr(model.generation_config, name, None)
     assert plain_decoding(model)
+    with torch.inference_mode():
+        assert rows_can_leave(prefilled_rows(varied_student)["past_key_values"])
+    assert not rows_can_leave(None)
+    assert not rows_can_leave(StaticCache(config=model.config, max_cache_len=16))
 
 
 def test_sampled_decoding_is_seeded_and_follows_top_p(varied_student):
-    """Sampling draws as generate does: the same seed, the same texts; top_p near 0 keeps only the most
-    likely token, so sampling then gives the greedy text."""
+    """Through the engine: the same seed, the same texts; top_p near 0 keeps only the most likely token, so
+    sampling then gives the greedy text."""
     prompts = [f"Premise: thing {i}.\nHypothesis: item {i}." for i in range(3)]
     greedy = varied_student.generate(prompts)
     first = varied_student.explain(prompts, samples=2, temperature=1.0, top_p=0.95, seed=5)

@@ -5,13 +5,15 @@ that average 18 tokens but of which one runs to 62 computes 62 steps for all 48 
 decode step costs in proportion to its rows, more than half of decoding is spent on finished rows.
 Here finished rows leave the batch (their keys and values too), and the rest go on. The loop does
 what generate does for greedy and temperature/top-p sampling and nothing else, so `plain_decoding`
-tells whether a model's generation settings ask for more (a repetition penalty, banned n-grams, ...):
-then the caller uses generate.
+tells whether a model's generation settings ask for more (a repetition penalty, banned n-grams, ...),
+and `rows_can_leave` whether its cache can drop rows (plain keys and values can; the recurrent state of
+linear-attention layers cannot): where not, the caller uses generate.
 """
 
 from __future__ import annotations
 
 import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 from transformers.generation import TemperatureLogitsWarper, TopPLogitsWarper
 
 # generation_config fields that add a logits processor or stopping rule this loop does not apply,
@@ -23,6 +25,8 @@ _UNSUPPORTED_OFF = {
     "sequence_bias": None, "exponential_decay_length_penalty": None, "stop_strings": None,
     "num_beams": 1, "penalty_alpha": None, "guidance_scale": None, "epsilon_cutoff": 0.0,
     "eta_cutoff": 0.0, "typical_p": 1.0, "min_p": None, "renormalize_logits": False,
+    "encoder_repetition_penalty": 1.0, "top_h": None, "watermarking_config": None, "max_time": None,
+    "remove_invalid_values": False,
 }
 
 
@@ -34,12 +38,17 @@ def plain_decoding(model) -> bool:
     return all(getattr(config, name, off) in (off, None) for name, off in _UNSUPPORTED_OFF.items())
 
 
-def end_token_ids(model, pad_id: int | None) -> torch.Tensor:
-    """The tokens that end a sequence: the generation config's end-of-sequence token(s)."""
+def rows_can_leave(cache) -> bool:
+    """Whether every layer of the cache holds plain keys and values, whose rows can be dropped."""
+    return isinstance(cache, DynamicCache) and all(
+        type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in cache.layers)
+
+
+def end_token_ids(model) -> torch.Tensor:
+    """The tokens that end a sequence: the generation config's end-of-sequence token(s), none if it has
+    none (generate then writes max_new_tokens; it never stops at the pad token)."""
     eos = model.generation_config.eos_token_id
     eos = [eos] if isinstance(eos, int) else list(eos or [])
-    if not eos and pad_id is not None:
-        eos = [pad_id]
     return torch.tensor(eos, dtype=torch.long)
 
 
@@ -56,13 +65,13 @@ def next_tokens(logits: torch.Tensor, sample: bool, temperature: float, top_p: f
 
 
 def decode_dropping_finished(model, inputs: dict, max_new_tokens: int, sample: bool, temperature: float,
-                             top_p: float, pad_id: int) -> list[list[int]]:
+                             top_p: float) -> list[list[int]]:
     """The new tokens of every row of `inputs` (as `prefilled` builds them: the keys and values of all but
     each prompt's last token in `past_key_values`), each list ending with its end token if it had one."""
     mask, past = inputs["attention_mask"], inputs["past_key_values"]
     token = inputs["input_ids"][:, -1:]
     positions = mask.sum(dim=-1, keepdim=True) - 1  # generate numbers positions by real tokens only
-    ends = end_token_ids(model, pad_id).to(token.device)
+    ends = end_token_ids(model).to(token.device)
     alive = torch.arange(token.shape[0])
     generated: list[list[int]] = [[] for _ in range(token.shape[0])]
     for step in range(max_new_tokens):

@@ -17,7 +17,7 @@ from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students import vllm_engine  # a module, not its names: tests replace vllm_engine.require_cuda
 from elad.students.common import Progress
-from elad.students.decoding import decode_dropping_finished, plain_decoding
+from elad.students.decoding import decode_dropping_finished, plain_decoding, rows_can_leave
 from elad.students.weights import StudentWeights
 
 
@@ -172,11 +172,11 @@ class TransformersGenerator:
 
     def _decode(self, inputs, max_new_tokens, sample, temperature, top_p, is_seq2seq) -> list[str]:
         """The texts generated for each row of `inputs`: by `decode_dropping_finished` where the prompts'
-        keys and values are already computed and the model asks nothing more of decoding, else generate."""
+        keys and values are already computed in a cache that can drop rows and the model asks nothing more
+        of decoding, else by generate."""
         tokenizer, model = self.weights.pretrained.tokenizer, self.weights.model
-        if "past_key_values" in inputs and plain_decoding(model):
-            new = decode_dropping_finished(model, inputs, max_new_tokens, sample, temperature, top_p,
-                                           tokenizer.pad_token_id)
+        if rows_can_leave(inputs.get("past_key_values")) and plain_decoding(model):
+            new = decode_dropping_finished(model, inputs, max_new_tokens, sample, temperature, top_p)
             return tokenizer.batch_decode(new, skip_special_tokens=True)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=sample,
                                    temperature=temperature if sample else None, top_p=top_p if sample else None,
