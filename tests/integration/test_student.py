@@ -54,8 +54,8 @@ def small_tokenizer():
                                    pad_token="<|endoftext|>", unk_token="<|endoftext|>")
 
 
-@pytest.fixture(scope="session")
-def small_llama_dir(tmp_path_factory) -> Path:
+def write_small_llama(directory: Path, **settings) -> Path:
+    """A 2-layer random Llama with the small tokenizer, saved to `directory`; `settings` adjust its config."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = small_tokenizer()
@@ -63,12 +63,16 @@ def small_llama_dir(tmp_path_factory) -> Path:
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **settings,
     )
-    directory = tmp_path_factory.mktemp("small-llama")
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def small_llama_dir(tmp_path_factory) -> Path:
+    return write_small_llama(tmp_path_factory.mktemp("small-llama"), tie_word_embeddings=True)
 
 
 @pytest.fixture
@@ -421,21 +425,9 @@ def test_shared_prefix_leaves_each_prompt_two_tokens():
 
 @pytest.fixture(scope="module")
 def varied_llama_dir(tmp_path_factory) -> Path:
-    """A small random Llama whose weights are large enough that greedy texts differ from row to row (at
-    the usual 0.02 every row repeats one token), so that an end token ends rows at different steps."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = small_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, initializer_range=0.2,
-    )
-    directory = tmp_path_factory.mktemp("varied-llama")
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    """Weights large enough that greedy texts differ from row to row (at the usual 0.02 every row repeats
+    one token), so that an end token ends rows at different steps."""
+    return write_small_llama(tmp_path_factory.mktemp("varied-llama"), initializer_range=0.2)
 
 
 @pytest.fixture
