@@ -11,6 +11,7 @@ per batch (`students.generation.shared_prefix`); with it last, only the chat tem
 
     nice .venv/bin/python -u bench/prompt_layout.py                 # e-SNLI, 200 test items: ~40 min on 2 cores
     nice .venv/bin/python -u bench/prompt_layout.py --test-size 48 --speed-items 16   # a quick look
+    nice .venv/bin/python -u bench/prompt_layout.py --seed 1 --speed-items 0          # accuracy of another seed
 
 Last line: layout_speedup=... prefix_tokens=<question-first>-><instruction-first> untrained=<a>-><b>
 trained=<a>-><b> paired_diff=<b - a> +/- <95% half-width> same_answers=<n>/<m>
@@ -101,13 +102,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--test-size", type=int, default=200)
     parser.add_argument("--per-round", type=int, default=32)
-    parser.add_argument("--speed-items", type=int, default=48)
+    parser.add_argument("--speed-items", type=int, default=48, help="0: accuracy only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep both run directories here")
     args = parser.parse_args()
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="elad-prompt-layout-"))
 
-    last_s, first_s, last_prefix, first_prefix = speed(args)
+    last_s, first_s, last_prefix, first_prefix = speed(args) if args.speed_items else (float("nan"),) * 2 + (0, 0)
     print(f"greedy explanations of {args.speed_items} items, twice: question-first {last_s:.0f} s "
           f"(shared prefix {last_prefix} tokens), instruction-first {first_s:.0f} s ({first_prefix} tokens)",
           flush=True)
