@@ -236,7 +236,8 @@ def _grid_status(folder: Path) -> None:
 
 def _stage_table(rows: list[dict]) -> Table:
     """Where each round's time went: seconds per stage ("-" for a stage the round did not run); the
-    selection's costly parts (the pool's explanations, their forced answers, the answer after each step) beside it."""
+    selection's costly parts (the pool's explanations, their forced answers, the answer after each step) beside it;
+    where one pass computed the answers after each step and the forced answers, its time is under score."""
     from elad.report.tables import SELECT_PARTS, STAGES
 
     columns = [STAGES[0], *(f"· {part}" for part in SELECT_PARTS), *STAGES[1:]]

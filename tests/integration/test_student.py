@@ -239,6 +239,31 @@ def test_final_open_answers_equal_the_last_prefix_of_answer_scores(student):
         assert mine == [scores[-1] for scores in alone]
 
 
+def test_step_and_final_answers_in_one_pass_equal_each_read_alone(student):
+    explanations = EXPLANATIONS + [[]]  # the last prompt has no explanation at all
+    prompts, candidates = PROMPTS + ["Q: none?"], [LABELS, ("yes", "no"), LABELS, LABELS]
+    steps, ends = student.step_and_final_answers(prompts, explanations, candidates)
+    alone_steps = student.answer_scores(prompts[:3], [e[0] for e in explanations[:3]], candidates[:3])
+    alone_ends = student.final_answers(prompts, explanations, candidates)
+    assert steps[3] == [] and ends[3] == []
+    assert [len(x) for x in steps] == [3, 4, 1, 0] and [len(x) for x in ends] == [3, 2, 1, 0]
+    for mine, theirs in ((steps[:3], alone_steps), (ends, alone_ends)):
+        for per_prompt, per_prompt_alone in zip(mine, theirs):
+            for distribution, alone in zip(per_prompt, per_prompt_alone):
+                assert distribution == pytest.approx(alone, abs=1e-5)
+
+
+def test_step_and_final_open_answers_in_one_pass_equal_each_read_alone(student):
+    def read(text):
+        return text.upper()
+
+    steps, ends = student.step_and_final_answers(PROMPTS[:2], EXPLANATIONS[:2], [(), ()], parse=read,
+                                                 max_answer_tokens=5)
+    assert steps == student.answer_scores(PROMPTS[:2], [e[0] for e in EXPLANATIONS[:2]], [(), ()], parse=read,
+                                          max_answer_tokens=5)
+    assert ends == student.final_answers(PROMPTS[:2], EXPLANATIONS[:2], [(), ()], parse=read, max_answer_tokens=5)
+
+
 # --- explanations -------------------------------------------------------------------------------------
 
 

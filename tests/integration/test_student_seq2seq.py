@@ -132,6 +132,19 @@ def test_seq2seq_final_answers_read_each_explanation_to_its_end(t5):
                 assert distribution[c] == pytest.approx(theirs[c], abs=1e-5)
 
 
+def test_seq2seq_step_and_final_answers_in_one_pass_equal_each_read_alone(t5):
+    explanations = [[STEPS[0], []], [STEPS[1][:1], STEPS[1]], [[]]]
+    candidates = [LABELS, ("yes", "no"), LABELS]
+    steps, ends = t5.step_and_final_answers(PROMPTS, explanations, candidates)
+    alone_steps = t5.answer_scores(PROMPTS, [e[0] for e in explanations], candidates)
+    alone_ends = t5.final_answers(PROMPTS, explanations, candidates)
+    assert [len(x) for x in steps] == [3, 2, 1] and [len(x) for x in ends] == [2, 2, 1]
+    for mine, theirs in ((steps, alone_steps), (ends, alone_ends)):
+        for per_prompt, per_prompt_alone in zip(mine, theirs):
+            for distribution, alone in zip(per_prompt, per_prompt_alone):
+                assert distribution == pytest.approx(alone, abs=1e-5)
+
+
 def test_seq2seq_explain_and_generate(t5):
     explained = t5.explain(PROMPTS, samples=2, temperature=1.0, seed=3)
     assert [len(x) for x in explained] == [3, 3, 3]

@@ -5,6 +5,7 @@ from the store when a round is resumed (so a crash after sampling does not sampl
 """
 
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -101,6 +102,34 @@ def write_forced_answers(
     store.add_forced_answers(round_, "pool", rows)
 
 
+def write_step_and_forced_answers(
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+) -> None:
+    """`write_answer_scores` and `write_forced_answers` in one pass, for a strategy that reads both: the
+    prompt and the greedy explanation are read once, for its steps and its end."""
+    scored, forced = store.answer_scores(round_), store.forced_answers(round_, "pool")
+    explanations = store.explanations_by_id(round_, "pool")
+    todo = [e for e in examples
+            if e.id not in scored or any((e.id, s) not in forced for s in range(len(explanations[e.id])))]
+    if not todo:
+        return
+    per_item = [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in todo]
+    with stage(console, f"round {round_} · answer after each step and each explanation", len(todo)) as update:
+        steps, ends = student.step_and_final_answers(
+            [task.prompt(e) for e in todo], per_item, [task.candidates(e) for e in todo], parse=task.parse_answer,
+            progress=update,
+        )
+    store.add_answer_scores(round_, {e.id: s for e, s in zip(todo, steps)})
+    store.add_forced_answers(round_, "pool", [row for e, d in zip(todo, ends) for row in forced_rows(e.id, d)])
+
+
+def timed(store: RunStore, round_: int, part: str, write: Callable[[], None]) -> None:
+    """Run one part of the round's view of the pool and store its seconds (metrics seconds_<part>)."""
+    started = time.time()
+    write()
+    store.set_metrics(round_, "stages", {f"seconds_{part}": time.time() - started})
+
+
 def round_view(
     store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
     settings: SelectionConfig, seed: int, console: Console,
@@ -109,17 +138,18 @@ def round_view(
     if not needs:
         return view
     samples = settings.samples if SAMPLES in needs else 0
-    started = time.time()
-    write_explanations(store, round_, task, student, candidates, settings, samples, seed, console)
-    store.set_metrics(round_, "stages", {"seconds_explain": time.time() - started})
-    if SAMPLES in needs and settings.forced_answers:  # the strategy reads the explanations' own answers
-        started = time.time()
-        write_forced_answers(store, round_, task, student, candidates, console)
-        store.set_metrics(round_, "stages", {"seconds_force": time.time() - started})
-    if ANSWER_SCORES in needs:
-        started = time.time()
-        write_answer_scores(store, round_, task, student, candidates, console)
-        store.set_metrics(round_, "stages", {"seconds_score": time.time() - started})
+    timed(store, round_, "explain",
+          lambda: write_explanations(store, round_, task, student, candidates, settings, samples, seed, console))
+    forced = SAMPLES in needs and settings.forced_answers  # the strategy reads the explanations' own answers
+    scored = ANSWER_SCORES in needs
+    args = (store, round_, task, student, candidates, console)
+    if forced and scored:  # one pass for both: its time is the score part's
+        timed(store, round_, "score", lambda: write_step_and_forced_answers(*args))
+    elif forced:
+        timed(store, round_, "force", lambda: write_forced_answers(*args))
+    elif scored:
+        timed(store, round_, "score", lambda: write_answer_scores(*args))
+    if scored:
         view.answer_scores = store.answer_scores(round_)
     if needs & {EXPLANATIONS, SAMPLES, ANSWER_SCORES}:
         view.explanations = store.explanations_by_id(round_, "pool")

@@ -9,7 +9,7 @@ from elad.store import RunStore
 
 STAGES = ("select", "annotate", "train", "evaluate")  # a round's stages, each timed (metrics seconds_<stage>)
 SELECT_PARTS = ("explain", "force", "score")  # inside select: the pool's explanations, their forced answers,
-# the answer after each step of the greedy one
+# the answer after each step of the greedy one (and the forced answers too, where one pass reads both)
 COLUMNS = ("round", "annotations", "teacher_calls", "teacher_tokens", "teacher_dollars", "teacher_agrees",
            "accuracy", "correct", "total", "unparsed", "chance", "seconds", *(f"seconds_{stage}" for stage in STAGES + SELECT_PARTS), "stop_reason")
 

@@ -5,7 +5,8 @@ followed by one *branch* per step boundary i = 0..n: the answer cue, then the ca
 attention mask makes a branch see only the trunk up to its boundary and its own ancestors, and explicit
 position ids place it right after that boundary, so every prefix is scored in the same forward pass
 without recomputing the shared prefix. The same tree reads several explanations of one prompt to their
-ends: the prompt is the trunk, each explanation (then the cue) a branch of its own. Open answers are
+ends: each explanation (then the cue) is a branch of its own after the prompt, and where the first one is
+also read after each of its steps, it is the trunk (`reading_tree`). Open answers are
 decoded greedily on those branches, a token per branch per step, with the KV cache of the first pass.
 
 A seq2seq model reads the prompt once in its encoder; its decoder rows (one per prefix and candidate)
@@ -45,13 +46,6 @@ class _Layout:
     positions: list[int] = field(default_factory=list)
     boundary: list[int] = field(default_factory=list)  # trunk length this branch token sees
     parent: list[int] = field(default_factory=list)  # index of the parent branch token, -1 = the trunk
-
-
-def _boundaries(item: Item) -> list[int]:
-    bounds = [len(item.prompt_ids)]
-    for step in item.step_ids:
-        bounds.append(bounds[-1] + len(step))
-    return bounds
 
 
 def _add(layout: _Layout, token: int, boundary: int, parent: int) -> int:
@@ -121,28 +115,26 @@ class Tree:
     tips: list[int]
 
 
-def prefix_tree(item: Item) -> Tree:
-    """The trunk (prompt and every step) with one cue branch per step boundary i = 0..n."""
-    lay = _Layout(trunk=item.prompt_ids + [t for step in item.step_ids for t in step])
-    tips = []
-    for i, bound in enumerate(_boundaries(item)):
-        parent = -1
-        for token in item.cue_ids[i]:
-            parent = _add(lay, token, bound, parent)
-        tips.append(parent)
-    return Tree(lay, tips)
+def _branch(layout: _Layout, tokens: list[int], boundary: int) -> int:
+    """A chain of `tokens` seeing the trunk up to `boundary`; the index of its last token."""
+    parent = -1
+    for token in tokens:
+        parent = _add(layout, token, boundary, parent)
+    return parent
 
 
-def endings_tree(prompt_ids: list[int], continuations: list[list[int]]) -> Tree:
-    """The prompt once as the trunk, then one branch per continuation (an explanation followed by the
-    cue): every explanation of a prompt is read in one row without recomputing the prompt."""
-    lay = _Layout(trunk=list(prompt_ids))
-    tips = []
-    for tokens in continuations:
-        parent = -1
-        for token in tokens:
-            parent = _add(lay, token, len(prompt_ids), parent)
-        tips.append(parent)
+def reading_tree(prompt_ids: list[int], steps: list[list[int]], cues: list[list[int]],
+                 continuations: list[list[int]]) -> Tree:
+    """The prompt and `steps` as the trunk, with the cue `cues[i]` branching off after the first i steps (i =
+    0..len(cues) - 1), then one branch per continuation (an explanation followed by the cue) straight
+    after the prompt. A prefix Item is its steps and cues; several explanations of a prompt are
+    continuations: each is read to its end without recomputing the prompt."""
+    lay = _Layout(trunk=list(prompt_ids) + [t for step in steps for t in step])
+    bound, tips = len(prompt_ids), []
+    for i, cue in enumerate(cues):
+        bound += len(steps[i - 1]) if i else 0
+        tips.append(_branch(lay, cue, bound))
+    tips.extend(_branch(lay, tokens, len(prompt_ids)) for tokens in continuations)
     return Tree(lay, tips)
 
 
@@ -348,35 +340,50 @@ def one_hot(text: str, parse: Callable[[str], str | None] | None) -> dict[str, f
 
 @dataclass
 class Endings:
-    """One prompt's explanations, each to be answered after its end: the prompt is read once (causal)."""
+    """One prompt's explanations, each to be answered after its end: the prompt is read once (causal).
+    With `every_step`, the first explanation is also answered after each of its steps (as a prefix Item),
+    in the same pass: it is the trunk, the others branch off after the prompt."""
 
     prompt_ids: list[int]
-    explanations: list[Item]  # one per explanation: its steps, the cue at boundary 0 and after the last step
+    explanations: list[Item]  # one per explanation: its steps, the cue at each boundary
     candidate_ids: list[list[int]]
+    every_step: bool = False
+
+    def trunk(self) -> Item:
+        """The explanation read after each of its steps: the first one, or none."""
+        return self.explanations[0] if self.every_step else Item(self.prompt_ids, [], [], [])
 
     def continuations(self) -> list[list[int]]:
-        return [[t for step in e.step_ids for t in step] + e.cue_ids[-1] for e in self.explanations]
+        rest = self.explanations[1:] if self.every_step else self.explanations
+        return [[t for step in e.step_ids for t in step] + e.cue_ids[-1] for e in rest]
+
+    def boundaries(self) -> list[tuple[int, int]]:
+        """(explanation, boundary) read by each tip, in tip order."""
+        first = [(0, i) for i in range(len(self.trunk().cue_ids))]
+        rest = range(1 if self.every_step else 0, len(self.explanations))
+        return first + [(j, len(self.explanations[j].step_ids)) for j in rest]
 
 
 def _tree(row: Item | Endings) -> Tree:
     if isinstance(row, Endings):
-        return endings_tree(row.prompt_ids, row.continuations())
-    return prefix_tree(row)
+        trunk = row.trunk()
+        return reading_tree(row.prompt_ids, trunk.step_ids, trunk.cue_ids, row.continuations())
+    return reading_tree(row.prompt_ids, row.step_ids, row.cue_ids, [])
 
 
 def _size(row: Item | Endings) -> int:
-    if isinstance(row, Endings):
-        return len(row.prompt_ids) + sum(len(c) for c in row.continuations())
-    return len(row.prompt_ids) + sum(len(s) for s in row.step_ids)
+    item = row.trunk() if isinstance(row, Endings) else row
+    rest = row.continuations() if isinstance(row, Endings) else []
+    return len(row.prompt_ids) + sum(len(s) for s in item.step_ids) + sum(len(c) for c in rest)
 
 
 def _seq2seq_rows(rows: list[Item | Endings]) -> tuple[list[Item], list[list[tuple[int, int]]]]:
     """Items for the seq2seq scorers and, per row, the (item, boundary) pairs to read: every boundary of a
-    prefix Item, the last boundary of each explanation of an Endings (its encoder reads the prompt again)."""
+    prefix Item, the boundaries an Endings reads of each explanation (its encoder reads the prompt again)."""
     items, reads = [], []
     for row in rows:
         if isinstance(row, Endings):
-            reads.append([(len(items) + j, len(e.step_ids)) for j, e in enumerate(row.explanations)])
+            reads.append([(len(items) + j, boundary) for j, boundary in row.boundaries()])
             items.extend(row.explanations)
         else:
             reads.append([(len(items), i) for i in range(len(row.step_ids) + 1)])
@@ -412,12 +419,31 @@ class AnswerScorer:
                 max_answer_tokens: int, progress: Progress | None) -> list[list[dict[str, float]]]:
         """Per rendered prompt, one distribution per explanation (its reasoning steps), read after all of
         its steps and the cue: the same text as the last prefix of `scores`."""
+        return self._read(rendered, explanations_per_prompt, candidates_per_prompt, cue, parse, max_answer_tokens,
+                          progress, every_step=False)
+
+    def steps_and_endings(self, rendered: list[str], explanations_per_prompt: list[list[list[str]]],
+                          candidates_per_prompt: list[Sequence[str]], cue: str,
+                          parse: Callable[[str], str | None] | None, max_answer_tokens: int,
+                          progress: Progress | None) -> list[tuple[list[dict[str, float]], list[dict[str, float]]]]:
+        """Per rendered prompt, `scores` of its first explanation and `endings` of all of them, from one
+        pass: the first explanation's end is its last prefix."""
+        read = self._read(rendered, explanations_per_prompt, candidates_per_prompt, cue, parse, max_answer_tokens,
+                          progress, every_step=True)
+        out = []
+        for explanations, distributions in zip(explanations_per_prompt, read):
+            prefixes = len(explanations[0]) + 1 if explanations else 0
+            out.append((distributions[:prefixes], distributions[prefixes - 1: prefixes] + distributions[prefixes:]))
+        return out
+
+    def _read(self, rendered, explanations_per_prompt, candidates_per_prompt, cue, parse, max_answer_tokens, progress,
+              every_step: bool):
         with torch.inference_mode(), self.weights.unfrozen():
             rows = []
             for r, explanations, cands in zip(rendered, explanations_per_prompt, candidates_per_prompt):
                 items = [self._item(r, steps, cands, cue) for steps in explanations]
                 first = items[0] if items else Item([], [], [], [])
-                rows.append(Endings(first.prompt_ids, items, first.candidate_ids))
+                rows.append(Endings(first.prompt_ids, items, first.candidate_ids, every_step and bool(items)))
             self.weights.merge_for_inference()
             return self._scores(rows, candidates_per_prompt, parse, max_answer_tokens, progress)
 

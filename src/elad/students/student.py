@@ -167,6 +167,24 @@ class Student:
         return self._scorer.endings(rendered, explanations_per_prompt, candidates_per_prompt, cue, parse,
                                     max_answer_tokens, progress)
 
+    def step_and_final_answers(
+        self,
+        prompts: list[str],
+        explanations_per_prompt: list[list[list[str]]],
+        candidates_per_prompt: list[Sequence[str]],
+        cue: str = ANSWER_CUE,
+        parse: Callable[[str], str | None] | None = None,
+        max_answer_tokens: int = 8,
+        mode: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[list[list[dict[str, float]]], list[list[dict[str, float]]]]:
+        """`answer_scores` of each prompt's first explanation and `final_answers` of all its explanations,
+        in one pass: the prompt and the first explanation are read once for both, not once each."""
+        rendered = self._rendered(prompts, mode, for_explanations=True)
+        both = self._scorer.steps_and_endings(rendered, explanations_per_prompt, candidates_per_prompt, cue, parse,
+                                              max_answer_tokens, progress)
+        return [steps for steps, _ in both], [ends for _, ends in both]
+
     # --- training ----------------------------------------------------------------------------------
 
     def encode_pair(self, user_text: str, target: str, max_length: int, mode: str = "plain") -> dict:
