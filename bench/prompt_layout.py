@@ -11,7 +11,7 @@ per batch (`students.generation.shared_prefix`); with it last, only the chat tem
 
     nice .venv/bin/python -u bench/prompt_layout.py                 # e-SNLI, 200 test items: ~40 min on 2 cores
     nice .venv/bin/python -u bench/prompt_layout.py --test-size 48 --speed-items 16   # a quick look
-    nice .venv/bin/python -u bench/prompt_layout.py --seed 1 --speed-items 0          # accuracy of another seed
+    nice .venv/bin/python -u bench/prompt_layout.py --seed 1 --speed-items 0 --no-untrained   # another seed
 
 Last line: layout_speedup=... prefix_tokens=<question-first>-><instruction-first> untrained=<a>-><b>
 trained=<a>-><b> paired_diff=<b - a> +/- <95% half-width> same_answers=<n>/<m>
@@ -44,7 +44,7 @@ def round_config(args, instruction_first: bool) -> dict:
         "selection": {"strategy": "random"},
         "teacher": {"backend": "replay", "model": "palm-540b", "source": "dsbs"},
         "annotation": {"method": "cot"},
-        "loop": {"rounds": 1, "per_round": args.per_round, "evaluate_initial": True},
+        "loop": {"rounds": 1, "per_round": args.per_round, "evaluate_initial": args.untrained},
     }
 
 
@@ -96,6 +96,10 @@ def paired(a: dict, b: dict) -> tuple[float, float]:
     return mean, 1.96 * (variance / len(diffs)) ** 0.5
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
@@ -104,6 +108,8 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=32)
     parser.add_argument("--speed-items", type=int, default=48, help="0: accuracy only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-untrained", dest="untrained", action="store_false",
+                        help="skip the untrained student's accuracy (greedy: the same for every seed)")
     parser.add_argument("--keep", type=Path, help="keep both run directories here")
     args = parser.parse_args()
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="elad-prompt-layout-"))
@@ -117,9 +123,9 @@ def main() -> None:
     diff, half = paired(sides[0]["right"], sides[1]["right"])
     same = sum(sides[0]["answers"].get(i) == a for i, a in sides[1]["answers"].items())
     for name, side in zip(("question-first", "instruction-first"), sides):
-        print(f"{name}: untrained {side['untrained']:.3f}, trained on {args.per_round} {side['trained']:.3f}")
+        print(f"{name}: untrained {_share(side['untrained'])}, trained on {args.per_round} {side['trained']:.3f}")
     print(f"layout_speedup={last_s / first_s:.2f} prefix_tokens={last_prefix}->{first_prefix} "
-          f"untrained={sides[0]['untrained']:.3f}->{sides[1]['untrained']:.3f} "
+          f"untrained={_share(sides[0]['untrained'])}->{_share(sides[1]['untrained'])} "
           f"trained={sides[0]['trained']:.3f}->{sides[1]['trained']:.3f} paired_diff={diff:+.3f} +/- {half:.3f} "
           f"same_answers={same}/{len(sides[1]['answers'])}")
 
