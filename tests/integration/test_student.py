@@ -240,7 +240,9 @@ def test_final_open_answers_equal_the_last_prefix_of_answer_scores(student):
 
 
 def test_step_and_final_answers_in_one_pass_equal_each_read_alone(student):
-    explanations = EXPLANATIONS + [[]]  # the last prompt has no explanation at all
+    # each prompt's later explanations differ from the first one's step prefixes; the last prompt has none
+    explanations = [[STEPS[0], ["Cats are not dogs."], ["A cat is a pet.", "Pets rest."]],
+                    [STEPS[1], ["Just one step."]], [[]], []]
     prompts, candidates = PROMPTS + ["Q: none?"], [LABELS, ("yes", "no"), LABELS, LABELS]
     steps, ends = student.step_and_final_answers(prompts, explanations, candidates)
     alone_steps = student.answer_scores(prompts[:3], [e[0] for e in explanations[:3]], candidates[:3])

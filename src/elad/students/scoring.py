@@ -39,7 +39,8 @@ class Item:
 
 @dataclass
 class _Layout:
-    """One row: trunk tokens, then branch tokens in any order (the mask, not the order, defines the tree)."""
+    """One row: trunk tokens, then branch tokens (the mask, not the order, defines the tree; but the greedy
+    answers read their tips in column order, so a tree adds its branches in tip order)."""
 
     trunk: list[int]
     tokens: list[int] = field(default_factory=list)  # branch tokens
@@ -396,7 +397,8 @@ def _seq2seq_rows(rows: list[Item | Endings]) -> tuple[list[Item], list[list[tup
 
 class AnswerScorer:
     """The student's answer distributions after its explanations: after every step prefix of one
-    explanation (`scores`), or after the end of each of several (`endings`). Each explanation is tokenised
+    explanation (`scores`), after the end of each of several (`endings`), or both in one pass
+    (`steps_and_endings`). Each explanation is tokenised
     into an Item, rows are scored in batches of similar size, closed answers over their candidates, open
     ones as the greedy short answer."""
 
