@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--speed-items", type=int, default=48, help="0: accuracy only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-untrained", dest="untrained", action="store_false",
-                        help="skip the untrained student's accuracy (greedy: the same for every seed)")
+                        help="skip the untrained student's accuracy (the paired difference reads the trained ones)")
     parser.add_argument("--keep", type=Path, help="keep both run directories here")
     args = parser.parse_args()
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="elad-prompt-layout-"))
