@@ -114,6 +114,12 @@ class TrainingConfig(Strict):
         description="extra `accelerate launch` arguments when processes > 1, e.g. [--config_file, ds.yaml] for "
                     "DeepSpeed or FSDP",
     )
+    checkpoint_minutes: float = Field(
+        10.0, ge=0.0,
+        description="save the training state (weights, optimizer, step) under rounds/<r>/trainer this often, so a "
+                    "run stopped mid-training continues from there when resumed, not from the round's start; "
+                    "deleted once the round is trained; 0 = never",
+    )
     report_to: list[str] = Field(
         default_factory=list,
         description="experiment trackers: the training losses through transformers (tensorboard, wandb, mlflow, "

@@ -394,18 +394,19 @@ def test_generation_leaves_which_weights_train_as_they_were(tiny_model_dir):
     assert {name: p.requires_grad for name, p in student.model.named_parameters()} == before
 
 
-def test_training_in_two_processes_shards_the_batches_and_the_student_holds_the_result(small_llama_dir):
+def test_training_in_two_processes_shards_the_batches_and_the_student_holds_the_result(small_llama_dir, tmp_path):
     """processes: 2 runs the round's training under `accelerate launch` (gloo on a CPU): each process takes
     half of every global batch, so an epoch has half the optimizer steps; the parent loads what was trained,
-    and a warm start continues from it."""
+    and a warm start continues from it. Checkpoints every step (the processes save together) are gone after."""
     student = small_student(small_llama_dir)
     pairs = [(r.prompt, r.target) for r in eight_records()]
     before = _target_loss(student, pairs)
-    settings = TrainingConfig(epochs=8, learning_rate=1e-2, batch_size=4, processes=2)
-    report = student.train(pairs, settings, seed=0)
+    settings = TrainingConfig(epochs=8, learning_rate=1e-2, batch_size=4, processes=2, checkpoint_minutes=1e-9)
+    report = student.train(pairs, settings, seed=0, log_dir=tmp_path)
     trained = _target_loss(student, pairs)
     assert (report.steps, report.examples) == (8, 8)  # 8 examples / (4 per process x 2 processes) x 8 epochs
     assert trained < before - 0.5 and student._is_peft()
+    assert not list(tmp_path.glob("checkpoint-*"))
     # A learning rate too small to move the weights: a warm start must hand back what was trained, not a fresh
     # adapter (a further step at 1e-2 may go up or down, so it cannot tell the two apart).
     still = settings.model_copy(update={"learning_rate": 1e-9, "epochs": 1})
@@ -555,3 +556,66 @@ def test_sampled_decoding_is_seeded_and_follows_top_p(varied_student):
     assert any(len(set(texts[1:]) | {texts[0]}) > 1 for texts in first)
     narrow = varied_student.explain(prompts, samples=2, temperature=1.0, top_p=1e-6, seed=5)
     assert [texts[1:] for texts in narrow] == [[g, g] for g in greedy]
+
+
+# --- checkpoints: a training stopped midway resumes ------------------------------------------------------
+
+
+class Stopped(Exception):
+    """What a kill looks like to the training: it never reaches its end."""
+
+
+def _lora_weights(student) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in student.model.named_parameters() if "lora_" in name}
+
+
+def _resumable_student(directory):
+    # dropout on: a resume must also restore the random state the dropout masks come from
+    return Student(StudentConfig(model=str(directory), dtype="float32", max_new_tokens=16,
+                                 lora={"r": 8, "alpha": 16, "dropout": 0.1}))
+
+
+def test_a_training_stopped_midway_resumes_from_its_checkpoint_and_ends_as_if_never_stopped(small_llama_dir, tmp_path):
+    """Saved every step, stopped in the middle of the second epoch: a new student (as after a restart) given
+    the same folder continues after the last checkpoint, trains the remaining steps on the batches the
+    unstopped training saw, ends with its weights, and leaves no checkpoint behind."""
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    settings = TrainingConfig(epochs=3, learning_rate=1e-2, batch_size=2, checkpoint_minutes=1e-9)  # 4 steps/epoch
+
+    unstopped = _resumable_student(small_llama_dir)
+    unstopped.train(pairs, settings, seed=3, log_dir=tmp_path / "unstopped")
+    expected = _lora_weights(unstopped)
+
+    def stop_at_step_7(step, total):
+        if step == 7:
+            raise Stopped
+    with pytest.raises(Stopped):
+        _resumable_student(small_llama_dir).train(pairs, settings, seed=3, progress=stop_at_step_7,
+                                                  log_dir=tmp_path / "stopped")
+    assert sorted(p.name for p in (tmp_path / "stopped").glob("checkpoint-*")) == ["checkpoint-6"]  # the latest only
+
+    resumed = _resumable_student(small_llama_dir)
+    steps = []
+    report = resumed.train(pairs, settings, seed=3, progress=lambda step, total: steps.append(step),
+                           log_dir=tmp_path / "stopped")
+    assert steps == list(range(7, 13)) and report.steps == 12
+    trained = _lora_weights(resumed)
+    assert trained.keys() == expected.keys()
+    assert all(torch.allclose(trained[name], expected[name], atol=1e-6) for name in expected)
+    assert not list((tmp_path / "stopped").glob("checkpoint-*")) and not (tmp_path / "stopped" / "resume-key.txt").exists()
+
+
+def test_a_checkpoint_of_another_training_is_not_resumed(small_llama_dir, tmp_path):
+    """Checkpoints belong to one training set, configuration and seed: a different one starts afresh."""
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    settings = TrainingConfig(epochs=2, learning_rate=1e-2, batch_size=2, checkpoint_minutes=1e-9)
+
+    def stop_at_step_3(step, total):
+        if step == 3:
+            raise Stopped
+    with pytest.raises(Stopped):
+        _resumable_student(small_llama_dir).train(pairs, settings, seed=3, progress=stop_at_step_3, log_dir=tmp_path)
+    steps = []
+    _resumable_student(small_llama_dir).train(pairs[:6], settings, seed=3,
+                                              progress=lambda step, total: steps.append(step), log_dir=tmp_path)
+    assert steps[0] == 1 and steps[-1] == 6  # 6 examples / 2 per batch x 2 epochs, all trained

@@ -127,8 +127,11 @@ BUDGET = {"calls": 12}
 def crash_config(rel_data, tiny_model_dir, server) -> dict:
     # egss_inter: the student samples explanations of the pool each round (a stage worth killing).
     # One request in flight: a kill at the k-th request lands after the earlier ones were handled.
+    # Training of 3 epochs in batches of 1, with a checkpoint after every step: a kill while training
+    # leaves checkpoints to resume from.
     return loop_config(rel_data, tiny_model_dir, server.base_url,
                        selection={"strategy": "egss_inter", "samples": 2},
+                       training={"epochs": 3, "batch_size": 1, "checkpoint_minutes": 1e-9},
                        teacher={"concurrency": 1, "api_key_env": KEY_ENV, "timeout": 5},
                        loop={"budget": BUDGET})
 

@@ -59,6 +59,9 @@ def test_killed_at_every_stage_and_resumed_equals_the_uninterrupted_run(
         ("annotating round 1, between a record and its booking",
          {"kill_in": "elad.store.response_cache:ResponseCache.mark_booked:1:-1"}),
         ("training round 1", {"kill_in": f"elad.students.training:fit:1:{rng.uniform(0.1, 1.0):.3f}"}),
+        # At the end of a step, before its checkpoint: the next launch resumes from the step before.
+        ("training, between checkpoints", {"kill_in": f"elad.students.checkpoints:SaveEvery.on_step_end:"
+                                                      f"{rng.randint(2, 5)}:-1"}),
         saving,
         ("at a random moment", {"after": rng.uniform(0.5, 5.0)}),
     ]
@@ -101,11 +104,22 @@ def test_killed_at_every_stage_and_resumed_equals_the_uninterrupted_run(
         assert digest[part] == expected[part], f"{part} differs from the uninterrupted run ({context})"
     assert half_written(tmp_path / "run") == []
     _adapters_load(tmp_path / "run", tiny_model_dir)
+    assert _adapters(tmp_path / "run") == _adapters(reference["dir"]), f"the trained weights differ ({context})"
+    assert not list((tmp_path / "run" / "rounds").glob("*/trainer/checkpoint-*"))
     # The key was in the environment of every launch, the client's debug log on: it is nowhere.
     from tests.reliability.test_secrets import every_file, leaks
 
     printed = {f"launch {i}": launch.out + launch.err for i, launch in enumerate(launcher.launches)}
     assert leaks(every_file(tmp_path / "run"), printed) == []
+
+
+def _adapters(run_dir) -> dict:
+    """Each round's trained adapter weights, rounded (a resumed training must end where an unstopped one did)."""
+    from safetensors.torch import load_file
+
+    return {(a.parent.name, name): [round(x, 6) for x in tensor.flatten().tolist()]
+            for a in sorted((run_dir / "rounds").glob("*/adapter"))
+            for name, tensor in load_file(a / "adapter_model.safetensors").items()}
 
 
 def _adapters_load(run_dir, tiny_model_dir) -> None:

@@ -14,7 +14,7 @@ import torch
 from elad.config import StudentConfig, TrainingConfig
 from elad.students.common import TrainRecord
 from elad.students.prompting import PromptFormat
-from elad.students.training import train
+from elad.students.training import train_here
 from elad.students.weights import StudentWeights, open_pretrained
 
 
@@ -31,9 +31,10 @@ def run_job(job_path: Path) -> None:
         weights.load(Path(job["start"]))
     settings = TrainingConfig.model_validate({**job["training"], "processes": 1})
     records = [TrainRecord(**r) for r in job["records"]]
-    report = train(weights, PromptFormat(pretrained.tokenizer, pretrained.is_seq2seq), records, settings,
-                   job["seed"], warm_start=bool(job["start"]),
-                   log_dir=Path(job["log_dir"]) if job["log_dir"] else None, run_name=job["run_name"])
+    # train_here, not train: the parent checked the checkpoints' key and deletes them when all have finished
+    report = train_here(weights, PromptFormat(pretrained.tokenizer, pretrained.is_seq2seq), records, settings,
+                        job["seed"], warm_start=bool(job["start"]),
+                        log_dir=Path(job["log_dir"]) if job["log_dir"] else None, run_name=job["run_name"])
     if state.is_main_process:
         weights.save(Path(job["out"]))
         Path(job["report"]).write_text(json.dumps(asdict(report)), encoding="utf-8")

@@ -9,7 +9,8 @@ For a decoder-only model the vocabulary projection is computed only where a targ
 vocabularies. Batches are drawn grouped by length, so there is little padding.
 
 `train` is how a student trains: here, or with `training.processes` > 1 in several processes started by
-`accelerate launch` (launch.py starts them, train_worker.py is what each runs, this module again).
+`accelerate launch` (launch.py starts them, train_worker.py is what each runs, this module again). Given a
+folder, it checkpoints as it goes and resumes an interrupted training of the same set (checkpoints.py).
 """
 
 import math
@@ -25,6 +26,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from elad.config import TrainingConfig
 from elad.errors import EladError
+from elad.students import checkpoints
 from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
 from elad.students.launch import train_in_processes
 from elad.students.prompting import PromptFormat
@@ -44,19 +46,35 @@ def train(
     run_name: str | None = None,
 ) -> TrainReport:
     """Fine-tune `weights` in place on annotated examples (see Student.train), in this process or in
-    `settings.processes` launched ones."""
+    `settings.processes` launched ones. With `log_dir`, checkpoints go there every
+    `settings.checkpoint_minutes` while it trains, and a training of the same set stopped before its end
+    resumes from the last one."""
     if not examples:
         raise EladError("nothing to train on: no annotated examples yet")
     records = [e if isinstance(e, TrainRecord) else TrainRecord(prompt=e[0], target=e[1]) for e in examples]
+    checkpointed = log_dir is not None and settings.checkpoint_minutes > 0
+    if checkpointed:
+        checkpoints.claim(log_dir, checkpoints.training_key(
+            weights.config.model_dump(mode="json"), records, settings.model_dump(mode="json"), seed, warm_start))
     if settings.processes > 1:
         report = train_in_processes(weights, records, settings, seed, warm_start, log_dir, run_name)
         weights.version += 1  # as after training here (loading the trained weights counted one change already)
-        return report
-    return _train_here(weights, prompts, records, settings, seed, warm_start, progress, log_dir, run_name)
+    else:
+        report = train_here(weights, prompts, records, settings, seed, warm_start, progress, log_dir, run_name)
+    if checkpointed:
+        checkpoints.drop(log_dir)  # trained: the loop saves the round's adapter
+    return report
 
 
-def _train_here(weights, prompts, records, settings, seed, warm_start, progress, log_dir, run_name) -> TrainReport:
-    weights.start_training(warm_start)
+def train_here(weights, prompts, records, settings, seed, warm_start, progress=None, log_dir=None,
+               run_name=None) -> TrainReport:
+    """Train in this process (or as one of several launched ones: train_worker.py), resuming from a
+    checkpoint in `log_dir` that `train` left there for this training."""
+    # A new adapter's initial weights come from the seed alone, not from whatever ran before in this process
+    # (a resumed run trains its next round as an unstopped one would)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        weights.start_training(warm_start)
     features = prompts.features(records, settings)
     started = time.time()
     seq2seq = weights.pretrained.is_seq2seq
@@ -158,14 +176,42 @@ def multitask_loss(model, batch: dict, alpha: float, seq2seq: bool) -> torch.Ten
     return loss
 
 
+class SeededLengthSampler(LengthGroupedSampler):
+    """Batches of similar length, in an order drawn from the seed and the epoch alone (not from the global
+    random state, which dropout moves): a training resumed from a checkpoint meets the same batches as one
+    that was never stopped, and every process of a launched training the same order."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = seed
+        self.epoch = 0
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch)
+        return super().__iter__()
+
+
+class _EpochToSampler(TrainerCallback):
+    """Tells the sampler which epoch begins: after a resume the Trainer starts mid-training, and its own
+    set_epoch does not reach a sampler behind a skipping, sharded batch sampler."""
+
+    def __init__(self, trainer: "DistilTrainer"):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.trainer.sampler.epoch = int(state.epoch + 1e-6)  # a float, exactly n when epoch n ends
+
+
 class DistilTrainer(Trainer):
-    """The Trainer with elad's losses and a length-grouped sampler over precomputed lengths."""
+    """The Trainer with elad's losses and a seeded length-grouped sampler over precomputed lengths."""
 
     def __init__(self, *args, alpha: float, seq2seq: bool, lengths: list[int], **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.seq2seq = seq2seq
         self.lengths = lengths
+        self.sampler: SeededLengthSampler | None = None  # made with the train dataloader
+        self.add_callback(_EpochToSampler(self))
         self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it for accumulation
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -177,9 +223,9 @@ class DistilTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         # batches of similar length: less padding (lengths of both tasks together for step_by_step)
-        return LengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=self.lengths
-        )
+        self.sampler = SeededLengthSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                           self.lengths, self.args.seed)
+        return self.sampler
 
 
 class _ReportProgress(TrainerCallback):
@@ -214,7 +260,8 @@ def training_arguments(output_dir: str, settings: TrainingConfig, seed: int, mix
         lr_scheduler_type="linear",
         warmup_steps=0.05,
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="no",  # checkpoints.SaveEvery asks for saves by the clock
+        save_total_limit=1,
         report_to=list(settings.report_to),
         seed=seed,
         data_seed=seed,
@@ -235,24 +282,28 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
     (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA runs on
     the student's base weights (bf16 where that is fast, see `pick_device_and_dtype`) with fp32 adapter
     weights, without autocast. With `settings.report_to`, the trackers log under `log_dir` (else a scratch
-    folder) as `run_name`."""
+    folder) as `run_name`. With `log_dir` and `settings.checkpoint_minutes`, checkpoints are saved there and
+    the last complete one is resumed from (`train` has removed those of any other training)."""
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and cpu_computes_bf16())
     reporter = _ReportProgress(progress)
+    checkpointed = log_dir is not None and settings.checkpoint_minutes > 0
+    callbacks = [reporter, checkpoints.SaveEvery(settings.checkpoint_minutes)] if checkpointed else [reporter]
     with tempfile.TemporaryDirectory(prefix="elad-train-") as scratch:
-        output_dir = str(log_dir) if log_dir is not None and settings.report_to else scratch
+        output_dir = str(log_dir) if log_dir is not None and (settings.report_to or checkpointed) else scratch
         trainer = _trainer(
             model=model,
             args=training_arguments(output_dir, settings, seed, mixed_bf16, run_name),
             train_dataset=_ListDataset(features),
             data_collator=PadCollator(pad_token_id),
-            callbacks=[reporter],
+            callbacks=callbacks,
             alpha=settings.alpha,
             seq2seq=seq2seq,
             lengths=[feature_length(f) for f in features],
         )
         trainer.remove_callback(PrinterCallback)  # elad shows its own progress; no raw log dicts on stdout
-        result = trainer.train()
+        resume = checkpoints.last_complete(log_dir) if checkpointed else None
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return result.global_step, reporter.last_loss
 
 

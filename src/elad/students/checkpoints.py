@@ -1,0 +1,94 @@
+"""Checkpoints of a round's training, so that a run stopped mid-training continues from where it was.
+
+Every `training.checkpoint_minutes` the Trainer saves the adapter (or the weights), the optimizer and
+scheduler, the RNG states and its step into the round's trainer folder, keeping only the latest. A
+restarted run that trains the same round on the same set resumes from it; the data order comes from the
+seed and the epoch (see training.SeededLengthSampler), so the resumed training sees the batches the
+uninterrupted one would have. A key file ties the checkpoints to what they were trained on: a different
+training set, configuration, seed or student starts from scratch. After the training finishes they are
+deleted (the round's adapter is saved by the loop).
+"""
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from elad.students.common import TrainRecord
+
+KEY_FILE = "resume-key.txt"
+PREFIX = "checkpoint-"
+COMPLETE = "trainer_state.json"  # the Trainer writes it after weights, optimizer and RNG states
+
+
+def training_key(student: dict, records: Sequence[TrainRecord], settings: dict, seed: int, warm_start: bool) -> str:
+    """A digest of everything that decides the training's steps (the process count too: it sets the steps
+    per epoch); trackers and the checkpoint interval aside, which change what is written, not what is
+    trained."""
+    steps = {k: v for k, v in settings.items() if k not in ("report_to", "checkpoint_minutes")}
+    content = json.dumps([student, [asdict(r) for r in records], steps, seed, warm_start], sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def claim(folder: Path, key: str) -> None:
+    """Make `folder` hold checkpoints of the training `key` only: those of another are deleted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / KEY_FILE
+    if key_file.exists() and key_file.read_text().strip() == key:
+        return
+    drop(folder)
+    key_file.write_text(key + "\n")
+
+
+def last_complete(folder: Path) -> Path | None:
+    """The newest checkpoint that was written to the end (a kill during a save leaves one without its
+    trainer state, which is deleted: the previous one is only removed after a save completes)."""
+    for candidate in sorted(_checkpoints(folder), key=_step, reverse=True):
+        if (candidate / COMPLETE).exists():
+            return candidate
+        shutil.rmtree(candidate, ignore_errors=True)
+    return None
+
+
+def drop(folder: Path) -> None:
+    """Delete the checkpoints and their key (the tracker logs beside them stay)."""
+    for checkpoint in _checkpoints(folder):
+        shutil.rmtree(checkpoint, ignore_errors=True)  # ignore_errors: several processes may finish at once
+    (folder / KEY_FILE).unlink(missing_ok=True)
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()]
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name[len(PREFIX):])
+
+
+class SaveEvery(TrainerCallback):
+    """Asks the Trainer to save a checkpoint once `minutes` have passed since the last. In several processes
+    the first one's clock decides for all: a save is a step every process must take together."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            return  # the training ends here: nothing to resume
+        due = time.monotonic() - self.last >= self.seconds
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([float(due)], device=args.device)
+            torch.distributed.broadcast(flag, src=0)
+            due = bool(flag.item())
+        if due:
+            control.should_save = True
+            self.last = time.monotonic()

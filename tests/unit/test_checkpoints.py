@@ -1,0 +1,56 @@
+"""Which checkpoints a training resumes from: its own, and only complete ones."""
+
+from elad.students import checkpoints
+from elad.students.common import TrainRecord
+
+
+def _checkpoint(folder, step, complete=True):
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if complete:
+        (path / checkpoints.COMPLETE).write_text("{}")
+    return path
+
+
+def test_the_newest_complete_checkpoint_is_resumed_and_a_half_written_one_removed(tmp_path):
+    _checkpoint(tmp_path, 4)
+    newest = _checkpoint(tmp_path, 12)
+    half_written = _checkpoint(tmp_path, 16, complete=False)
+    (tmp_path / "checkpoint-notes").mkdir()  # not a step: left alone
+    assert checkpoints.last_complete(tmp_path) == newest  # by step number: 12 beats 4 although "4" > "12" as text
+    assert not half_written.exists() and (tmp_path / "checkpoint-notes").exists()
+
+
+def test_a_folder_without_checkpoints_resumes_nothing(tmp_path):
+    assert checkpoints.last_complete(tmp_path) is None
+    assert checkpoints.last_complete(tmp_path / "missing") is None
+
+
+def test_claiming_a_folder_for_another_training_deletes_the_checkpoints_and_keeps_the_logs(tmp_path):
+    records = [TrainRecord(prompt="p", target="t")]
+    key = checkpoints.training_key({"model": "m"}, records, {"epochs": 2}, seed=1, warm_start=False)
+    checkpoints.claim(tmp_path, key)
+    kept = _checkpoint(tmp_path, 3)
+    (tmp_path / "events.log").write_text("tracker")
+    checkpoints.claim(tmp_path, key)
+    assert kept.exists()
+    other = checkpoints.training_key({"model": "m"}, records, {"epochs": 2}, seed=2, warm_start=False)
+    checkpoints.claim(tmp_path, other)
+    assert not kept.exists() and (tmp_path / "events.log").exists()
+
+
+def test_the_key_follows_what_the_steps_compute_and_not_where_they_are_logged():
+    records = [TrainRecord(prompt="p", target="t")]
+    key = checkpoints.training_key({"model": "m"}, records, {"epochs": 2, "report_to": []}, seed=1, warm_start=False)
+    same = checkpoints.training_key({"model": "m"}, records, {"epochs": 2, "report_to": ["tensorboard"]}, seed=1,
+                                    warm_start=False)
+    assert key == same
+    changed = [
+        checkpoints.training_key({"model": "n"}, records, {"epochs": 2}, seed=1, warm_start=False),
+        checkpoints.training_key({"model": "m"}, [TrainRecord(prompt="p", target="u")], {"epochs": 2}, seed=1,
+                                 warm_start=False),
+        checkpoints.training_key({"model": "m"}, records, {"epochs": 3}, seed=1, warm_start=False),
+        checkpoints.training_key({"model": "m"}, records, {"epochs": 2}, seed=2, warm_start=False),
+        checkpoints.training_key({"model": "m"}, records, {"epochs": 2}, seed=1, warm_start=True),
+    ]
+    assert key not in changed and len(set(changed)) == len(changed)
