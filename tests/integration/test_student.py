@@ -619,3 +619,32 @@ def test_a_checkpoint_of_another_training_is_not_resumed(small_llama_dir, tmp_pa
     _resumable_student(small_llama_dir).train(pairs[:6], settings, seed=3,
                                               progress=lambda step, total: steps.append(step), log_dir=tmp_path)
     assert steps[0] == 1 and steps[-1] == 6  # 6 examples / 2 per batch x 2 epochs, all trained
+
+
+def test_training_in_two_processes_resumes_from_their_checkpoint(small_llama_dir, tmp_path, monkeypatch):
+    """Launched processes save together and resume together: with the checkpoints of a finished training
+    left in place (as if it had been killed after its last save), the same training again takes only the
+    step after that save and ends with the same weights."""
+    from elad.students import checkpoints
+
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    settings = TrainingConfig(epochs=2, learning_rate=1e-2, batch_size=2, processes=2, checkpoint_minutes=1e-9)
+    monkeypatch.setattr(checkpoints, "drop", lambda folder: None)
+    first = _resumable_student(small_llama_dir)
+    first.train(pairs, settings, seed=5, log_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-3"]  # 4 steps; none after the last
+    again = _resumable_student(small_llama_dir)
+    report = again.train(pairs, settings, seed=5, log_dir=tmp_path)
+    assert report.steps == 4
+    trained, expected = _lora_weights(again), _lora_weights(first)
+    assert all(torch.allclose(trained[name], expected[name], atol=1e-6) for name in expected)
+    # The same weights would come from training afresh; that it started from the checkpoint shows when the
+    # checkpoint is altered: its lora_B zeroed, one step from there cannot end where four did.
+    from safetensors.torch import load_file, save_file
+
+    saved = tmp_path / "checkpoint-3" / "adapter_model.safetensors"
+    save_file({k: (v * 0 if "lora_B" in k else v) for k, v in load_file(saved).items()}, saved)
+    altered = _resumable_student(small_llama_dir)
+    altered.train(pairs, settings, seed=5, log_dir=tmp_path)
+    assert not torch.allclose(_lora_weights(altered)[next(k for k in expected if "lora_B" in k)],
+                              expected[next(k for k in expected if "lora_B" in k)], atol=1e-3)
