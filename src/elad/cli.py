@@ -217,7 +217,7 @@ def _status(run_dir: Path) -> None:
 
 
 def _grid_status(folder: Path) -> None:
-    from elad.loop.grid import grid_progress
+    from elad.loop.grid import grid_progress, hours_left
 
     cells = grid_progress(folder)
     table = Table(title=f"{folder}")
@@ -232,6 +232,9 @@ def _grid_status(folder: Path) -> None:
     finished = sum(cell["state"] == "finished" for cell in cells)
     hours = sum(cell["hours"] for cell in cells)
     console.print(f"{finished} of {len(cells)} cells finished; their rounds took {hours:.1f} h so far")
+    left = hours_left(cells)
+    if left is not None and finished < len(cells):
+        console.print(f"about {left:.1f} h left, at the pace of the finished cells")
 
 
 def _stage_table(rows: list[dict]) -> Table:

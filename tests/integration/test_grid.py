@@ -261,7 +261,7 @@ def test_status_of_a_grid_folder_shows_where_each_cell_stands(esnli_dir, tiny_mo
         ("random-cot-s0", "finished", 1), ("least_confidence-cot-s0", "not started", 0)]
     assert cells[0]["annotations"] == 2 and 0 <= cells[0]["accuracy"] <= 1 and cells[0]["hours"] > 0
     result = CliRunner().invoke(app, ["status", str(out)])  # the table's cells wrap with the console's width
-    assert result.exit_code == 0 and "1 of 2 cells finished" in result.output
+    assert result.exit_code == 0 and "1 of 2 cells finished" in result.output and "h left, at the pace" in result.output
     with pytest.raises(EladError, match="no grid.yaml"):
         grid_progress(tmp_path)
     (out / "grid.yaml").write_text("runs: [unclosed\n")

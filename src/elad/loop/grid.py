@@ -227,6 +227,16 @@ def grid_progress(out_dir: Path) -> list[dict]:
              **_cell_progress(Path(out_dir) / str(cell.get("dir")))} for cell in cells]
 
 
+def hours_left(cells: list[dict]) -> float | None:
+    """A rough time to finish the grid: each unfinished cell as long as the finished ones took on average,
+    less what it has run already; None until a cell has finished."""
+    done = [c["hours"] for c in cells if c["state"] == "finished"]
+    if not done:
+        return None
+    pace = sum(done) / len(done)
+    return sum(max(pace - c["hours"], 0.0) for c in cells if c["state"] != "finished")
+
+
 def _cell_progress(run_dir: Path) -> dict:
     from elad.report import round_summaries
 
