@@ -221,6 +221,11 @@ class LoopConfig(Strict):
         None, description="round 1 takes this many random questions (a seed set) whatever the strategy"
     )
     evaluate_initial: bool = Field(True, description="evaluate the untrained student as round 0")
+    store_every: PositiveInt = Field(
+        1024, description="the student's generation stages (the pool's explanations and their answers, the "
+                          "evaluation) store their results every this many items, so a stopped run redoes at most "
+                          "that many; items are generated in these groups, so another value batches (and samples) "
+                          "them differently")
     evaluate_by: Literal["generation", "ranking"] = Field(
         "generation",
         description="generation: parse the student's greedy output; ranking: the most likely answer among the "

@@ -141,14 +141,21 @@ def test_a_run_directory_belongs_to_one_config(esnli_dir, tiny_model_dir, tmp_pa
         Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, per_round=3), run_dir)
 
 
-def test_a_run_the_budget_stopped_goes_on_with_a_bigger_budget(esnli_dir, tiny_model_dir, tmp_path):
+def test_a_run_the_budget_stopped_goes_on_with_a_bigger_budget(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad.students import Student
+
     run_dir = tmp_path / "run"
     Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()
     Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()
     store = RunStore(run_dir / "run.db")
     assert [t["examples"] for t in store.training()] == [4, 6]  # the same config stops where it stopped
 
+    real_generate, evaluated = Student.generate, []
+    monkeypatch.setattr(Student, "generate", lambda self, prompts, *a, **k: (
+        evaluated.append(len(prompts)), real_generate(self, prompts, *a, **k))[1])
     Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 12}, rounds=3), run_dir).run()
+    # round 2, retrained, is evaluated again in full (what the weights it replaced wrote is not kept), then 3
+    assert evaluated == [6, 6]
     store = RunStore(run_dir / "run.db")
     assert store.teacher_totals().calls == 12
     # round 2's two unannotated items were finished in round 2 (retrained on 8), round 3 bought the rest
@@ -261,3 +268,46 @@ def test_training_order_does_not_follow_the_order_replies_came_back(esnli_dir, t
     Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), tmp_path / "b").run()
     assert len(trained) == 2 and len(trained[0]) == 4 and trained[0] == trained[1]
 
+
+
+def test_a_stop_inside_a_generation_stage_keeps_the_groups_already_stored(esnli_dir, tiny_model_dir, tmp_path,
+                                                                           monkeypatch):
+    """loop.store_every: 2 stores the pool's explanations and the evaluation two items at a time. Stopped in
+    the third explanation group, then in the second evaluation group, a rerun writes only the groups that
+    were missing, and the run ends as an unstopped one does."""
+    from elad.students import Student
+
+    def config():
+        data = make_config(esnli_dir, tiny_model_dir, store_every=2, rounds=1, evaluate_initial=False).model_dump()
+        data["selection"] = {**data["selection"], "strategy": "egss_inter", "samples": 2}
+        return ExperimentConfig.model_validate(data)
+
+    Experiment(config(), tmp_path / "reference").run()
+    real_explain, real_generate = Student.explain, Student.generate
+    calls = {"explain": [], "generate": []}
+
+    def stopping(name, real, stop_at):
+        def method(self, prompts, *args, **kwargs):
+            calls[name].append(len(prompts))
+            if len(calls[name]) == stop_at:
+                raise KeyboardInterrupt
+            return real(self, prompts, *args, **kwargs)
+        return method
+
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(Student, "explain", stopping("explain", real_explain, 3))  # 12 pool items: 6 groups
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(config(), run_dir).run()
+    monkeypatch.setattr(Student, "explain", stopping("explain", real_explain, 0))
+    monkeypatch.setattr(Student, "generate", stopping("generate", real_generate, 2))  # 6 test items: 3 groups
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(config(), run_dir).run()
+    assert calls["explain"] == [2] * 7  # 3 (the third stopped), then groups 3-6: the first two were kept
+    monkeypatch.setattr(Student, "generate", stopping("generate", real_generate, 0))
+    Experiment(config(), run_dir).run()
+    assert calls["generate"] == [2] * 4  # the first group was kept; the second was asked again, then the third
+    reference, resumed = RunStore(tmp_path / "reference" / "run.db"), RunStore(run_dir / "run.db")
+    for role in ("pool", "test"):
+        assert resumed.explanations(1, role) == reference.explanations(1, role)
+    test_metrics = [[m for m in store.metrics() if m["split"] == "test"] for store in (resumed, reference)]
+    assert test_metrics[0] == test_metrics[1] and {"accuracy", "correct", "total"} <= {m["name"] for m in test_metrics[0]}

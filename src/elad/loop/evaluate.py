@@ -46,9 +46,9 @@ def check_ranking(task: Task, objective: str, inference: str) -> None:
 
 def evaluate(student: Student, task: Task, examples: list[Example], progress=None, ranking: bool = False) -> Evaluation:
     if ranking:
-        return _score(task, examples, _ranked_answers(student, task, examples, progress))
+        return score_texts(task, examples, _ranked_answers(student, task, examples, progress))
     texts = student.generate([task.prompt(e) for e in examples], progress=progress)
-    return _score(task, examples, texts)
+    return score_texts(task, examples, texts)
 
 
 def _ranked_answers(student: Student, task: Task, examples: list[Example], progress) -> list[str]:
@@ -60,7 +60,8 @@ def _ranked_answers(student: Student, task: Task, examples: list[Example], progr
     return [f"{ANSWER_CUE} {max(d[0], key=d[0].get)}." for d in distributions]
 
 
-def _score(task: Task, examples: list[Example], texts: list[str]) -> Evaluation:
+def score_texts(task: Task, examples: list[Example], texts: list[str]) -> Evaluation:
+    """The evaluation of the student's texts (one per example): each answer parsed and checked."""
     rows, correct, unparsed = [], 0, 0
     for example, text in zip(examples, texts):
         answer = task.parse_answer(text, example)

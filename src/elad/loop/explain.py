@@ -10,7 +10,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from elad.config import SelectionConfig
-from elad.loop.progress import stage
+from elad.loop.progress import groups_left, in_groups
 from elad.selection import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, measures
 from elad.store import RunStore
 from elad.students import Student
@@ -37,39 +37,40 @@ def explanation_rows(task: Task, example: Example, texts: list[str]) -> list[tup
 
 def write_explanations(
     store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], settings: SelectionConfig,
-    samples: int, seed: int, console: Console,
+    samples: int, seed: int, console: Console, group: int,
 ) -> None:
-    """Greedy (+ `samples` sampled) explanations of the items not yet explained this round."""
+    """Greedy (+ `samples` sampled) explanations of the items not yet explained this round, stored every
+    `group` items (group k samples with seed + k)."""
     done = set(store.explanations_by_id(round_, "pool"))
-    todo = [e for e in examples if e.id not in done]
-    if not todo:
-        return
-    label = f"round {round_} · explain {len(todo)} pool items" + (f" × {1 + samples}" if samples else "")
-    with stage(console, label, len(todo) * (1 + samples)) as update:
-        texts = student.explain(
-            [task.prompt(e) for e in todo], samples=samples, temperature=settings.temperature, top_p=settings.top_p,
-            seed=seed, progress=update,
-        )
-    rows = [row for example, item_texts in zip(todo, texts) for row in explanation_rows(task, example, item_texts)]
-    store.add_explanations(round_, "pool", rows)
+    groups = groups_left(examples, group, lambda e: e.id in done)
+
+    def work(items: list[Example], index: int, progress) -> None:
+        texts = student.explain([task.prompt(e) for e in items], samples=samples, temperature=settings.temperature,
+                                top_p=settings.top_p, seed=seed + index, progress=progress)
+        store.add_explanations(round_, "pool", [row for example, item_texts in zip(items, texts)
+                                                for row in explanation_rows(task, example, item_texts)])
+
+    left = sum(map(len, groups))
+    label = f"round {round_} · explain {left} pool items" + (f" × {1 + samples}" if samples else "")
+    in_groups(console, label, groups, 1 + samples, work)
 
 
 def write_answer_scores(
-    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console, group: int
 ) -> None:
     """The answer distribution after each prefix of each item's greedy explanation."""
     done = store.answer_scores(round_)
     explanations = store.explanations_by_id(round_, "pool")
-    todo = [e for e in examples if e.id not in done]
-    if not todo:
-        return
-    steps = [reasoning_steps(explanations[e.id][0]["text"]) for e in todo]
-    with stage(console, f"round {round_} · answer after each step", len(todo)) as update:
+
+    def work(items: list[Example], index: int, progress) -> None:
         scores = student.answer_scores(
-            [task.prompt(e) for e in todo], steps, [task.candidates(e) for e in todo],
-            parse=task.parse_answer, progress=update,
+            [task.prompt(e) for e in items], [reasoning_steps(explanations[e.id][0]["text"]) for e in items],
+            [task.candidates(e) for e in items], parse=task.parse_answer, progress=progress,
         )
-    store.add_answer_scores(round_, {e.id: s for e, s in zip(todo, scores)})
+        store.add_answer_scores(round_, {e.id: s for e, s in zip(items, scores)})
+
+    in_groups(console, f"round {round_} · answer after each step", groups_left(examples, group, lambda e: e.id in done),
+              1, work)
 
 
 def forced_rows(example_id: str, distributions: list[dict[str, float]]) -> list[tuple]:
@@ -83,44 +84,48 @@ def forced_rows(example_id: str, distributions: list[dict[str, float]]) -> list[
 
 
 def write_forced_answers(
-    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console, group: int
 ) -> None:
     """The answer the student gives when made to answer after each of its explanations of each item (its
     answer sentence left out), so that no answer is read from an unfinished or prompt-echoing text."""
     forced = store.forced_answers(round_, "pool")
     explanations = store.explanations_by_id(round_, "pool")
-    todo = [e for e in examples if any((e.id, s) not in forced for s in range(len(explanations[e.id])))]
-    if not todo:
-        return
-    per_item = [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in todo]
-    with stage(console, f"round {round_} · answer after each explanation", len(todo)) as update:
+
+    def work(items: list[Example], index: int, progress) -> None:
         distributions = student.final_answers(
-            [task.prompt(e) for e in todo], per_item, [task.candidates(e) for e in todo], parse=task.parse_answer,
-            progress=update,
+            [task.prompt(e) for e in items], [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in items],
+            [task.candidates(e) for e in items], parse=task.parse_answer, progress=progress,
         )
-    rows = [row for e, item_distributions in zip(todo, distributions) for row in forced_rows(e.id, item_distributions)]
-    store.add_forced_answers(round_, "pool", rows)
+        store.add_forced_answers(round_, "pool", [row for e, item_distributions in zip(items, distributions)
+                                                  for row in forced_rows(e.id, item_distributions)])
+
+    def done(e: Example) -> bool:
+        return all((e.id, s) in forced for s in range(len(explanations[e.id])))
+
+    in_groups(console, f"round {round_} · answer after each explanation", groups_left(examples, group, done), 1, work)
 
 
 def write_step_and_forced_answers(
-    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console
+    store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], console: Console, group: int
 ) -> None:
     """`write_answer_scores` and `write_forced_answers` in one pass, for a strategy that reads both: the
     prompt and the greedy explanation are read once, for its steps and its end."""
     scored, forced = store.answer_scores(round_), store.forced_answers(round_, "pool")
     explanations = store.explanations_by_id(round_, "pool")
-    todo = [e for e in examples
-            if e.id not in scored or any((e.id, s) not in forced for s in range(len(explanations[e.id])))]
-    if not todo:
-        return
-    per_item = [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in todo]
-    with stage(console, f"round {round_} · answer after each step and each explanation", len(todo)) as update:
+
+    def work(items: list[Example], index: int, progress) -> None:
         steps, ends = student.step_and_final_answers(
-            [task.prompt(e) for e in todo], per_item, [task.candidates(e) for e in todo], parse=task.parse_answer,
-            progress=update,
+            [task.prompt(e) for e in items], [[reasoning_steps(x["text"]) for x in explanations[e.id]] for e in items],
+            [task.candidates(e) for e in items], parse=task.parse_answer, progress=progress,
         )
-    store.add_answer_scores(round_, {e.id: s for e, s in zip(todo, steps)})
-    store.add_forced_answers(round_, "pool", [row for e, d in zip(todo, ends) for row in forced_rows(e.id, d)])
+        store.add_answer_scores(round_, {e.id: s for e, s in zip(items, steps)})
+        store.add_forced_answers(round_, "pool", [row for e, d in zip(items, ends) for row in forced_rows(e.id, d)])
+
+    def done(e: Example) -> bool:
+        return e.id in scored and all((e.id, s) in forced for s in range(len(explanations[e.id])))
+
+    in_groups(console, f"round {round_} · answer after each step and each explanation",
+              groups_left(examples, group, done), 1, work)
 
 
 def timed(store: RunStore, round_: int, part: str, write: Callable[[], None]) -> None:
@@ -132,17 +137,19 @@ def timed(store: RunStore, round_: int, part: str, write: Callable[[], None]) ->
 
 def round_view(
     store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
-    settings: SelectionConfig, seed: int, console: Console,
+    settings: SelectionConfig, seed: int, console: Console, group: int = 1024,
 ) -> RoundView:
+    """What the round's strategy reads about its candidates, computed where missing and stored every
+    `group` items (loop.store_every)."""
     view = RoundView(round=round_, candidates=candidates, seed=seed, is_correct=task.is_correct)
     if not needs:
         return view
     samples = settings.samples if SAMPLES in needs else 0
     timed(store, round_, "explain",
-          lambda: write_explanations(store, round_, task, student, candidates, settings, samples, seed, console))
+          lambda: write_explanations(store, round_, task, student, candidates, settings, samples, seed, console, group))
     forced = SAMPLES in needs and settings.forced_answers  # the strategy reads the explanations' own answers
     scored = ANSWER_SCORES in needs
-    args = (store, round_, task, student, candidates, console)
+    args = (store, round_, task, student, candidates, console, group)
     if forced and scored:  # one pass for both: its time is the score part's
         timed(store, round_, "score", lambda: write_step_and_forced_answers(*args))
     elif forced:

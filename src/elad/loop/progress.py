@@ -1,4 +1,4 @@
-"""Progress for long stages, and the per-round summary line.
+"""Progress for long stages, stages stored group by group, and the per-round summary line.
 
 On a terminal: a rich progress bar. Elsewhere (a job log, a pipe, CI): plain one-line records, one when
 the stage starts, one at most every `LOG_EVERY` seconds while it runs, and one when it ends, so a log
@@ -6,14 +6,39 @@ shows what a round is doing.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 LOG_EVERY = 30.0  # seconds between plain progress records
+
+Item = TypeVar("Item")
+
+
+def groups_left(items: Sequence[Item], size: int, is_done: Callable[[Item], bool]) -> list[list[Item]]:
+    """`items` cut into groups of `size` in their order, each without the items already done. The groups
+    are the same on every run, so a stage resumed after a stop computes each group as an unstopped run
+    did (a group is stored whole, never half)."""
+    return [[item for item in items[i:i + size] if not is_done(item)] for i in range(0, len(items), size)]
+
+
+def in_groups(console: Console, description: str, groups: list[list[Item]], per_item: int,
+              work: Callable[[list[Item], int, Callable], None]) -> None:
+    """`work(items, group_index, progress)` for each group with items left (work stores what it computed),
+    under one progress bar counting `per_item` units per item."""
+    total = sum(len(group) for group in groups) * per_item
+    if not total:
+        return
+    with stage(console, description, total) as update:
+        base = 0
+        for index, items in enumerate(groups):
+            if items:
+                work(items, index, lambda done, _total=None, base=base: update(base + done))
+                base += len(items) * per_item
 
 
 @contextmanager

@@ -11,9 +11,9 @@ from rich.console import Console
 from elad.annotation import Annotation
 from elad.config import ExperimentConfig
 from elad.loop.build import Parts
-from elad.loop.evaluate import evaluate
+from elad.loop.evaluate import Evaluation, evaluate, score_texts
 from elad.loop.explain import explanation_rows, round_view
-from elad.loop.progress import stage
+from elad.loop.progress import groups_left, in_groups, stage
 from elad.loop.resume import BUDGET_SPENT
 from elad.selection.errors_auroc import error_aurocs, student_wrong
 from elad.store import RunDir, RunStore
@@ -44,7 +44,7 @@ class Stages:
             return []
         strategy = parts.batch.strategy_for(round_)
         view = round_view(self.store, round_, parts.task, parts.student, candidates, strategy.needs,
-                          self.config.selection, seed, self.console)
+                          self.config.selection, seed, self.console, self.config.loop.store_every)
         scored = strategy.score(view)
         ranked, chosen = parts.batch.choose(round_, scored, candidates, seed)
         self.store.add_selection(round_, strategy.name, [(i, s.score, s.parts) for i, s in ranked], chosen=set(chosen))
@@ -119,6 +119,9 @@ class Stages:
             for example in parts.pool if (a := annotations.get(example.id)) is not None
         ]
         warm = self.config.training.warm_start and round_ > 1
+        # What an earlier training of this round (a round finished again under a raised budget) was
+        # evaluated on belongs to those weights, not to the ones trained now.
+        self.store.forget_explanations(round_, ("test", "validation"))
         with stage(self.console, f"round {round_} · train on {len(records)}") as update:
             report = parts.student.train(
                 records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
@@ -133,15 +136,26 @@ class Stages:
         """The student's accuracy on the test split (and on the validation split, if any: metrics
         `val_accuracy`, `val_correct`, `val_total`), with every explanation stored."""
         parts = self.parts
-        ranking = self.config.loop.evaluate_by == "ranking"
         if parts.validation:
-            with stage(self.console, f"round {round_} · validate on {len(parts.validation)}",
-                       len(parts.validation)) as update:
-                checked = evaluate(parts.student, parts.task, parts.validation, progress=update, ranking=ranking)
-            self.store.add_explanations(round_, "validation", checked.rows)
+            checked = self._evaluate_on(round_, "validation", parts.validation, "validate")
             self.store.set_metrics(round_, "validation", {f"val_{k}": v for k, v in checked.metrics().items()})
-        with stage(self.console, f"round {round_} · evaluate on {len(parts.test)}", len(parts.test)) as update:
-            result = evaluate(parts.student, parts.task, parts.test, progress=update, ranking=ranking)
-        self.store.add_explanations(round_, "test", result.rows)
+        result = self._evaluate_on(round_, "test", parts.test, "evaluate")
         self.store.set_metrics(round_, "test", result.metrics())
         return result.accuracy
+
+    def _evaluate_on(self, round_: int, role: str, examples: list[Example], verb: str) -> Evaluation:
+        """The student's texts for `examples`, written every loop.store_every items (those stored before a
+        stop are kept), then scored together."""
+        parts, ranking = self.parts, self.config.loop.evaluate_by == "ranking"
+        texts = {eid: rows[0]["text"] for eid, rows in self.store.explanations_by_id(round_, role).items()}
+
+        def work(items: list[Example], index: int, progress) -> None:
+            checked = evaluate(parts.student, parts.task, items, progress=progress, ranking=ranking)
+            self.store.add_explanations(round_, role, checked.rows)
+            texts.update((row[0], row[2]) for row in checked.rows)
+
+        groups = groups_left(examples, self.config.loop.store_every, lambda e: e.id in texts)
+        left = sum(map(len, groups))
+        label = f"round {round_} · {verb} on {len(examples)}" + (f" ({left} left)" if left < len(examples) else "")
+        in_groups(self.console, label, groups, 1, work)
+        return score_texts(parts.task, examples, [texts[e.id] for e in examples])

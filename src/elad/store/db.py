@@ -294,6 +294,11 @@ class RunStore:
         with self.transaction():
             self.db.executemany("INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
 
+    def forget_explanations(self, round_: int, roles: Iterable[str]) -> None:
+        """Delete the round's explanations for `roles`: they were written by weights that are being replaced."""
+        with self.transaction():
+            self.db.executemany("DELETE FROM explanations WHERE round = ? AND role = ?", [(round_, r) for r in roles])
+
     def explanations(self, round_: int, role: str) -> list[dict]:
         query = "SELECT * FROM explanations WHERE round = ? AND role = ? ORDER BY example_id, sample"
         return [dict(r) for r in self.db.execute(query, (round_, role))]
