@@ -1,4 +1,10 @@
-"""Which checkpoints a training resumes from: its own, and only complete ones."""
+"""Which checkpoints a training resumes from: its own, and only complete ones that read back."""
+
+import logging
+
+import pytest
+import torch
+from safetensors.torch import save_file
 
 from elad.students import checkpoints
 from elad.students.common import TrainRecord
@@ -19,6 +25,31 @@ def test_the_newest_complete_checkpoint_is_resumed_and_a_half_written_one_remove
     (tmp_path / "checkpoint-notes").mkdir()  # not a step: left alone
     assert checkpoints.last_complete(tmp_path) == newest  # by step number: 12 beats 4 although "4" > "12" as text
     assert not half_written.exists() and (tmp_path / "checkpoint-notes").exists()
+
+
+def _written(folder, step):
+    """A checkpoint with the kinds of files the Trainer writes: torch archives, safetensors, JSON."""
+    path = _checkpoint(folder, step)
+    torch.save({"state": {0: {"exp_avg": torch.ones(64)}}}, path / "optimizer.pt")
+    save_file({"lora_A": torch.ones(8, 8)}, str(path / "adapter_model.safetensors"))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["cut optimizer.pt", "zero optimizer.pt", "cut adapter_model.safetensors",
+                                    "zero adapter_model.safetensors", "cut trainer_state.json"])
+def test_a_complete_checkpoint_that_does_not_read_back_is_removed_and_an_older_one_resumed(tmp_path, damage, caplog):
+    older = _written(tmp_path, 4)
+    newest = _written(tmp_path, 8)
+    (newest / checkpoints.COMPLETE).write_text('{"global_step": 8}')
+    assert checkpoints.last_complete(tmp_path) == newest  # intact: resumed from
+
+    how, name = damage.split()
+    data = (newest / name).read_bytes()
+    (newest / name).write_bytes(data[: len(data) // 2] if how == "cut" else bytes(len(data)))
+    with caplog.at_level(logging.WARNING, logger="elad"):
+        assert checkpoints.last_complete(tmp_path) == older
+    assert not newest.exists()
+    assert f"checkpoint-8 does not read back ({name}" in caplog.text
 
 
 def test_a_folder_without_checkpoints_resumes_nothing(tmp_path):

@@ -11,8 +11,10 @@ deleted (the round's adapter is saved by the loop).
 
 import hashlib
 import json
+import logging
 import shutil
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +23,8 @@ import torch
 from transformers import TrainerCallback
 
 from elad.students.common import TrainRecord
+
+log = logging.getLogger(__name__)
 
 KEY_FILE = "resume-key.txt"
 PREFIX = "checkpoint-"
@@ -47,12 +51,38 @@ def claim(folder: Path, key: str) -> None:
 
 
 def last_complete(folder: Path) -> Path | None:
-    """The newest checkpoint that was written to the end (a kill during a save leaves one without its
-    trainer state, which is deleted: the previous one is only removed after a save completes)."""
+    """The newest checkpoint that was written to the end and reads back (a kill during a save leaves one
+    without its trainer state; a crash of the machine may leave files that were never flushed): others are
+    deleted, so that the training resumes from an older one, or starts again, instead of failing."""
     for candidate in sorted(_checkpoints(folder), key=_step, reverse=True):
         if (candidate / COMPLETE).exists():
-            return candidate
+            damaged = _unreadable(candidate)
+            if damaged is None:
+                return candidate
+            log.warning("training checkpoint %s does not read back (%s): not resumed from", candidate, damaged)
         shutil.rmtree(candidate, ignore_errors=True)
+    return None
+
+
+def _unreadable(checkpoint: Path) -> str | None:
+    """What in `checkpoint` does not read back, or None: the trainer state must parse, every torch file
+    (a zip archive) must pass its checksums, every safetensors file must hold what its header lists."""
+    from safetensors import safe_open
+
+    for path in sorted(checkpoint.rglob("*")):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(path) as archive:
+                    if archive.testzip() is not None:
+                        return f"{path.name}: a checksum fails"
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as tensors:
+                    for name in tensors.keys():
+                        tensors.get_slice(name)
+        except Exception as error:  # noqa: BLE001 - any failure to read means: do not resume from it
+            return f"{path.name}: {type(error).__name__}"
     return None
 
 
