@@ -1,5 +1,5 @@
 """Memory a student process holds after a round's training, with and without handing the freed heap back
-(`training.give_back_memory`, glibc's malloc_trim, called after every training).
+(`elad.students.memory.give_back_memory`, glibc's malloc_trim, called after every training).
 
 Trains the student's LoRA on `--items` e-SNLI rationales, then reads the process's anonymous resident
 memory (RssAnon: not the model files mapped from disk) before and after the trim, and after generating,

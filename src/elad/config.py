@@ -104,6 +104,10 @@ class TrainingConfig(Strict):
     batch_size: PositiveInt = 4
     gradient_accumulation: PositiveInt = 1
     max_length: PositiveInt = 384
+    gradient_checkpointing: bool = Field(
+        False, description="recompute each layer's activations during the backward pass instead of holding them "
+                           "all: much less training memory for about 1.5x the training time (BENCHMARKS.md, Memory)",
+    )
     warm_start: bool = Field(False, description="continue from last round's adapter instead of the base model")
     processes: PositiveInt = Field(
         1, description="train each round in this many processes through `accelerate launch` (data parallel on "

@@ -648,3 +648,30 @@ def test_training_in_two_processes_resumes_from_their_checkpoint(small_llama_dir
     altered.train(pairs, settings, seed=5, log_dir=tmp_path)
     assert not torch.allclose(_lora_weights(altered)[next(k for k in expected if "lora_B" in k)],
                               expected[next(k for k in expected if "lora_B" in k)], atol=1e-3)
+
+
+def test_gradient_checkpointing_trains_the_same_weights(small_llama_dir, tmp_path, monkeypatch):
+    """Recomputing activations in the backward pass (with the dropout masks of the forward one) changes the
+    memory, not the training: the same seed ends with the same adapter. Both sides compute every row's own
+    prompt start, which checkpointed layers must (they keep no cache to share one)."""
+    from elad.students import training
+
+    shared_start_min = training.SHARED_START_MIN
+    monkeypatch.setattr(training, "SHARED_START_MIN", 10**6)
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    trained, recomputing = {}, {}
+    for on in (False, True):
+        student = _resumable_student(small_llama_dir)  # LoRA dropout 0.1
+        settings = TrainingConfig(epochs=2, learning_rate=1e-2, batch_size=4, gradient_checkpointing=on)
+        seen = recomputing.setdefault(on, set())
+        student.train(pairs, settings, seed=5, progress=lambda step, total: seen.add(training._recomputes(student.model)))
+        trained[on] = _lora_weights(student)
+    assert recomputing == {False: {False}, True: {True}}
+    assert all(torch.allclose(trained[True][name], trained[False][name], atol=1e-6) for name in trained[False])
+    assert any((trained[True][name] != 0).any() for name in trained[True] if "lora_B" in name)
+
+    monkeypatch.setattr(training, "SHARED_START_MIN", shared_start_min)
+    batch = PadCollator(student.tokenizer.pad_token_id)([student.encode_pair(p, t, 128) for p, t in pairs[:3]])
+    keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    keep[:, :-1] = batch["labels"][:, 1:] != IGNORE_INDEX
+    assert training._shared_prompt_start(batch, keep, student.model) == 0  # the rows share a start, see above

@@ -13,8 +13,7 @@ vocabularies. Batches are drawn grouped by length, so there is little padding.
 folder, it checkpoints as it goes and resumes an interrupted training of the same set (checkpoints.py).
 """
 
-import ctypes
-import gc
+import dataclasses
 import math
 import tempfile
 import time
@@ -31,6 +30,7 @@ from elad.errors import EladError
 from elad.students import checkpoints
 from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
 from elad.students.launch import train_in_processes
+from elad.students.memory import give_back_memory
 from elad.students.prompting import PromptFormat
 from elad.students.scoring import _accepts_logits_to_keep
 from elad.students.weights import StudentWeights
@@ -89,18 +89,6 @@ def train_here(weights, prompts, records, settings, seed, warm_start, progress=N
     return TrainReport(len(records), steps, loss, time.time() - started, tokens)
 
 
-def give_back_memory() -> None:
-    """Return what training freed to the system. glibc keeps freed heap pages for reuse, so without this a
-    process that trained holds its training peak (activations, optimizer) while it goes on to generate,
-    which needs far less (bench/training_memory.py)."""
-    gc.collect()
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, Windows, musl): nothing to trim this way
-        return
-    libc.malloc_trim(0)
-
-
 def _feature_tokens(feature: dict, seq2seq: bool) -> int:
     """Tokens a feature feeds the model: prompt + target (decoder-only), encoder + decoder (seq2seq)."""
     if "input_ids" not in feature:
@@ -154,15 +142,21 @@ SHARED_START_MIN = 8  # tokens: a shorter common start is not worth a separate p
 def _shared_prompt_start(batch: dict, keep: torch.Tensor, model) -> int:
     """How many leading tokens every row of the batch shares before its first kept position (the chat
     template's opening, an instruction placed first): computed once per batch instead of once per row.
-    0 when under SHARED_START_MIN, for a single row, or in a DistributedDataParallel model (two forward
-    calls per step are not what its gradient hooks expect)."""
+    0 when under SHARED_START_MIN, for a single row, in a DistributedDataParallel model (two forward calls
+    per step are not what its gradient hooks expect), or under gradient checkpointing (whose layers keep
+    no cache to pass the shared keys and values on)."""
     ids = batch["input_ids"]
-    if ids.shape[0] < 2 or isinstance(model, torch.nn.parallel.DistributedDataParallel):
+    if ids.shape[0] < 2 or isinstance(model, torch.nn.parallel.DistributedDataParallel) or _recomputes(model):
         return 0
     same = (ids == ids[:1]).all(dim=0).long().cumprod(0).sum().item()
     first_kept = int(keep.float().argmax(dim=1).min().item())  # every row has a target: keep is never all False
     length = min(same, first_kept)
     return length if length >= SHARED_START_MIN else 0
+
+
+def _recomputes(model) -> bool:
+    """Whether the model's layers recompute their activations in the backward pass (gradient checkpointing)."""
+    return any(getattr(module, "gradient_checkpointing", False) for module in model.modules())
 
 
 def _kept_logits(model, batch: dict, keep: torch.Tensor, start: int) -> torch.Tensor:
@@ -266,6 +260,7 @@ def feature_length(feature: dict) -> int:
 def training_arguments(output_dir: str, settings: TrainingConfig, seed: int, mixed_bf16: bool,
                        run_name: str | None = None) -> TrainingArguments:
     return TrainingArguments(
+        **_checkpointing_arguments(settings.gradient_checkpointing),
         output_dir=output_dir,
         run_name=run_name,
         per_device_train_batch_size=settings.batch_size,
@@ -320,6 +315,16 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
         resume = checkpoints.last_complete(log_dir) if checkpointed else None
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return result.global_step, reporter.last_loss
+
+
+def _checkpointing_arguments(on: bool) -> dict:
+    """Gradient checkpointing, non-reentrant (it needs no gradient on the inputs, which a LoRA model's frozen
+    embeddings do not give), under the name the installed transformers reads (activation_* from 5.2x on)."""
+    if not on:
+        return {}
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    return {f"{prefix}_checkpointing": True, f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 class _ListDataset(torch.utils.data.Dataset):

@@ -6,6 +6,7 @@ Loading is in two steps, `open_pretrained` (tokenizer and architecture) then `Pr
 that a setting the model cannot serve is refused before the slow part.
 """
 
+import gc
 import json
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students.common import cpu_computes_bf16
+from elad.students.memory import map_large_blocks_apart
 from elad.students.models import resolve_model
 
 STUDENT_META = "elad_student.json"  # written next to saved weights: the objective they were trained with
@@ -114,9 +116,16 @@ class StudentWeights:
         self.merge_for_generation = False
         self.merged = False
         self.version = 0
+        map_large_blocks_apart()  # what a training frees goes back to the system (memory.py)
         self.model = self._load_base()
 
+    def _drop_model(self) -> None:
+        """Let the weights held now go before others load, so that two models are never held at once."""
+        self.model = None
+        gc.collect()  # modules in reference cycles (wrappers, hooks) go with the collector, not the count
+
     def _load_base(self):
+        self._drop_model()
         model = self.pretrained.load_base()
         self.merged = False
         self.version += 1
@@ -152,6 +161,7 @@ class StudentWeights:
         """The base model plus a saved adapter (or a saved full model) in place of the current weights."""
         directory = Path(directory)
         if not (directory / "adapter_config.json").exists():  # a full fine-tune: the whole model
+            self._drop_model()
             self.model = self.pretrained.load_saved(directory)
             self.merged = False
             self.version += 1
