@@ -671,7 +671,11 @@ def test_gradient_checkpointing_trains_the_same_weights(small_llama_dir, tmp_pat
     assert any((trained[True][name] != 0).any() for name in trained[True] if "lora_B" in name)
 
     monkeypatch.setattr(training, "SHARED_START_MIN", shared_start_min)
-    batch = PadCollator(student.tokenizer.pad_token_id)([student.encode_pair(p, t, 128) for p, t in pairs[:3]])
+    opening = "Read the premise and the hypothesis, then answer. "  # a start the rows share
+    encoded = [student.encode_pair(opening + prompt, target, 128) for prompt, target in pairs[:3]]
+    batch = PadCollator(student.tokenizer.pad_token_id)(encoded)
     keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
     keep[:, :-1] = batch["labels"][:, 1:] != IGNORE_INDEX
-    assert training._shared_prompt_start(batch, keep, student.model) == 0  # the rows share a start, see above
+    assert training._shared_prompt_start(batch, keep, student.model) == 0  # checkpointed: each row its own start
+    student.model.gradient_checkpointing_disable()
+    assert training._shared_prompt_start(batch, keep, student.model) >= training.SHARED_START_MIN  # they share one

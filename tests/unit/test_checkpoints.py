@@ -23,33 +23,63 @@ def test_the_newest_complete_checkpoint_is_resumed_and_a_half_written_one_remove
     newest = _checkpoint(tmp_path, 12)
     half_written = _checkpoint(tmp_path, 16, complete=False)
     (tmp_path / "checkpoint-notes").mkdir()  # not a step: left alone
+    checkpoints.prune(tmp_path)
     assert checkpoints.last_complete(tmp_path) == newest  # by step number: 12 beats 4 although "4" > "12" as text
     assert not half_written.exists() and (tmp_path / "checkpoint-notes").exists()
+
+
+def test_looking_up_the_checkpoint_to_resume_from_deletes_nothing(tmp_path):
+    """Each of several training processes looks it up; only `prune`, run once before them, deletes."""
+    newest = _checkpoint(tmp_path, 12)
+    half_written = _checkpoint(tmp_path, 16, complete=False)
+    assert checkpoints.last_complete(tmp_path) == newest
+    assert half_written.exists()
 
 
 def _written(folder, step):
     """A checkpoint with the kinds of files the Trainer writes: torch archives, safetensors, JSON."""
     path = _checkpoint(folder, step)
-    torch.save({"state": {0: {"exp_avg": torch.ones(64)}}}, path / "optimizer.pt")
+    torch.save({"state": {0: {"exp_avg": torch.ones(4096)}}}, path / "optimizer.pt")  # the data is most of it
     save_file({"lora_A": torch.ones(8, 8)}, str(path / "adapter_model.safetensors"))
     return path
 
 
-@pytest.mark.parametrize("damage", ["cut optimizer.pt", "zero optimizer.pt", "cut adapter_model.safetensors",
-                                    "zero adapter_model.safetensors", "cut trainer_state.json"])
+def _damaged(data: bytes, how: str) -> bytes:
+    if how == "cut":
+        return data[: len(data) // 2]
+    if how == "zero":
+        return bytes(len(data))
+    middle = len(data) // 2  # "flip": one byte of the data, the archive's index intact
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+
+
+@pytest.mark.parametrize("damage", ["cut optimizer.pt", "zero optimizer.pt", "flip optimizer.pt",
+                                    "cut adapter_model.safetensors", "zero adapter_model.safetensors",
+                                    "cut trainer_state.json"])
 def test_a_complete_checkpoint_that_does_not_read_back_is_removed_and_an_older_one_resumed(tmp_path, damage, caplog):
     older = _written(tmp_path, 4)
     newest = _written(tmp_path, 8)
     (newest / checkpoints.COMPLETE).write_text('{"global_step": 8}')
+    checkpoints.prune(tmp_path)
     assert checkpoints.last_complete(tmp_path) == newest  # intact: resumed from
 
     how, name = damage.split()
-    data = (newest / name).read_bytes()
-    (newest / name).write_bytes(data[: len(data) // 2] if how == "cut" else bytes(len(data)))
+    (newest / name).write_bytes(_damaged((newest / name).read_bytes(), how))
     with caplog.at_level(logging.WARNING, logger="elad"):
-        assert checkpoints.last_complete(tmp_path) == older
+        checkpoints.prune(tmp_path)
+    assert checkpoints.last_complete(tmp_path) == older
     assert not newest.exists()
     assert f"checkpoint-8 does not read back ({name}" in caplog.text
+    if how == "flip":
+        assert "a checksum fails" in caplog.text
+
+
+def test_a_checkpoint_that_cannot_be_read_for_another_reason_is_kept(tmp_path, monkeypatch):
+    newest = _written(tmp_path, 8)
+    monkeypatch.setattr(checkpoints.zipfile, "ZipFile", lambda path: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(MemoryError):
+        checkpoints.prune(tmp_path)
+    assert newest.exists()
 
 
 def test_a_folder_without_checkpoints_resumes_nothing(tmp_path):

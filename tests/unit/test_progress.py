@@ -38,3 +38,15 @@ def test_a_terminal_gets_the_bar_and_no_records():
     with progress.stage(Console(file=out, width=200, force_terminal=True), "round 1 · annotate", 2) as update:
         update(2)
     assert "started" not in out.getvalue()
+
+
+def test_a_stage_group_samples_with_a_seed_no_other_round_or_run_seed_uses():
+    from elad.loop.explain import group_seed
+    from elad.loop.stages import round_seed
+
+    assert group_seed(round_seed(3, 2), 0) == round_seed(3, 2)  # one group: the round's own seed
+    rounds = {round_seed(seed, round_) for seed in range(4) for round_ in range(20)}
+    later_groups = {group_seed(round_seed(seed, round_), index) for seed in range(4) for round_ in range(20)
+                    for index in range(1, 20)}
+    assert not rounds & later_groups
+    assert len(later_groups) == 4 * 20 * 19

@@ -35,18 +35,27 @@ def explanation_rows(task: Task, example: Example, texts: list[str]) -> list[tup
     return rows
 
 
+GROUP_SEED_STRIDE = 7_777_777  # far from the next round's seed (+1) and the next run seed's (+1_000_003)
+
+
+def group_seed(seed: int, index: int) -> int:
+    """The sampling seed of a stage's group `index`: group 0 samples with the round's seed itself, and no
+    later group with another round's."""
+    return seed + index * GROUP_SEED_STRIDE
+
+
 def write_explanations(
     store: RunStore, round_: int, task: Task, student: Student, examples: list[Example], settings: SelectionConfig,
     samples: int, seed: int, console: Console, group: int,
 ) -> None:
     """Greedy (+ `samples` sampled) explanations of the items not yet explained this round, stored every
-    `group` items (group k samples with seed + k)."""
+    `group` items (group k samples with `group_seed(seed, k)`)."""
     done = set(store.explanations_by_id(round_, "pool"))
     groups = groups_left(examples, group, lambda e: e.id in done)
 
     def work(items: list[Example], index: int, progress) -> None:
         texts = student.explain([task.prompt(e) for e in items], samples=samples, temperature=settings.temperature,
-                                top_p=settings.top_p, seed=seed + index, progress=progress)
+                                top_p=settings.top_p, seed=group_seed(seed, index), progress=progress)
         store.add_explanations(round_, "pool", [row for example, item_texts in zip(items, texts)
                                                 for row in explanation_rows(task, example, item_texts)])
 
@@ -137,7 +146,7 @@ def timed(store: RunStore, round_: int, part: str, write: Callable[[], None]) ->
 
 def round_view(
     store: RunStore, round_: int, task: Task, student: Student, candidates: list[Example], needs: frozenset[str],
-    settings: SelectionConfig, seed: int, console: Console, group: int = 1024,
+    settings: SelectionConfig, seed: int, console: Console, group: int,
 ) -> RoundView:
     """What the round's strategy reads about its candidates, computed where missing and stored every
     `group` items (loop.store_every)."""

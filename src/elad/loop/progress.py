@@ -22,7 +22,7 @@ Item = TypeVar("Item")
 def groups_left(items: Sequence[Item], size: int, is_done: Callable[[Item], bool]) -> list[list[Item]]:
     """`items` cut into groups of `size` in their order, each without the items already done. The groups
     are the same on every run, so a stage resumed after a stop computes each group as an unstopped run
-    did (a group is stored whole, never half)."""
+    did (a group counts as done once all it computes is stored)."""
     return [[item for item in items[i:i + size] if not is_done(item)] for i in range(0, len(items), size)]
 
 

@@ -15,11 +15,13 @@ import logging
 import shutil
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from transformers import TrainerCallback
 
 from elad.students.common import TrainRecord
@@ -50,25 +52,36 @@ def claim(folder: Path, key: str) -> None:
     key_file.write_text(key + "\n")
 
 
-def last_complete(folder: Path) -> Path | None:
-    """The newest checkpoint that was written to the end and reads back (a kill during a save leaves one
-    without its trainer state; a crash of the machine may leave files that were never flushed): others are
-    deleted, so that the training resumes from an older one, or starts again, instead of failing."""
+def prune(folder: Path) -> None:
+    """Delete, newest first, the checkpoints a training cannot resume from, up to the first it can: one
+    without its trainer state (a kill during a save) or whose files do not read back (a crash of the
+    machine may leave files that were never flushed), so that the training resumes from an older one, or
+    starts again, instead of failing. Run once before a training starts (`train` does, not each of its
+    processes, which would read every file again and delete what another is reading)."""
     for candidate in sorted(_checkpoints(folder), key=_step, reverse=True):
         if (candidate / COMPLETE).exists():
             damaged = _unreadable(candidate)
             if damaged is None:
-                return candidate
+                return
             log.warning("training checkpoint %s does not read back (%s): not resumed from", candidate, damaged)
         shutil.rmtree(candidate, ignore_errors=True)
-    return None
+
+
+def last_complete(folder: Path) -> Path | None:
+    """The newest checkpoint written to its end (after `prune`, one that reads back), or None."""
+    complete = [candidate for candidate in _checkpoints(folder) if (candidate / COMPLETE).exists()]
+    return max(complete, key=_step, default=None)
+
+
+# What reading a damaged file raises (ValueError covers bad JSON and bad UTF-8). Other errors (memory,
+# permissions, too many open files) say nothing about the checkpoint, so they do not get it deleted.
+DAMAGED = (ValueError, EOFError, zipfile.BadZipFile, zlib.error, SafetensorError)
 
 
 def _unreadable(checkpoint: Path) -> str | None:
     """What in `checkpoint` does not read back, or None: the trainer state must parse, every torch file
-    (a zip archive) must pass its checksums, every safetensors file must hold what its header lists."""
-    from safetensors import safe_open
-
+    (a zip archive) must pass its checksums, every safetensors file's header must parse and its size match
+    it (safetensors keeps no checksum of the data)."""
     for path in sorted(checkpoint.rglob("*")):
         try:
             if path.suffix == ".json":
@@ -78,10 +91,9 @@ def _unreadable(checkpoint: Path) -> str | None:
                     if archive.testzip() is not None:
                         return f"{path.name}: a checksum fails"
             elif path.suffix == ".safetensors":
-                with safe_open(str(path), framework="pt") as tensors:
-                    for name in tensors.keys():
-                        tensors.get_slice(name)
-        except Exception as error:  # noqa: BLE001 - any failure to read means: do not resume from it
+                with safe_open(str(path), framework="pt"):  # opening reads and checks the header
+                    pass
+        except DAMAGED as error:
             return f"{path.name}: {type(error).__name__}"
     return None
 

@@ -58,6 +58,7 @@ def train(
     if checkpointed:
         checkpoints.claim(log_dir, checkpoints.training_key(
             weights.config.model_dump(mode="json"), records, settings.model_dump(mode="json"), seed, warm_start))
+        checkpoints.prune(log_dir)
     if settings.processes > 1:
         report = train_in_processes(weights, records, settings, seed, warm_start, log_dir, run_name)
         weights.version += 1  # as after training here (loading the trained weights counted one change already)
@@ -293,7 +294,8 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
     the student's base weights (bf16 where that is fast, see `pick_device_and_dtype`) with fp32 adapter
     weights, without autocast. With `settings.report_to`, the trackers log under `log_dir` (else a scratch
     folder) as `run_name`. With `log_dir` and `settings.checkpoint_minutes`, checkpoints are saved there and
-    the last complete one is resumed from (`train` has removed those of any other training)."""
+    the last complete one is resumed from (`train` has removed those of any other training, and those
+    that do not read back)."""
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     mixed_bf16 = gpu_bf16 or (not torch.cuda.is_available() and autocast_bf16 and cpu_computes_bf16())
     reporter = _ReportProgress(progress)

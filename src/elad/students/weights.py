@@ -120,7 +120,8 @@ class StudentWeights:
         self.model = self._load_base()
 
     def _drop_model(self) -> None:
-        """Let the weights held now go before others load, so that two models are never held at once."""
+        """Let the weights held now go before others load, so that two models are never held at once. A load
+        that then fails leaves the student without a model: the error ends the run, which reloads on resume."""
         self.model = None
         gc.collect()  # modules in reference cycles (wrappers, hooks) go with the collector, not the count
 
