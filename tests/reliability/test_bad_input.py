@@ -326,6 +326,48 @@ def test_looking_at_a_live_run_reads_what_its_writer_committed(tmp_path):
         writer.close()
 
 
+KILLED_MID_WRITE = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size=1")  # changed pages go to the file before the commit, the originals to the journal
+db.execute("BEGIN")
+db.execute(sys.argv[2])
+os._exit(9)  # killed: no commit, no rollback, a hot journal left beside the file
+"""
+
+
+def _killed_mid_write(database: Path, statement: str) -> None:
+    subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(database), statement], check=False)
+    assert database.with_name(database.name + "-journal").stat().st_size > 0
+
+
+def test_a_store_whose_writer_was_killed_mid_transaction_reads_back_what_was_committed(tmp_path):
+    """A read-only connection refuses a file with a hot rollback journal (SQLITE_READONLY_ROLLBACK): the
+    unfinished transaction is undone first, and status shows the committed rounds."""
+    run_dir = _stored_run(tmp_path)
+    db = sqlite3.connect(run_dir / "run.db")
+    assert db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"  # as a copy made with the shell
+    db.close()
+    _killed_mid_write(run_dir / "run.db", "UPDATE examples SET question = 'half written' || question")
+    result = runner.invoke(app, ["status", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "50.0%" in result.output
+    assert not (run_dir / "run.db-journal").exists()
+    questions = sqlite3.connect(run_dir / "run.db").execute("SELECT question FROM examples").fetchall()
+    assert questions and not any(q.startswith("half written") for (q,) in questions)
+
+
+def test_a_store_killed_while_it_was_created_opens_for_the_next_run(tmp_path):
+    database = tmp_path / "run.db"
+    sqlite3.connect(database).execute("CREATE TABLE filler (x)").connection.commit()
+    _killed_mid_write(database, "INSERT INTO filler SELECT zeroblob(4000) FROM (WITH RECURSIVE n(i) AS "
+                                "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n)")
+    store = RunStore(database)
+    store.start_round(1)
+    assert [row["round"] for row in store.rounds()] == [1]
+    store.close()
+
+
 @pytest.mark.parametrize("case", ["not-utf8", "a-directory"])
 def test_a_config_that_is_not_utf8_text_or_is_a_directory_is_named(tmp_path, case):
     if case == "not-utf8":

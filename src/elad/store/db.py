@@ -68,7 +68,7 @@ class Totals:
 def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
     """A read-only connection (`mode=ro`) to the store at `path`, checked whole (PRAGMA quick_check); an
     EladError naming the file if it is missing, empty, not SQLite, damaged (e.g. truncated) or, with
-    need_tables, holds no elad tables. Writes nothing to the file.
+    need_tables, holds no elad tables. Writes nothing to the file (but see the rollback -journal below).
 
     Side files. SQLite reads a WAL database through its -shm index and, even for a read-only connection,
     creates the -shm (and an empty -wal) when they are absent, and leaves them behind. A store with no -wal
@@ -76,8 +76,10 @@ def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
     in the file itself, so it is opened `immutable=1`: no -shm, no -wal, no locks. Should that read fail
     because a run started meanwhile (a -wal has appeared), it is read again the normal way. A store with a
     -wal (a live run, or one that was killed) is read the normal way: its latest rounds are in the WAL, and
-    the -shm that SQLite may create for it is the price of reading them. (So is a rollback -journal left
-    by a crash: it is never read around.)"""
+    the -shm that SQLite may create for it is the price of reading them. A rollback -journal left by a
+    writer that was killed mid-transaction is never read around either: a read-only connection refuses
+    the file until the unfinished transaction is undone, so one read-write connection lets SQLite undo it
+    first (the only write, and it restores the last committed content)."""
     if not path.exists():
         raise EladError(f"no run store at {path} (the file does not exist)")
     if path.is_dir() or path.stat().st_size == 0:
@@ -85,8 +87,10 @@ def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
         raise EladError(f"no run store at {path} (the path {why}, not a run.db written by elad run)")
     wal, journal = path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")
     uri = "file:" + urllib.parse.quote(str(path.absolute()), safe="/") + "?mode=ro"
-    for immutable in ([True, False] if not wal.exists() and not journal.exists() else [False]):
-        db = None
+    attempts = [True, False] if not wal.exists() and not journal.exists() else [False]
+    undone = False
+    while attempts:
+        immutable, db = attempts.pop(0), None
         try:
             db = sqlite3.connect(uri + ("&immutable=1" if immutable else ""), uri=True, isolation_level=None)
             db.row_factory = sqlite3.Row
@@ -101,9 +105,34 @@ def _open_readonly(path: Path, need_tables: bool) -> sqlite3.Connection:
                 db.close()
             if immutable and wal.exists():
                 continue
+            if _left_unfinished(error) and not undone:
+                undone = _undo_unfinished_write(path)
+                if undone:
+                    attempts.append(False)
+                    continue
             reason = " ".join(str(error).split())  # one line: quick_check reports span lines
             raise EladError(f"{path}: not a readable elad run store ({reason[:300]})") from None
     raise AssertionError("unreachable")
+
+
+def _left_unfinished(error: sqlite3.DatabaseError) -> bool:
+    """Whether a read-only connection refused the file because a killed writer left work for the next one
+    (SQLITE_READONLY_ROLLBACK: a hot journal; _RECOVERY / _CANTINIT: a WAL index to rebuild)."""
+    return getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY_")
+
+
+def _undo_unfinished_write(path: Path) -> bool:
+    """Let SQLite finish what a killed writer left (it does on a read-write connection's first read).
+    False when the file cannot be written here (a read-only copy): the caller reports the refusal."""
+    try:
+        db = sqlite3.connect(path, timeout=60)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def copy_database(source: Path, target: Path) -> None:
