@@ -6,7 +6,8 @@ number of tokens for every sequence, in one batch of `--batch` sequences:
 - transformers: the student's model (the packaged GGUF de-quantized, fp32 on a CPU without native bf16),
   a prompt pass, then `generate` with min_new_tokens = max_new_tokens (the prompt pass is subtracted);
 - llama.cpp: the packaged Q4_K_M GGUF through llama-cpp-python's low-level API, every sequence in one
-  `llama_decode` batch per step (the high-level `Llama` object decodes one sequence at a time).
+  `llama_decode` batch per step (the high-level `Llama` object decodes one sequence at a time), with
+  the weights in the file's layout (tests/llamacpp.py: llama.cpp's AMX layout crashes on CPUs with AMX).
 
     nice .venv/bin/python -u bench/engine_bound.py [--batch 48] [--new-tokens 64] [--threads 2]
 
@@ -15,6 +16,7 @@ transformers_prompt_tps=... transformers_decode_tps=... llamacpp_prompt_tps=... 
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "dsbs-rationales" / "esnli"
+sys.path.insert(0, str(REPO))  # tests.llamacpp
+from tests.llamacpp import plain_weight_layouts  # noqa: E402
 
 
 def rendered_prompts(student, count: int) -> list[str]:
@@ -53,6 +57,7 @@ def llamacpp_rates(gguf: Path, rendered: list[str], new_tokens: int, threads: in
     """(prompt tokens/s, decoded tokens/s) with every sequence in one llama_decode batch per step (greedy)."""
     import llama_cpp as lc
 
+    plain_weight_layouts()
     lc.llama_backend_init()
     model = lc.llama_model_load_from_file(str(gguf).encode(), lc.llama_model_default_params())
     vocab = lc.llama_model_get_vocab(model)

@@ -10,15 +10,19 @@ Last line: gguf_same_answers=<f16>/<quant> gguf_same_text=<f16>/<quant> items=<n
 """
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from elad.config import load_config
-from elad.export import export_round
-from elad.store import RunDir
-from elad.students import Student
-from elad.tasks import TASKS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.llamacpp
+from tests.llamacpp import plain_weight_layouts  # noqa: E402
+
+from elad.config import load_config  # noqa: E402
+from elad.export import export_round  # noqa: E402
+from elad.store import RunDir  # noqa: E402
+from elad.students import Student  # noqa: E402
+from elad.tasks import TASKS  # noqa: E402
 
 
 def main() -> None:
@@ -31,6 +35,7 @@ def main() -> None:
 
     import llama_cpp
 
+    plain_weight_layouts()
     run = RunDir(args.run_dir)
     config = load_config(run.config_path)
     task = TASKS.create(config.task.name, path=config.task.path, **config.task.options)

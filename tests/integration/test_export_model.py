@@ -82,6 +82,10 @@ def test_the_gguf_runs_in_llama_cpp_with_the_students_greedy_outputs(trained_run
     llama_cpp = pytest.importorskip("llama_cpp")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from tests.llamacpp import plain_weight_layouts
+
+    plain_weight_layouts()
+
     from elad.store import RunStore
 
     out = export_round(trained_run, 1, tmp_path / "student", gguf=True, gguf_quant="q8_0")

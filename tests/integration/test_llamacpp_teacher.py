@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -34,9 +35,9 @@ def llama_server(tmp_path_factory):
     port = _free_port()
     log = open(tmp_path_factory.mktemp("llama") / "server.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "tests.llamacpp", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
          "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "qwen-0.5b"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],  # where `tests` imports
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 120
