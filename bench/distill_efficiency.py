@@ -81,7 +81,7 @@ def base_config(args) -> dict:
         "task": {**TASKS[args.task], "pool_size": args.pool, "test_size": args.test,
                  "instruction_first": args.instruction_first},
         "student": {"model": args.student, "max_new_tokens": args.max_new_tokens, "generation_batch_size": 48,
-                    "lora": {"r": 16, "alpha": 32}, "threads": args.threads},
+                    "lora": {"r": 16, "alpha": 32}, "threads": args.threads, "dtype": args.dtype},
         "training": {"objective": args.objective, "alpha": 0.5, "inference": ANSWERS_BY[args.objective][0],
                      "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 8,
                      "max_length": args.max_length},
@@ -204,9 +204,9 @@ def _free_port() -> int:
 def start_llama_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "tests.llamacpp", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
          "--n_threads", "2", "--n_ctx", "4096", "--model_alias", "qwen2.5-coder-1.5b"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],  # tests.llamacpp
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 300
@@ -278,6 +278,9 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--instruction-first", action="store_true",
                         help="the task's instruction before the question (prompts share their opening)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "auto"),
+                        help="the student's weights. float32 computes alike on every CPU, so a grid run across "
+                             "machines stays paired; auto takes bf16 where the CPU computes it natively")
     parser.add_argument("--threads", type=int, help="CPU threads of each run (default: all cores); with other "
                         "work on the machine, fewer threads than cores keep both from waiting on each other")
     parser.add_argument("--annotator-seeds", type=int, default=1)

@@ -4,13 +4,16 @@ A run directory holds adapters and caches of hundreds of MB; what a table, a rep
 is its config and its run database. `keep` copies, for every finished run under SRC (a folder holding
 run.db), its `config.yaml` and a consistent, gzipped copy of its store (`run.db.gz`) to the same place
 under DEST, with the grid's own files (grid.yaml, grid_results.*, summary.json, efficiency-*.md). Runs
-still going are left out. `restore` does the reverse: every kept run under DEST back under SRC, where
-a rerun of the benchmark skips it.
+still going are left out, unless `--unfinished`: then a run that started is kept too, apart, under
+DEST/unfinished (removed from there once the run is kept finished), so that a machine lost mid-grid
+costs only the stage that was running. `restore` does the reverse: every kept run under DEST back under
+SRC, where a rerun of the benchmark skips a finished one and resumes an unfinished one (its lost
+adapters are trained again from the store, with the same seed and order).
 
-    .venv/bin/python bench/keep_runs.py keep runs/efficiency-v2 bench/results/efficiency-v2
+    .venv/bin/python bench/keep_runs.py keep runs/efficiency-v2 bench/results/efficiency-v2 [--unfinished]
     .venv/bin/python bench/keep_runs.py restore runs/efficiency-v2 bench/results/efficiency-v2
 
-Last line: kept=<runs> skipped_unfinished=<runs> (or restored=<runs> present=<runs>)
+Last line: kept=<runs> kept_unfinished=<runs> skipped_unfinished=<runs> (or restored=<runs> present=<runs>)
 """
 
 import argparse
@@ -39,30 +42,60 @@ def gzipped_backup(store: Path, target: Path) -> None:
             shutil.copyfileobj(plain, packed)
 
 
-def keep(src: Path, dest: Path) -> None:
-    kept = skipped = 0
+UNFINISHED = "unfinished"  # under DEST: runs kept before they finished
+
+
+def started_run(run_dir: Path) -> bool:
+    from elad.errors import EladError
+    from elad.store import RunDir
+
+    try:
+        store = RunDir(run_dir).open_store(readonly=True)
+    except EladError:
+        return False
+    try:
+        return bool(store.rounds())
+    finally:
+        store.close()
+
+
+def keep_one(run_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run_dir / "config.yaml", target / "config.yaml")
+    gzipped_backup(run_dir / "run.db", target / "run.db.gz")
+
+
+def keep(src: Path, dest: Path, unfinished: bool = False) -> None:
+    kept = kept_unfinished = skipped = 0
     for store in sorted(src.rglob("run.db")):
         run_dir = store.parent
-        if not finished_run(run_dir):
+        relative = run_dir.relative_to(src)
+        if finished_run(run_dir):
+            keep_one(run_dir, dest / relative)
+            shutil.rmtree(dest / UNFINISHED / relative, ignore_errors=True)
+            kept += 1
+        elif unfinished and started_run(run_dir):
+            keep_one(run_dir, dest / UNFINISHED / relative)
+            kept_unfinished += 1
+        else:
             skipped += 1
-            continue
-        target = dest / run_dir.relative_to(src)
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(run_dir / "config.yaml", target / "config.yaml")
-        gzipped_backup(store, target / "run.db.gz")
-        kept += 1
     for path in sorted(src.rglob("*")):
         if path.is_file() and (path.name in GRID_FILES or path.match("efficiency-*.md")):
             (dest / path.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest / path.relative_to(src))
-    print(f"kept={kept} skipped_unfinished={skipped}")
+    print(f"kept={kept} kept_unfinished={kept_unfinished} skipped_unfinished={skipped}")
 
 
 def restore(src: Path, dest: Path) -> None:
     restored = present = 0
     for packed in sorted(dest.rglob("run.db.gz")):
         kept_dir = packed.parent
-        run_dir = src / kept_dir.relative_to(dest)
+        relative = kept_dir.relative_to(dest)
+        if relative.parts[0] == UNFINISHED:
+            relative = relative.relative_to(UNFINISHED)
+            if (dest / relative / "run.db.gz").exists():
+                continue  # kept finished as well: that one is restored
+        run_dir = src / relative
         if (run_dir / "run.db").exists():
             present += 1
             continue
@@ -79,8 +112,13 @@ def main() -> None:
     parser.add_argument("action", choices=("keep", "restore"))
     parser.add_argument("runs", type=Path, help="the benchmark's output folder (SRC)")
     parser.add_argument("kept", type=Path, help="the folder under bench/results (DEST)")
+    parser.add_argument("--unfinished", action="store_true", help="keep: runs that started but did not finish "
+                        "too, under DEST/unfinished")
     args = parser.parse_args()
-    (keep if args.action == "keep" else restore)(args.runs, args.kept)
+    if args.action == "keep":
+        keep(args.runs, args.kept, args.unfinished)
+    else:
+        restore(args.runs, args.kept)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,44 @@ def test_a_crash_after_training_resumes_from_the_saved_adapter(esnli_dir, tiny_m
         e["text"] for e in RunStore(tmp_path / "reference" / "run.db").explanations(2, "test")]
 
 
+def test_a_lost_adapter_is_trained_again_from_the_store(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """A run kept as its store alone (the adapters deleted) goes on as if they were there: the student that
+    selects round 2 is round 1's, trained again with the same seed and order, not the base model."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from elad.students import Student
+
+    def config(rounds):
+        data = make_config(esnli_dir, tiny_model_dir, rounds=rounds).model_dump()
+        data["selection"] = {**data["selection"], "strategy": "entropy"}  # reads the student's answers
+        return ExperimentConfig.model_validate(data)
+
+    reference = Experiment(config(2), tmp_path / "reference").run()
+    run_dir = tmp_path / "run"
+    Experiment(config(1), run_dir).run()
+    adapter = run_dir / "rounds" / "1" / "adapter"
+    trained = load_file(adapter / "adapter_model.safetensors")
+    shutil.rmtree(adapter)
+    real_train, trained_on = Student.train, []
+
+    def counting_train(self, pairs, *args, **kwargs):
+        trained_on.append(len(pairs))
+        return real_train(self, pairs, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "train", counting_train)
+    resumed = Experiment(config(2), run_dir).run()
+    assert trained_on == [4, 8]  # round 1 again (its adapter was gone), then round 2
+    again = load_file(adapter / "adapter_model.safetensors")
+    assert again.keys() == trained.keys() and all(torch.equal(again[k], trained[k]) for k in trained)
+    store, expected = RunStore(run_dir / "run.db"), RunStore(tmp_path / "reference" / "run.db")
+    assert store.chosen(2) == expected.chosen(2)
+    assert [r["accuracy"] for r in resumed] == [r["accuracy"] for r in reference]
+    assert [t["examples"] for t in store.training()] == [4, 8]
+
+
 def test_budget_stops_the_loop(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     Experiment(make_config(esnli_dir, tiny_model_dir, budget={"calls": 6}, rounds=3), run_dir).run()

@@ -109,17 +109,20 @@ class Experiment:
     def _round(self, stages: Stages, round_: int) -> str | None:
         started = time.time()
         self.store.start_round(round_)
-        self._student_at(stages.parts, round_ - 1)
-        self._fit_generation(stages.parts, round_ - 1, round_, "select")
-        with self._timed(round_, "select"):
-            chosen = self.store.chosen(round_) or stages.select(round_)
+        if not self._trained_on_all_of(round_):  # it selects, annotates (CLEAR reads it), or trains on from it
+            self._student_at(stages, round_ - 1)
+        chosen = self.store.chosen(round_)  # selected before a stop: stored
+        if not chosen:
+            self._fit_generation(stages.parts, round_ - 1, round_, "select")
+            with self._timed(round_, "select"):
+                chosen = stages.select(round_)
         stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
         if stop_reason is None:
             with self._timed(round_, "annotate"):
                 stop_reason = stages.annotate(round_, chosen)
         if self._annotated_in(round_):
             if self._trained_on_all_of(round_):
-                self._student_at(stages.parts, round_)  # trained before a crash: its saved adapter, not hours again
+                self._student_at(stages, round_)  # trained before a stop: its saved adapter, not hours again
             else:
                 with self._timed(round_, "train"):
                     stages.train(round_)
@@ -151,20 +154,29 @@ class Experiment:
         adapter is saved; a round finished under a raised budget has more annotations and trains again)."""
         done = [t["examples"] for t in self.store.training() if t["round"] == round_]
         annotated = len(self.store.annotations(up_to_round=round_))
-        return bool(done) and done[0] == annotated and self.dir.adapter(round_).exists()
+        return bool(done) and done[0] == annotated
 
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
 
-    def _student_at(self, parts: Parts, round_: int) -> None:
-        """Make the student hold the weights trained in `round_` (after a resume it starts from the base)."""
+    def _student_at(self, stages: Stages, round_: int) -> None:
+        """Make the student hold the weights trained in `round_` (after a resume it starts from the base).
+        Weights the store says were trained but whose adapter is gone (deleted, or a run kept as its store
+        alone) are trained again from the stored annotations, with the same seed and order: the run store
+        is all a run needs to go on, never a student that silently lost its training."""
         if self.student_round == round_:
             return
         adapter = self.dir.adapter(round_)
-        if round_ > 0 and adapter.exists():
-            parts.student.load_adapter(adapter)
+        if round_ > 0 and not adapter.exists() and self._trained_on_all_of(round_):
+            self.console.print(f"[yellow]round {round_}: its trained weights are missing ({adapter}); training "
+                               "them again from the stored annotations")
+            if self.config.training.warm_start and round_ > 1:
+                self._student_at(stages, round_ - 1)
+            stages.train(round_, again=True)
+        elif round_ > 0 and adapter.exists():
+            stages.parts.student.load_adapter(adapter)
         else:
-            parts.student.reset()
+            stages.parts.student.reset()
         self.student_round = round_
 
     def _fit_generation(self, parts: Parts, taught_by: int, round_: int, stage_name: str) -> None:

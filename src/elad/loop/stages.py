@@ -107,8 +107,10 @@ class Stages:
 
     # --- train and evaluate --------------------------------------------------------------------
 
-    def train(self, round_: int) -> None:
-        """Fine-tune the student on every annotation so far and save the round's adapter."""
+    def train(self, round_: int, again: bool = False) -> None:
+        """Fine-tune the student on every annotation so far and save the round's adapter. again: the round
+        was trained before (its record stands) and its adapter lost; the same training makes the same
+        weights, so what they wrote is kept."""
         parts = self.parts
         # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
         # and the network): the same config trains on the same sequence and gets the same student.
@@ -121,7 +123,8 @@ class Stages:
         warm = self.config.training.warm_start and round_ > 1
         # What an earlier training of this round (a round finished again under a raised budget) was
         # evaluated on belongs to those weights, not to the ones trained now.
-        self.store.forget_explanations(round_, ("test", "validation"))
+        if not again:
+            self.store.forget_explanations(round_, ("test", "validation"))
         with stage(self.console, f"round {round_} · train on {len(records)}") as update:
             report = parts.student.train(
                 records, self.config.training, seed=round_seed(self.config.seed, round_), warm_start=warm, progress=update,
@@ -130,7 +133,8 @@ class Stages:
         adapter = self.dir.adapter(round_)
         adapter.parent.mkdir(parents=True, exist_ok=True)
         parts.student.save_adapter(adapter)
-        self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
+        if not again:
+            self.store.add_training(round_, report.examples, report.steps, report.loss, report.seconds, report.tokens)
 
     def evaluate(self, round_: int) -> float:
         """The student's accuracy on the test split (and on the validation split, if any: metrics
