@@ -45,6 +45,17 @@ def tiny_model_dir(tokenizer_dir, tmp_path_factory) -> Path:
     return directory
 
 
+def load_bench(name: str):
+    """A script of bench/ as a module (bench/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_esnli(folder: Path, splits: dict[str, list[tuple[str, str, int]]], rationales: dict[str, list[str]]) -> Path:
     """An e-SNLI folder in the Distilling Step-by-Step layout, from (premise, hypothesis, label) rows."""
     (folder / "llm").mkdir(parents=True, exist_ok=True)

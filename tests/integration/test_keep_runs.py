@@ -1,24 +1,18 @@
 """bench/keep_runs.py: a run kept as its store alone, before it finished, resumes where it stopped."""
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
 
 from elad.loop import Experiment
 from elad.store import RunStore
+from tests.conftest import load_bench
 from tests.integration.test_loop import make_config
-
-KEEP_RUNS = Path(__file__).resolve().parents[2] / "bench" / "keep_runs.py"
 
 
 @pytest.fixture(scope="module")
 def keep_runs():
-    spec = importlib.util.spec_from_file_location("keep_runs", KEEP_RUNS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("keep_runs")
 
 
 def test_an_unfinished_run_kept_and_restored_resumes_to_the_same_result(keep_runs, esnli_dir, tiny_model_dir,

@@ -1,22 +1,16 @@
 """The efficiency benchmark's summary.json, written from run stores built here (no model)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_bench
 from tests.unit.test_report_compare import make_run
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "distill_efficiency.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("distill_efficiency", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("distill_efficiency")
 
 
 def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_path):
