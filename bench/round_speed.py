@@ -85,9 +85,16 @@ def checked_out(commit: str) -> tuple[Path, callable]:
     return folder, remove
 
 
+def cpu_label() -> str:
+    """'' on a CPU that emulates bf16 (both sides run fp32), '-bf16cpu' where `dtype: auto` picks bf16: a
+    saved side is only comparable with a side run on the same kind of CPU."""
+    flags = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
+    return "-bf16cpu" if ("avx512_bf16" in flags or "amx_bf16" in flags) else ""
+
+
 def saved_path(commit: str, config: dict) -> Path:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    return RESULTS / f"{commit}-{digest}.json"
+    return RESULTS / f"{commit}-{digest}{cpu_label()}.json"
 
 
 def old_side(args, config: dict, scratch: Path) -> dict:

@@ -1,5 +1,5 @@
 """Memory a student process holds after a round's training, with and without handing the freed heap back
-(`elad.students.memory.give_back_memory`, glibc's malloc_trim, called after every training).
+(`elad.students.memory.give_back_memory`, glibc's malloc_trim, called as every training ends).
 
 Trains the student's LoRA on `--items` e-SNLI rationales, then reads the process's anonymous resident
 memory (RssAnon: not the model files mapped from disk) before and after the trim, and after generating,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from elad.config import StudentConfig, TaskConfig, TrainingConfig
 from elad.students import Student
-from elad.students import training as training_module
+from elad.students import memory
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales" / "esnli"
 
@@ -34,8 +34,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     args = parser.parse_args()
 
-    trim = training_module.give_back_memory
-    training_module.give_back_memory = lambda: None  # measure first what training leaves held
+    trim = memory.give_back_memory
+    memory.give_back_memory = lambda: None  # measure first what training leaves held
     student = Student(StudentConfig(model=args.student, lora={"r": 16, "alpha": 32}, max_new_tokens=32))
     task = TaskConfig.model_validate({"name": "esnli", "path": str(DATA)}).open()
     examples = task.load("valid")[:args.items]

@@ -1,7 +1,7 @@
 """Peak memory and time of a round's training with and without gradient checkpointing
 (`training.gradient_checkpointing`), with glibc's allocator as it comes (a threshold for mapping blocks apart
-that rises with what is freed) and as elad sets it (`elad.students.memory`: blocks over 128 KiB always
-mapped apart, so freed ones go back to the system).
+that rises with what is freed) and as elad sets it (`elad.students.memory`: while training, blocks over
+128 KiB mapped apart, so freed ones go back to the system; generating, the heap again).
 
 Each setting trains the student's LoRA on the same `--items` e-SNLI rationales (1 epoch, seed 0) in a fresh
 process, then writes their greedy explanations (as an evaluation would). The process reports the peak of
@@ -15,6 +15,7 @@ peak / this one, train_ratio and generate_ratio = this time / that one.
 """
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -57,13 +58,22 @@ class PeakWatch:
         self.thread.join()
 
 
+@contextlib.contextmanager
+def trimmed_after():
+    """glibc's allocator as it comes while training, and the trim after it that elad does."""
+    from elad.students import memory
+
+    yield
+    memory.give_back_memory()
+
+
 def train_once(args) -> dict:
     from elad.config import StudentConfig, TaskConfig, TrainingConfig
-    from elad.students import Student, weights
+    from elad.students import Student, training
 
     checkpointing, mapped_apart = SETTINGS[args.one]
-    if not mapped_apart:
-        weights.map_large_blocks_apart = lambda: None  # glibc's allocator as it comes
+    if not mapped_apart:  # glibc's allocator as it comes; the trim after training as elad does it
+        training.training_memory = trimmed_after
 
     student = Student(StudentConfig(model=args.student, lora={"r": 16, "alpha": 32}, max_new_tokens=32))
     task = TaskConfig.model_validate({"name": "esnli", "path": str(DATA)}).open()

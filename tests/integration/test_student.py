@@ -9,13 +9,14 @@ training step ~50x dearer on CPU).
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from elad.errors import EladError
 from elad.config import StudentConfig, TrainingConfig
-from elad.students import Student
+from elad.students import Student, training
 from elad.students.common import IGNORE_INDEX, TrainRecord
 from elad.students.training import PadCollator, multitask_loss, target_loss
 
@@ -679,3 +680,25 @@ def test_gradient_checkpointing_trains_the_same_weights(small_llama_dir, tmp_pat
     assert training._shared_prompt_start(batch, keep, student.model) == 0  # checkpointed: each row its own start
     student.model.gradient_checkpointing_disable()
     assert training._shared_prompt_start(batch, keep, student.model) >= training.SHARED_START_MIN  # they share one
+
+
+def test_large_blocks_are_mapped_apart_while_training_only(tiny_model_dir, monkeypatch):
+    """Training maps large blocks apart (a lower peak); generation must get the heap back (memory.py)."""
+    from elad.config import TrainingConfig
+    from elad.students import memory
+
+    thresholds_seen = []
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(memory, "_glibc", lambda: SimpleNamespace(
+        mallopt=lambda parameter, value: thresholds_seen.append(value), malloc_trim=lambda pad: None))
+    student = Student(StudentConfig(model=str(tiny_model_dir), max_new_tokens=3, lora={"r": 2, "alpha": 4}))
+    assert thresholds_seen == []
+    real_fit = training.fit
+
+    def fit_noting_the_threshold(*args, **kwargs):
+        thresholds_seen.append(("while fitting", thresholds_seen[-1]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit", fit_noting_the_threshold)
+    student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1), seed=0)
+    assert thresholds_seen == [memory.LARGE_BLOCK, ("while fitting", memory.LARGE_BLOCK), memory.HEAP_CEILING]

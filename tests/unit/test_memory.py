@@ -1,4 +1,5 @@
-"""What a student process does to hand memory back: large blocks mapped apart, one model held at a time."""
+"""What a student process does to hand memory back: large blocks mapped apart while training, one model
+held at a time."""
 
 import weakref
 
@@ -31,21 +32,29 @@ def glibc(monkeypatch):
     return fake
 
 
-def test_large_blocks_get_a_fixed_mmap_threshold(glibc):
-    memory.map_large_blocks_apart()
-    memory.give_back_memory()
-    assert glibc.calls == [("mallopt", -3, 128 * 1024), ("malloc_trim", 0)]
+def test_training_maps_large_blocks_apart_and_generation_gets_the_heap_back(glibc):
+    with memory.training_memory():
+        assert glibc.calls == [("malloc_trim", 0), ("mallopt", -3, 128 * 1024)]
+    assert glibc.calls[2:] == [("mallopt", -3, 32 * 1024 * 1024), ("malloc_trim", 0)]
+
+
+def test_a_failed_training_still_gives_the_heap_back(glibc):
+    with pytest.raises(RuntimeError), memory.training_memory():
+        raise RuntimeError("out of memory")
+    assert glibc.calls[-2:] == [("mallopt", -3, 32 * 1024 * 1024), ("malloc_trim", 0)]
 
 
 def test_a_threshold_set_in_the_environment_is_left_alone(glibc, monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
-    memory.map_large_blocks_apart()
-    assert glibc.calls == []
+    with memory.training_memory():
+        pass
+    assert [call[0] for call in glibc.calls] == ["malloc_trim"]  # only the trim after training
 
 
 def test_without_glibc_nothing_is_called(monkeypatch):
     monkeypatch.setattr(memory, "_glibc", lambda: None)
-    memory.map_large_blocks_apart()
+    with memory.training_memory():
+        pass
     memory.give_back_memory()  # no error: nothing to call
 
 
@@ -70,4 +79,4 @@ def test_the_weights_held_go_before_the_base_ones_load(glibc):
     weights.reset()
     weights.reset()
     assert pretrained.alive_at_load == [False, False, False]
-    assert glibc.calls[0] == ("mallopt", -3, 128 * 1024)
+    assert glibc.calls == []  # loading leaves glibc's threshold alone: only training sets it

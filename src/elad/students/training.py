@@ -30,7 +30,7 @@ from elad.errors import EladError
 from elad.students import checkpoints
 from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
 from elad.students.launch import train_in_processes
-from elad.students.memory import give_back_memory
+from elad.students.memory import training_memory
 from elad.students.prompting import PromptFormat
 from elad.students.scoring import _accepts_logits_to_keep
 from elad.students.weights import StudentWeights
@@ -81,11 +81,11 @@ def train_here(weights, prompts, records, settings, seed, warm_start, progress=N
     features = prompts.features(records, settings)
     started = time.time()
     seq2seq = weights.pretrained.is_seq2seq
-    steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id, progress,
-                      seq2seq=seq2seq, autocast_bf16=not weights.is_peft() and weights.config.dtype == "auto",
-                      log_dir=log_dir, run_name=run_name)
-    weights.finish_training(settings.objective, settings.inference)
-    give_back_memory()
+    with training_memory():  # the peak stays what a batch needs (memory.py)
+        steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id,
+                          progress, seq2seq=seq2seq, log_dir=log_dir, run_name=run_name,
+                          autocast_bf16=not weights.is_peft() and weights.config.dtype == "auto")
+        weights.finish_training(settings.objective, settings.inference)
     tokens = sum(_feature_tokens(f, seq2seq) for f in features) * math.ceil(settings.epochs)
     return TrainReport(len(records), steps, loss, time.time() - started, tokens)
 

@@ -21,7 +21,6 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students.common import cpu_computes_bf16
-from elad.students.memory import map_large_blocks_apart
 from elad.students.models import resolve_model
 
 STUDENT_META = "elad_student.json"  # written next to saved weights: the objective they were trained with
@@ -116,7 +115,6 @@ class StudentWeights:
         self.merge_for_generation = False
         self.merged = False
         self.version = 0
-        map_large_blocks_apart()  # what a training frees goes back to the system (memory.py)
         self.model = self._load_base()
 
     def _drop_model(self) -> None:
