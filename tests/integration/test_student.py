@@ -702,3 +702,31 @@ def test_large_blocks_are_mapped_apart_while_training_only(tiny_model_dir, monke
     monkeypatch.setattr(training, "fit", fit_noting_the_threshold)
     student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1), seed=0)
     assert thresholds_seen == [memory.LARGE_BLOCK, ("while fitting", memory.LARGE_BLOCK), memory.HEAP_CEILING]
+
+
+def test_a_bf16_students_adapter_generates_in_bf16_and_trains_on_in_fp32(tiny_model_dir, monkeypatch):
+    """Over bf16 base weights the adapter is cast to bf16 while generating (no fp32 casts per layer), and its
+    fp32 weights come back exactly for the next training."""
+    from elad.students import generation
+
+    student = Student(StudentConfig(model=str(tiny_model_dir), max_new_tokens=3, dtype="bfloat16",
+                                    lora={"r": 2, "alpha": 4}))
+    student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1), seed=0)
+    adapter = {name: p.detach().clone() for name, p in student.model.named_parameters() if "lora_" in name}
+    assert adapter and {p.dtype for p in adapter.values()} == {torch.float32}
+    dtypes_while_generating = set()
+    real_generate = generation.TransformersGenerator._generate
+
+    def noting_dtypes(self, *args):
+        dtypes_while_generating.update(p.dtype for p in self.weights.model.parameters())
+        return real_generate(self, *args)
+
+    monkeypatch.setattr(generation.TransformersGenerator, "_generate", noting_dtypes)
+    student.generate(["Premise: c\nHypothesis: d"])
+    assert dtypes_while_generating == {torch.bfloat16}
+    after = {name: p for name, p in student.model.named_parameters() if "lora_" in name}
+    assert all(after[name].dtype == torch.float32 and torch.equal(after[name], value)
+               for name, value in adapter.items())
+    again = student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1),
+                          seed=0, warm_start=True)
+    assert math.isfinite(again.loss)

@@ -138,8 +138,7 @@ class TransformersGenerator:
         self.weights = weights
 
     def generate(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress):
-        with self.weights.unfrozen():
-            self.weights.merge_for_inference()
+        with self.weights.for_inference():
             return self._generate(rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress)
 
     def _generate(self, rendered, per_prompt, max_new_tokens, sample, temperature, top_p, seed, progress):

@@ -410,10 +410,9 @@ class AnswerScorer:
                candidates_per_prompt: list[Sequence[str]], cue: str, parse: Callable[[str], str | None] | None,
                max_answer_tokens: int, progress: Progress | None) -> list[list[dict[str, float]]]:
         """Per rendered prompt, one distribution per step boundary (see Student.answer_scores)."""
-        with torch.inference_mode(), self.weights.unfrozen():
+        with torch.inference_mode(), self.weights.for_inference():
             rows = [self._item(r, steps, cands, cue)
                     for r, steps, cands in zip(rendered, steps_per_prompt, candidates_per_prompt)]
-            self.weights.merge_for_inference()
             return self._scores(rows, candidates_per_prompt, parse, max_answer_tokens, progress)
 
     def endings(self, rendered: list[str], explanations_per_prompt: list[list[list[str]]],
@@ -440,13 +439,12 @@ class AnswerScorer:
 
     def _read(self, rendered, explanations_per_prompt, candidates_per_prompt, cue, parse, max_answer_tokens, progress,
               every_step: bool):
-        with torch.inference_mode(), self.weights.unfrozen():
+        with torch.inference_mode(), self.weights.for_inference():
             rows = []
             for r, explanations, cands in zip(rendered, explanations_per_prompt, candidates_per_prompt):
                 items = [self._item(r, steps, cands, cue) for steps in explanations]
                 first = items[0] if items else Item([], [], [], [])
                 rows.append(Endings(first.prompt_ids, items, first.candidate_ids, every_step and bool(items)))
-            self.weights.merge_for_inference()
             return self._scores(rows, candidates_per_prompt, parse, max_answer_tokens, progress)
 
     def _scores(self, rows, candidates_per_prompt, parse, max_answer_tokens, progress):

@@ -84,7 +84,7 @@ def train_here(weights, prompts, records, settings, seed, warm_start, progress=N
     with training_memory():  # the peak stays what a batch needs (memory.py)
         steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id,
                           progress, seq2seq=seq2seq, log_dir=log_dir, run_name=run_name,
-                          autocast_bf16=not weights.is_peft() and weights.config.dtype == "auto")
+                          autocast_bf16=weights.config.dtype == "auto")
         weights.finish_training(settings.objective, settings.inference)
     tokens = sum(_feature_tokens(f, seq2seq) for f in features) * math.ceil(settings.epochs)
     return TrainReport(len(records), steps, loss, time.time() - started, tokens)
@@ -289,10 +289,12 @@ def fit(model, features: list[dict], settings: TrainingConfig, seed: int, pad_to
         seq2seq: bool = False, autocast_bf16: bool = False, log_dir: Path | None = None, run_name: str | None = None):
     """Train `model` in place; returns (optimizer steps, last logged loss).
 
-    Mixed precision (bf16 autocast over fp32 weights): on a GPU with bf16 always; on CPU when asked
-    (`autocast_bf16`: full fine-tuning with dtype auto) and the CPU computes bf16 natively. LoRA runs on
-    the student's base weights (bf16 where that is fast, see `pick_device_and_dtype`) with fp32 adapter
-    weights, without autocast. With `settings.report_to`, the trackers log under `log_dir` (else a scratch
+    Mixed precision (bf16 autocast over fp32 trainable weights): on a GPU with bf16 always; on a CPU when
+    asked (`autocast_bf16`: the student's dtype is auto) and the CPU computes bf16 natively. A full
+    fine-tune keeps fp32 weights; a LoRA adapter trains in fp32 over the base weights (bf16 where that is
+    fast, see `pick_device_and_dtype`), and under autocast its products run in bf16 like the base's
+    instead of casting every layer's input to fp32 (faster, the same loss to rounding: BENCHMARKS.md,
+    speed). With `settings.report_to`, the trackers log under `log_dir` (else a scratch
     folder) as `run_name`. With `log_dir` and `settings.checkpoint_minutes`, checkpoints are saved there and
     the last complete one is resumed from (`train` has removed those of any other training, and those
     that do not read back)."""

@@ -182,6 +182,39 @@ class StudentWeights:
             self.merged = True
 
     @contextmanager
+    def for_inference(self):
+        """The weights as generation and scoring use them: unfrozen on a CPU (`unfrozen`), LoRA merged where
+        asked (`merge_for_inference`), and an unmerged adapter in the base's dtype (`adapter_in_base_dtype`)."""
+        with self.unfrozen():
+            self.merge_for_inference()
+            with self.adapter_in_base_dtype():
+                yield
+
+    @contextmanager
+    def adapter_in_base_dtype(self):
+        """A LoRA adapter trains in fp32 over bf16 base weights; run as it is, every adapted layer casts its
+        input to fp32, multiplies in fp32 and casts back, a large share of generation on a CPU with native
+        bf16 (bench/adapter_dtype.py measures it). Here the adapter's weights are cast to the base's dtype for the
+        block and its fp32 weights put back after. The adapter's output is then rounded to bf16 relative to
+        its own size, not to the base weight's, as merging into bf16 weights would."""
+        base = self.pretrained.dtype
+        if base == torch.float32 or not self.is_peft() or self.merged:
+            yield
+            return
+        kept = {}
+        with torch.inference_mode(False):  # plain tensors, that training may take up again
+            for name, parameter in self.model.named_parameters():
+                if parameter.is_floating_point() and parameter.dtype != base:
+                    kept[name] = parameter.data
+                    parameter.data = parameter.data.to(base)
+        try:
+            yield
+        finally:
+            parameters = dict(self.model.named_parameters())
+            for name, data in kept.items():
+                parameters[name].data = data
+
+    @contextmanager
     def unfrozen(self):
         """Mark every weight as requiring grad while generating or scoring (under inference_mode, so no
         grad is ever computed): on a CPU, generation with frozen weights, as LoRA leaves the base model, runs
