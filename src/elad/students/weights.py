@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students.common import cpu_computes_bf16
+from elad.students.lora_fused import fused_lora
 from elad.students.models import resolve_model
 
 STUDENT_META = "elad_student.json"  # written next to saved weights: the objective they were trained with
@@ -184,17 +185,18 @@ class StudentWeights:
     @contextmanager
     def for_inference(self):
         """The weights as generation and scoring use them: unfrozen on a CPU (`unfrozen`), LoRA merged where
-        asked (`merge_for_inference`), and an unmerged adapter in the base's dtype (`adapter_in_base_dtype`)."""
+        asked (`merge_for_inference`), and an unmerged adapter in the base's dtype (`adapter_in_base_dtype`),
+        its layers each one accumulating product (lora_fused.py)."""
         with self.unfrozen():
             self.merge_for_inference()
-            with self.adapter_in_base_dtype():
+            with self.adapter_in_base_dtype(), fused_lora(self.model):
                 yield
 
     @contextmanager
     def adapter_in_base_dtype(self):
         """A LoRA adapter trains in fp32 over bf16 base weights; run as it is, every adapted layer casts its
         input to fp32, multiplies in fp32 and casts back, a large share of generation on a CPU with native
-        bf16 (bench/adapter_dtype.py measures it). Here the adapter's weights are cast to the base's dtype for the
+        bf16 (bench/adapter_inference.py measures it). Here the adapter's weights are cast to the base's dtype for the
         block and its fp32 weights put back after. The adapter's output is then rounded to bf16 relative to
         its own size, not to the base weight's, as merging into bf16 weights would."""
         base = self.pretrained.dtype
