@@ -509,22 +509,33 @@ def test_finished_rows_leave_the_batch_and_the_texts_are_what_generate_gives(var
     assert all(set(row[len(mine):]) <= {pad} for row, mine in zip(expected, got))  # generate only pads after
 
 
-def test_sampling_draws_what_generate_draws(varied_student):
-    """With no end token (so no row leaves and both draw the same random numbers), temperature and top-p
-    sampling of 2 copies per prompt gives generate's tokens; without an end token every row runs to the end."""
+def test_sampling_is_seeded_and_draws_within_generates_nucleus(varied_student):
+    """Temperature and top-p sampling of 2 copies per prompt: the same draws for the same seed, every row to
+    the end without an end token, and every token one that generate's warpers leave a chance (the
+    distribution itself: tests/unit/test_decoding_nucleus.py)."""
+    from transformers.generation import TemperatureLogitsWarper, TopPLogitsWarper
+
     from elad.students.decoding import decode_dropping_finished
 
     model = varied_student.model
     model.generation_config.eos_token_id = None
     with torch.inference_mode():
         torch.manual_seed(3)
-        expected = generated_by_generate(varied_student, prefilled_rows(varied_student, copies=2), do_sample=True,
-                                         temperature=0.7, top_p=0.9)
-        torch.manual_seed(3)
         got = decode_dropping_finished(model, prefilled_rows(varied_student, copies=2), 12, True, 0.7, 0.9)
         torch.manual_seed(3)
+        again = decode_dropping_finished(model, prefilled_rows(varied_student, copies=2), 12, True, 0.7, 0.9)
+        torch.manual_seed(3)
         hotter = decode_dropping_finished(model, prefilled_rows(varied_student, copies=2), 12, True, 1.5, 0.9)
-    assert got == expected and all(len(row) == 12 for row in got)
+        rows = prefilled_rows(varied_student, copies=2)
+        ids = torch.cat([rows["input_ids"], torch.tensor(got)], dim=1)
+        mask = torch.cat([rows["attention_mask"], torch.ones(len(got), 12, dtype=torch.long)], dim=1)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+    start = rows["input_ids"].shape[1] - 1
+    warp = lambda scores: TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.7)(None, scores.float()))
+    chances = torch.stack([warp(logits[:, start + k]).softmax(-1).gather(1, ids[:, start + k + 1:start + k + 2])
+                           for k in range(12)])
+    assert got == again and all(len(row) == 12 for row in got)
+    assert bool((chances > 0).all())
     assert got[0::2] != got[1::2]  # a prompt's two copies are two draws
     assert hotter != got  # the temperature is applied
 

@@ -4,7 +4,8 @@
 that average 18 tokens but of which one runs to 62 computes 62 steps for all 48 rows: on a CPU, where a
 decode step costs in proportion to its rows, more than half of decoding is spent on finished rows.
 Here finished rows leave the batch (their keys and values too), and the rest go on. The loop does
-what generate does for greedy and temperature/top-p sampling and nothing else, so `plain_decoding`
+what generate does for greedy and temperature/top-p sampling (the same distributions, drawn
+from the likeliest tokens first: `nucleus`) and nothing else, so `plain_decoding`
 tells whether a model's generation settings ask for more (a repetition penalty, banned n-grams, ...),
 and `rows_can_leave` whether its cache can drop rows (plain keys and values can; the recurrent state of
 linear-attention layers cannot): where not, the caller uses generate.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
-from transformers.generation import TemperatureLogitsWarper, TopPLogitsWarper
 
 # generation_config fields that add a logits processor or stopping rule this loop does not apply,
 # with the value that means "off".
@@ -52,16 +52,42 @@ def end_token_ids(model) -> torch.Tensor:
     return torch.tensor(eos, dtype=torch.long)
 
 
+NUCLEUS_CANDIDATES = 256  # tokens looked at first when sampling with top-p; the whole vocabulary if too few
+
+
+def nucleus(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the tokens top-p sampling may draw (most likely first) and their probabilities, as
+    generate's temperature and top-p warpers give them (a token stays while the mass of those before it is
+    under top_p): `ids` and `probs` of shape [rows, k], probs 0 beyond each row's nucleus.
+
+    Sorting a vocabulary of 150k per row and drawing a random number for each entry cost far more than the
+    decode step's matrix products, so the nucleus is sought among the NUCLEUS_CANDIDATES likeliest tokens
+    (true probabilities, from the whole vocabulary's normaliser); rows whose candidates hold less than
+    top_p of the mass are done over the whole vocabulary."""
+    scores = logits.float() / temperature
+    take = scores.shape[-1] if top_p >= 1.0 else min(NUCLEUS_CANDIDATES, scores.shape[-1])
+    top_scores, ids = scores.topk(take, dim=-1)
+    probs = (top_scores - torch.logsumexp(scores, dim=-1, keepdim=True)).exp()
+    before = probs.cumsum(dim=-1) - probs
+    short = (probs.sum(dim=-1) < top_p) & (take < scores.shape[-1])
+    if short.any():  # the candidates miss part of the nucleus: those rows over the whole vocabulary
+        whole_ids, whole_probs = nucleus(logits[short], temperature, 1.0)
+        keep = (whole_probs.cumsum(dim=-1) - whole_probs) < top_p
+        rows = torch.zeros(len(logits), scores.shape[-1], dtype=probs.dtype, device=probs.device)
+        all_ids = torch.zeros(len(logits), scores.shape[-1], dtype=ids.dtype, device=ids.device)
+        rows[~short, :take], all_ids[~short, :take] = probs[~short] * (before[~short] < top_p), ids[~short]
+        rows[short], all_ids[short] = whole_probs * keep, whole_ids
+        return all_ids, rows
+    return ids, probs * (before < top_p)
+
+
 def next_tokens(logits: torch.Tensor, sample: bool, temperature: float, top_p: float) -> torch.Tensor:
-    """The next token of each row: the most likely one, or one drawn as generate draws it."""
+    """The next token of each row: the most likely one, or one drawn from its top-p nucleus."""
     if not sample:
         return logits.argmax(dim=-1)
-    scores = logits.float()
-    if temperature != 1.0:
-        scores = TemperatureLogitsWarper(temperature)(None, scores)
-    if top_p < 1.0:
-        scores = TopPLogitsWarper(top_p)(None, scores)
-    return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
+    ids, probs = nucleus(logits, temperature, top_p)
+    drawn = torch.multinomial(probs, num_samples=1)  # multinomial normalises each row itself
+    return ids.gather(1, drawn).squeeze(1)
 
 
 def decode_dropping_finished(model, inputs: dict, max_new_tokens: int, sample: bool, temperature: float,
