@@ -75,3 +75,15 @@ def test_a_bf16_base_gets_the_adapter_in_bf16_with_its_scaling_folded_in():
         reference = model.float()(x.float())
     assert fused.dtype == torch.bfloat16
     torch.testing.assert_close(fused.float(), reference, rtol=3e-2, atol=3e-2)
+
+
+def test_a_nested_block_leaves_the_outer_ones_layers_fused():
+    model = adapted()
+    x = torch.randn(2, 12)
+    with torch.inference_mode(), fused_lora(model) as outer:
+        with fused_lora(model) as inner:
+            pass
+        assert (outer, inner) == (2, 0)
+        assert all("forward" in vars(m) for m in (model.base_model.model.up, model.base_model.model.down))
+        model(x)
+    assert all("forward" not in vars(m) for m in model.modules())

@@ -45,7 +45,7 @@ def fused_lora(model):
     patched = []
     with torch.inference_mode(False):  # plain tensors: the copies are made once, outside any inference
         for module in model.modules():
-            if not _plain_lora_linear(module, Linear):
+            if not _plain_lora_linear(module, Linear) or "forward" in vars(module):  # already fused: nested
                 continue
             adapter = module.active_adapters[0]
             dtype = module.base_layer.weight.dtype
