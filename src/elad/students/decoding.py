@@ -56,29 +56,35 @@ NUCLEUS_CANDIDATES = 256  # tokens looked at first when sampling with top-p; the
 
 
 def nucleus(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row, the tokens top-p sampling may draw (most likely first) and their probabilities, as
-    generate's temperature and top-p warpers give them (a token stays while the mass of those before it is
-    under top_p): `ids` and `probs` of shape [rows, k], probs 0 beyond each row's nucleus.
+    """Per row, the tokens top-p sampling may draw and their probabilities, as generate's temperature and
+    top-p warpers give them (a token stays while the mass of those more likely is under top_p): `ids` and
+    `probs` of one shape, probs 0 beyond each row's nucleus.
 
     Sorting a vocabulary of 150k per row and drawing a random number for each entry cost far more than the
     decode step's matrix products, so the nucleus is sought among the NUCLEUS_CANDIDATES likeliest tokens
     (true probabilities, from the whole vocabulary's normaliser); rows whose candidates hold less than
-    top_p of the mass are done over the whole vocabulary."""
+    top_p of the mass are done over the whole vocabulary, sorted. top_p 1 keeps every token, unsorted."""
     scores = logits.float() / temperature
-    take = scores.shape[-1] if top_p >= 1.0 else min(NUCLEUS_CANDIDATES, scores.shape[-1])
+    vocabulary = scores.shape[-1]
+    if top_p >= 1.0:
+        return torch.arange(vocabulary, device=scores.device).expand_as(scores), scores.softmax(dim=-1)
+    ids, probs, covered = _likeliest(scores, min(NUCLEUS_CANDIDATES, vocabulary), top_p)
+    if covered.all():
+        return ids, probs
+    whole_ids, whole_probs, _ = _likeliest(scores[~covered], vocabulary, top_p)
+    widen = (0, vocabulary - ids.shape[-1])  # the covered rows' extra columns: token 0, probability 0
+    ids, probs = torch.nn.functional.pad(ids, widen), torch.nn.functional.pad(probs, widen)
+    ids[~covered], probs[~covered] = whole_ids, whole_probs
+    return ids, probs
+
+
+def _likeliest(scores: torch.Tensor, take: int, top_p: float):
+    """The `take` likeliest tokens of each row, their probabilities cut at the nucleus, and whether the
+    row's nucleus lies within them."""
     top_scores, ids = scores.topk(take, dim=-1)
     probs = (top_scores - torch.logsumexp(scores, dim=-1, keepdim=True)).exp()
-    before = probs.cumsum(dim=-1) - probs
-    short = (probs.sum(dim=-1) < top_p) & (take < scores.shape[-1])
-    if short.any():  # the candidates miss part of the nucleus: those rows over the whole vocabulary
-        whole_ids, whole_probs = nucleus(logits[short], temperature, 1.0)
-        keep = (whole_probs.cumsum(dim=-1) - whole_probs) < top_p
-        rows = torch.zeros(len(logits), scores.shape[-1], dtype=probs.dtype, device=probs.device)
-        all_ids = torch.zeros(len(logits), scores.shape[-1], dtype=ids.dtype, device=ids.device)
-        rows[~short, :take], all_ids[~short, :take] = probs[~short] * (before[~short] < top_p), ids[~short]
-        rows[short], all_ids[short] = whole_probs * keep, whole_ids
-        return all_ids, rows
-    return ids, probs * (before < top_p)
+    covered = probs.sum(dim=-1) >= top_p
+    return ids, probs * ((probs.cumsum(dim=-1) - probs) < top_p), covered
 
 
 def next_tokens(logits: torch.Tensor, sample: bool, temperature: float, top_p: float) -> torch.Tensor:
