@@ -30,6 +30,7 @@ from elad.errors import EladError
 from elad.students import checkpoints
 from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
 from elad.students.launch import train_in_processes
+from elad.students.lora_fused import lean_lora_training
 from elad.students.memory import training_memory
 from elad.students.prompting import PromptFormat
 from elad.students.scoring import _accepts_logits_to_keep
@@ -82,9 +83,10 @@ def train_here(weights, prompts, records, settings, seed, warm_start, progress=N
     started = time.time()
     seq2seq = weights.pretrained.is_seq2seq
     with training_memory():  # the peak stays what a batch needs (memory.py)
-        steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id,
-                          progress, seq2seq=seq2seq, log_dir=log_dir, run_name=run_name,
-                          autocast_bf16=weights.config.dtype == "auto")
+        with lean_lora_training(weights.model):  # LoRA layers in fewer passes (lora_fused.py)
+            steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id,
+                              progress, seq2seq=seq2seq, log_dir=log_dir, run_name=run_name,
+                              autocast_bf16=weights.config.dtype == "auto")
         weights.finish_training(settings.objective, settings.inference)
     tokens = sum(_feature_tokens(f, seq2seq) for f in features) * math.ceil(settings.epochs)
     return TrainReport(len(records), steps, loss, time.time() - started, tokens)
@@ -168,7 +170,11 @@ def _kept_logits(model, batch: dict, keep: torch.Tensor, start: int) -> torch.Te
     if not start:
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
         return logits[keep] if logits.dim() == 3 else logits
-    past = model(input_ids=ids[:1, :start], use_cache=True, logits_to_keep=1).past_key_values
+    # no logits for the shared start (an empty mask): one position's, sliced from the hidden states, would
+    # cost a copy of the vocabulary projection's weight (matmul multiplies a sliced 3-d input by a frozen
+    # weight as a batched product over an expanded copy of it; weights.unfrozen says more)
+    none = torch.zeros(1, start, dtype=torch.bool, device=ids.device)
+    past = model(input_ids=ids[:1, :start], use_cache=True, logits_to_keep=none).past_key_values
     past.batch_repeat_interleave(ids.shape[0])
     positions = torch.arange(start, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
     logits = model(input_ids=ids[:, start:], attention_mask=mask, position_ids=positions, past_key_values=past,

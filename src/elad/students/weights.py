@@ -221,6 +221,9 @@ class StudentWeights:
         """Mark every weight as requiring grad while generating or scoring (under inference_mode, so no
         grad is ever computed): on a CPU, generation with frozen weights, as LoRA leaves the base model, runs
         several times slower than with the same weights unfrozen (bench/frozen_weights.py measures it).
+        The cause is torch.matmul: it multiplies a 3-d input by a 2-d weight as one matrix product when the
+        weight requires grad or the input's rows lie evenly in memory; a slice such as each prompt's last
+        position, against a frozen weight, becomes a batched product over a copy of the weight per row.
         Restored afterwards so training trains only the adapter."""
         frozen = [p for p in self.model.parameters() if not p.requires_grad]
         if self.pretrained.device != "cpu" or not frozen:
