@@ -41,3 +41,12 @@ def test_drawn_tokens_follow_the_nucleus():
     assert counts[expected == 0].sum() == 0  # nothing outside the nucleus
     torch.testing.assert_close(counts, expected, atol=0.03, rtol=0)
     assert torch.equal(decoding.next_tokens(logits[:2], False, 1.0, 1.0), torch.tensor([0, 0]))
+
+
+def test_greedy_tokens_are_argmaxs_ties_included():
+    torch.manual_seed(2)
+    logits = torch.randn(64, 151936).round().to(torch.bfloat16)  # whole numbers: many rows tie at their top
+    logits[:8, 100] = logits[:8, 7] = 50.0  # and these tie on purpose: the first of the two wins
+    chosen = decoding.next_tokens(logits, False, 1.0, 1.0)
+    assert torch.equal(chosen, logits.float().argmax(dim=-1))
+    assert chosen[:8].tolist() == [7] * 8

@@ -23,6 +23,7 @@ from elad.errors import EladError
 from elad.students.common import cpu_computes_bf16
 from elad.students.lora_fused import fused_lora
 from elad.students.models import resolve_model
+from elad.students.packed_linear import PackedLinears
 
 STUDENT_META = "elad_student.json"  # written next to saved weights: the objective they were trained with
 
@@ -116,12 +117,14 @@ class StudentWeights:
         self.merge_for_generation = False
         self.merged = False
         self.version = 0
+        self.packed = PackedLinears()  # weights laid out for generation and scoring (packed_linear.py)
         self.model = self._load_base()
 
     def _drop_model(self) -> None:
         """Let the weights held now go before others load, so that two models are never held at once. A load
         that then fails leaves the student without a model: the error ends the run, which reloads on resume."""
         self.model = None
+        self.packed.drop()
         gc.collect()  # modules in reference cycles (wrappers, hooks) go with the collector, not the count
 
     def _load_base(self):
@@ -186,10 +189,12 @@ class StudentWeights:
     def for_inference(self):
         """The weights as generation and scoring use them: unfrozen on a CPU (`unfrozen`), LoRA merged where
         asked (`merge_for_inference`), and an unmerged adapter in the base's dtype (`adapter_in_base_dtype`),
-        its layers each one accumulating product (lora_fused.py)."""
+        its layers each one accumulating product (lora_fused.py), and bf16 linear layers multiplying by weights
+        laid out in advance (packed_linear.py)."""
         with self.unfrozen():
             self.merge_for_inference()
-            with self.adapter_in_base_dtype(), fused_lora(self.model):
+            weights_now = (id(self.model), self.version, self.merged)
+            with self.adapter_in_base_dtype(), fused_lora(self.model), self.packed.applied(self.model, weights_now):
                 yield
 
     @contextmanager
@@ -242,6 +247,7 @@ class StudentWeights:
     def start_training(self, warm_start: bool) -> None:
         """The weights training starts from: these (a warm start) or the base ones, with a LoRA adapter
         added when the student is a LoRA one and has none yet."""
+        self.packed.drop()  # the weights change: their laid-out copies would be stale, and take memory
         if warm_start:
             self.unmerge_for_training()
         else:
