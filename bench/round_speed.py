@@ -44,7 +44,7 @@ def round_config(args) -> dict:
         "seed": 0,
         "task": {"name": "esnli", "path": str(args.data), "pool_split": "valid", "test_split": "test",
                  "pool_size": 1000, "test_size": args.test_size},
-        # generation_batch_size left to each side's default (16 before, 48 now): what a user gets
+        # generation_batch_size left to each side's default (16 before, 96 now): what a user gets
         "student": {"model": args.model, "max_new_tokens": 64, "lora": {"r": 16, "alpha": 32}},
         "training": {"objective": "cot", "epochs": 2, "learning_rate": 5e-4, "batch_size": 8, "max_length": 256},
         "selection": {"strategy": "egss", "samples": 3, "pool_sample": args.pool_sample},

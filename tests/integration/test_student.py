@@ -84,8 +84,9 @@ def student(tiny_model_dir):
 
 def small_student(directory, lora=True, **settings) -> Student:
     lora_config = {"r": 8, "alpha": 16, "dropout": 0.0} if lora else None
-    return Student(StudentConfig(model=str(directory), dtype="float32", max_new_tokens=16, generation_batch_size=8,
-                                 lora=lora_config, **settings))
+    settings = {"dtype": "float32", **settings}
+    return Student(StudentConfig(model=str(directory), max_new_tokens=16, generation_batch_size=8, lora=lora_config,
+                                 **settings))
 
 
 def _target_loss(student, pairs):
@@ -286,6 +287,36 @@ def test_batched_generation_matches_one_at_a_time(student):
     batched = student.generate(prompts)
     single = [student.generate([p])[0] for p in prompts]
     assert batched == single
+
+
+def test_a_bf16_student_writes_the_same_texts_on_laid_out_weights(small_llama_dir, monkeypatch):
+    """Generation and scoring of a bf16 LoRA student with its linear layers on weights laid out for the
+    CPU (packed_linear.py) give what the plain products give."""
+    from elad.students import packed_linear
+
+    if not packed_linear.packing_available():
+        pytest.skip("this torch has no oneDNN linear operators")
+    student = small_student(small_llama_dir, dtype="bfloat16")
+    student.weights.start_training(False)
+    student.weights.finish_training("cot", "cot")
+    with torch.no_grad():
+        for name, parameter in student.model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.05)  # an adapter that changes the outputs
+    prompts = [f"Premise: item {i} with some words\nHypothesis: h{i}" for i in range(6)]
+    explanations = [["step one", "step two"]] * 6
+
+    def outputs():
+        return student.explain(prompts, samples=2, seed=1), student.answer_scores(prompts, explanations, [["yes", "no"]] * 6)
+
+    laid_out_texts, laid_out_scores = outputs()
+    assert student.weights.packed.packed  # the layers did run on laid-out weights
+    monkeypatch.setattr(packed_linear, "packing_available", lambda: False)
+    student.weights.packed.drop()
+    plain_texts, plain_scores = outputs()
+    assert not student.weights.packed.packed
+    assert laid_out_texts == plain_texts
+    assert laid_out_scores == plain_scores
 
 
 # --- training ----------------------------------------------------------------------------------------
