@@ -1,7 +1,8 @@
 """Peak memory and time of a round's training with and without gradient checkpointing
 (`training.gradient_checkpointing`), with glibc's allocator as it comes (a threshold for mapping blocks apart
-that rises with what is freed) and as elad sets it (`elad.students.memory`: while training, blocks over
-128 KiB mapped apart, so freed ones go back to the system; generating, the heap again).
+that rises with what is freed) and as elad sets it (`elad.students.memory`: while training with
+checkpointing, blocks over 128 KiB mapped apart, so freed ones go back to the system; without it, and
+while generating, every block from the heap, which is kept whole).
 
 Each setting trains the student's LoRA on the same `--items` e-SNLI rationales (1 epoch, seed 0) in a fresh
 process, then writes their greedy explanations (as an evaluation would). The process reports the peak of
@@ -59,7 +60,7 @@ class PeakWatch:
 
 
 @contextlib.contextmanager
-def trimmed_after():
+def trimmed_after(lean: bool = True):
     """glibc's allocator as it comes while training, and the trim after it that elad does."""
     from elad.students import memory
 

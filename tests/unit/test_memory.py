@@ -38,6 +38,28 @@ def test_training_maps_large_blocks_apart_and_generation_gets_the_heap_back(glib
     assert glibc.calls[2:] == [("mallopt", -3, 32 * 1024 * 1024), ("malloc_trim", 0)]
 
 
+def test_a_training_not_lean_keeps_the_heap_whole_and_trims_it_after(glibc, monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with memory.training_memory(lean=False):
+        assert glibc.calls == [("malloc_trim", 0), ("mallopt", -4, 0), ("mallopt", -1, 2**31 - 1)]
+    assert glibc.calls[3:] == [("malloc_trim", 0), ("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)]
+
+
+def test_inference_keeps_the_heap_whole_once_for_nested_blocks(glibc, monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with memory.inference_memory():
+        with memory.inference_memory():
+            assert glibc.calls == [("mallopt", -4, 0), ("mallopt", -1, 2**31 - 1)]
+        assert len(glibc.calls) == 2  # the inner block restores nothing
+    assert glibc.calls[2:] == [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)]
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "4096")  # a user's own setting is left alone
+    with memory.inference_memory():
+        pass
+    assert len(glibc.calls) == 4
+
+
 def test_a_failed_training_still_gives_the_heap_back(glibc):
     with pytest.raises(RuntimeError), memory.training_memory():
         raise RuntimeError("out of memory")

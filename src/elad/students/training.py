@@ -82,7 +82,7 @@ def train_here(weights, prompts, records, settings, seed, warm_start, progress=N
     features = prompts.features(records, settings)
     started = time.time()
     seq2seq = weights.pretrained.is_seq2seq
-    with training_memory():  # the peak stays what a batch needs (memory.py)
+    with training_memory(lean=settings.gradient_checkpointing):  # memory.py: a low peak, or speed
         with lean_lora_training(weights.model):  # LoRA layers in fewer passes (lora_fused.py)
             steps, loss = fit(weights.model, features, settings, seed, weights.pretrained.tokenizer.pad_token_id,
                               progress, seq2seq=seq2seq, log_dir=log_dir, run_name=run_name,

@@ -22,6 +22,7 @@ from elad.config import StudentConfig
 from elad.errors import EladError
 from elad.students.common import cpu_computes_bf16
 from elad.students.lora_fused import fused_lora
+from elad.students.memory import inference_memory
 from elad.students.models import resolve_model
 from elad.students.packed_linear import PackedLinears
 
@@ -191,7 +192,7 @@ class StudentWeights:
         asked (`merge_for_inference`), and an unmerged adapter in the base's dtype (`adapter_in_base_dtype`),
         its layers each one accumulating product (lora_fused.py), and bf16 linear layers multiplying by weights
         laid out in advance (packed_linear.py)."""
-        with self.unfrozen():
+        with inference_memory(), self.unfrozen():  # memory.py: large blocks stay on the heap
             self.merge_for_inference()
             weights_now = (id(self.model), self.version, self.merged)
             with self.adapter_in_base_dtype(), fused_lora(self.model), self.packed.applied(self.model, weights_now):
