@@ -724,26 +724,43 @@ def test_gradient_checkpointing_trains_the_same_weights(small_llama_dir, tmp_pat
     assert training._shared_prompt_start(batch, keep, student.model) >= training.SHARED_START_MIN  # they share one
 
 
-def test_large_blocks_are_mapped_apart_while_training_only(tiny_model_dir, monkeypatch):
-    """Training maps large blocks apart (a lower peak); generation must get the heap back (memory.py)."""
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_training_keeps_the_heap_whole_or_maps_large_blocks_apart_with_checkpointing(tiny_model_dir, monkeypatch,
+                                                                                    checkpointing):
+    """A training keeps every block on the heap (speed), or with gradient checkpointing maps large blocks
+    apart (a lower peak); generation gets glibc's settings back either way (memory.py)."""
     from elad.config import TrainingConfig
     from elad.students import memory
 
-    thresholds_seen = []
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    settings_seen = []
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(memory, "_glibc", lambda: SimpleNamespace(
-        mallopt=lambda parameter, value: thresholds_seen.append(value), malloc_trim=lambda pad: None))
+        mallopt=lambda parameter, value: settings_seen.append((parameter, value)), malloc_trim=lambda pad: None))
     student = Student(StudentConfig(model=str(tiny_model_dir), max_new_tokens=3, lora={"r": 2, "alpha": 4}))
-    assert thresholds_seen == []
+    assert settings_seen == []
     real_fit = training.fit
 
-    def fit_noting_the_threshold(*args, **kwargs):
-        thresholds_seen.append(("while fitting", thresholds_seen[-1]))
+    def fit_noting_the_settings(*args, **kwargs):
+        settings_seen.append(("while fitting", list(settings_seen)))
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(training, "fit", fit_noting_the_threshold)
-    student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")], TrainingConfig(epochs=1), seed=0)
-    assert thresholds_seen == [memory.LARGE_BLOCK, ("while fitting", memory.LARGE_BLOCK), memory.HEAP_CEILING]
+    monkeypatch.setattr(training, "fit", fit_noting_the_settings)
+    student.train([("Premise: a\nHypothesis: b", "So the answer is neutral.")],
+                  TrainingConfig(epochs=1, gradient_checkpointing=checkpointing), seed=0)
+    if checkpointing:
+        mapped_apart = (memory.M_MMAP_THRESHOLD, memory.LARGE_BLOCK)
+        assert settings_seen == [mapped_apart, ("while fitting", [mapped_apart]),
+                                 (memory.M_MMAP_THRESHOLD, memory.HEAP_CEILING)]
+    else:
+        heap_whole = [(memory.M_MMAP_MAX, 0), (memory.M_TRIM_THRESHOLD, memory.KEEP_ALL)]
+        assert settings_seen == [*heap_whole, ("while fitting", heap_whole),
+                                 (memory.M_MMAP_MAX, memory.MMAP_MAX_DEFAULT),
+                                 (memory.M_TRIM_THRESHOLD, memory.TRIM_DEFAULT)]
+    settings_seen.clear()
+    student.generate(["Premise: c\nHypothesis: d"])  # generating keeps the heap whole, then restores
+    assert settings_seen[-2:] == [(memory.M_MMAP_MAX, memory.MMAP_MAX_DEFAULT),
+                                  (memory.M_TRIM_THRESHOLD, memory.TRIM_DEFAULT)]
 
 
 def test_a_bf16_students_adapter_generates_in_bf16_and_trains_on_in_fp32(tiny_model_dir, monkeypatch):
