@@ -106,7 +106,8 @@ class TrainingConfig(Strict):
     max_length: PositiveInt = 384
     gradient_checkpointing: bool = Field(
         False, description="recompute each layer's activations during the backward pass instead of holding them "
-                           "all: much less training memory for about 1.5x the training time (BENCHMARKS.md, Memory)",
+                           "all, and hand freed blocks back to the system at once: much less training memory for "
+                           "about 1.5x the training time (BENCHMARKS.md, Memory)",
     )
     warm_start: bool = Field(False, description="continue from last round's adapter instead of the base model")
     processes: PositiveInt = Field(
