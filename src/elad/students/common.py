@@ -6,6 +6,7 @@ A leaf: it imports nothing from elad.students, so every module there can import 
 
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -54,3 +55,16 @@ def cpu_computes_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+@contextmanager
+def forwards_replaced(replacements: dict):
+    """Within the block, each module runs the forward given for it (an instance attribute); afterwards the
+    attribute goes and the class's forward shows again. Yields how many were replaced."""
+    for module, forward in replacements.items():
+        module.forward = forward
+    try:
+        yield len(replacements)
+    finally:
+        for module in replacements:
+            del module.forward

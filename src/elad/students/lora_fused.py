@@ -25,6 +25,8 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from elad.students.common import forwards_replaced
+
 
 def _plain_lora_linear(module, linear_type) -> bool:
     """A vanilla peft LoRA Linear (`_vanilla_lora_linear`) in eval mode."""
@@ -47,7 +49,7 @@ def fused_lora(model):
         return
     from peft.tuners.lora.layer import Linear
 
-    patched = []
+    forwards = {}
     with torch.inference_mode(False):  # plain tensors: the copies are made once, outside any inference
         for module in model.modules():
             if not _plain_lora_linear(module, Linear) or "forward" in vars(module):  # already fused: nested
@@ -56,13 +58,9 @@ def fused_lora(model):
             dtype = module.base_layer.weight.dtype
             a_t = module.lora_A[adapter].weight.detach().to(dtype).t()
             scaled = module.lora_B[adapter].weight.detach().float() * module.scaling[adapter]
-            module.forward = partial(_forward, module.base_layer, a_t, scaled.to(dtype).t().contiguous())
-            patched.append(module)
-    try:
-        yield len(patched)
-    finally:
-        for module in patched:
-            del module.forward  # the instance attribute goes; the class's forward shows again
+            forwards[module] = partial(_forward, module.base_layer, a_t, scaled.to(dtype).t().contiguous())
+    with forwards_replaced(forwards) as count:
+        yield count
 
 
 def cheap_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -110,17 +108,13 @@ def lean_lora_training(model):
         return
     from peft.tuners.lora.layer import Linear
 
-    patched = []
+    forwards = {}
     for module in model.modules():
         if not _vanilla_lora_linear(module, Linear) or "forward" in vars(module):
             continue
         adapter = module.active_adapters[0]
         dropout = module.lora_dropout[adapter]
         dropout_p = dropout.p if isinstance(dropout, torch.nn.Dropout) else 0.0
-        module.forward = partial(_training_forward, module, adapter, dropout_p)
-        patched.append(module)
-    try:
-        yield len(patched)
-    finally:
-        for module in patched:
-            del module.forward
+        forwards[module] = partial(_training_forward, module, adapter, dropout_p)
+    with forwards_replaced(forwards) as count:
+        yield count

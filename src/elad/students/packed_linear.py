@@ -18,6 +18,8 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from elad.students.common import forwards_replaced
+
 
 def packing_available() -> bool:
     """Whether this torch has oneDNN's weight layout and product for linear layers (private operators:
@@ -70,14 +72,7 @@ class PackedLinears:
         if not packing_available():
             yield 0
             return
-        packed = self._for(model, key)
-        patched = []
-        for module, weight in packed.items():
-            if "forward" not in vars(module):
-                module.forward = partial(_packed_forward, module, weight)
-                patched.append(module)
-        try:
-            yield len(patched)
-        finally:
-            for module in patched:
-                del module.forward
+        forwards = {module: partial(_packed_forward, module, weight)
+                    for module, weight in self._for(model, key).items() if "forward" not in vars(module)}
+        with forwards_replaced(forwards) as count:
+            yield count
