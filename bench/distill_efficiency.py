@@ -27,7 +27,8 @@ cache. Results per task: OUT/<task>/strategies/grid_results.md (AULC with paired
 and over every finished run under OUT, OUT/summary.json: per task, part and strategy, the seeds, the AULC
 and its 95% interval, the paired AULC difference from random with its interval, the final accuracy, the
 teacher's agreement with gold and the mean AUROC of the strategy's score against the student's errors per
-round. Last line: name=value pairs.
+round, and what each round bought: the teacher's agreement with gold on those items, and on closed-answer
+tasks the share of their most common gold label. Last line: name=value pairs.
 
     nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task esnli \
         --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 \
@@ -44,6 +45,7 @@ import argparse
 import json
 import math
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -171,7 +173,47 @@ def group_summary(runs, area: dict) -> dict:
         "final_accuracy_mean": final_mean, "final_accuracy_ci95": final_half,
         "teacher_agrees_mean": area.get("teacher_agrees"),
         "auroc_score_by_round": {str(r): statistics.fmean(v) for r, v in sorted(aurocs.items())},
+        "teacher_agrees_on_bought_by_round": _mean_by_round(bought_agreement(run) for run in runs),
+        "top_label_share_of_bought_by_round": _mean_by_round(bought_top_label_share(run) for run in runs),
     }
+
+
+def bought_agreement(run) -> dict[int, float]:
+    """Per round, the share of that round's annotations whose teacher answer agrees with gold: a strategy
+    that buys the items the teacher gets wrong teaches noise, whatever its score finds. From the cumulative
+    `teacher_agrees` over `teacher_checked` of the run's rounds."""
+    shares, agreed_before, checked_before = {}, 0.0, 0.0
+    for row in run.rows:
+        checked = row.get("teacher_checked")
+        if row.get("teacher_agrees") is None or not checked:
+            continue
+        agreed = row["teacher_agrees"] * checked
+        if checked > checked_before:
+            shares[int(row["round"])] = (agreed - agreed_before) / (checked - checked_before)
+        agreed_before, checked_before = agreed, checked
+    return shares
+
+
+def bought_top_label_share(run) -> dict[int, float]:
+    """Per round, the share of that round's annotations whose gold label is the round's most common one
+    (1/3 is balanced on three labels; 1.0 is one label only): closed-answer tasks, else empty."""
+    if run.chance is None:  # open answers: no label set to balance
+        return {}
+    with sqlite3.connect(f"file:{run.path / 'run.db'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT a.round, e.answer FROM annotations a JOIN examples e "
+                          "ON e.id = a.example_id AND e.role = 'pool'").fetchall()
+    labels: dict[int, list[str]] = {}
+    for round_, gold in rows:
+        labels.setdefault(int(round_), []).append(gold)
+    return {r: max(map(golds.count, set(golds))) / len(golds) for r, golds in sorted(labels.items())}
+
+
+def _mean_by_round(per_run) -> dict[str, float]:
+    values: dict[int, list[float]] = {}
+    for shares in per_run:
+        for round_, share in shares.items():
+            values.setdefault(round_, []).append(share)
+    return {str(r): statistics.fmean(v) for r, v in sorted(values.items())}
 
 
 def write_summary(out: Path) -> Path:

@@ -1,6 +1,7 @@
 """The efficiency benchmark's summary.json, written from run stores built here (no model)."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -33,3 +34,23 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     assert egss["paired_diff_from_random_ci95"] == pytest.approx(12.706 * abs(gaps[0] - gaps[1]) / 2 ** 0.5 / 2 ** 0.5)
     assert egss["final_accuracy_mean"] == pytest.approx(0.59) and egss["teacher_agrees_mean"] == pytest.approx(0.75)
     assert egss["auroc_score_by_round"] == {"0": pytest.approx(0.55), "1": pytest.approx(0.55), "2": pytest.approx(0.55)}
+
+
+def test_bought_agreement_is_each_rounds_own_share_from_the_cumulative_rows(bench):
+    run = SimpleNamespace(rows=[
+        {"round": 0, "teacher_agrees": None, "teacher_checked": None},
+        {"round": 1, "teacher_agrees": 0.5, "teacher_checked": 2.0},
+        {"round": 2, "teacher_agrees": 0.75, "teacher_checked": 4.0},  # 3 of 4 so far: round 2 bought 2 of 2
+        {"round": 3, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # 3 of 6: round 3 bought 0 of 2
+        {"round": 4, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # nothing bought: no share
+    ])
+    assert bench.bought_agreement(run) == {1: 0.5, 2: 1.0, 3: 0.0}
+
+
+def test_bought_label_share_reads_the_gold_labels_of_each_rounds_purchases(bench, tmp_path):
+    from elad.report.compare import load_runs
+    closed = make_run(tmp_path / "closed", "oracle", "cot", 0, [0.3, 0.4, 0.5], [0, 10, 20], extra={"chance": 1 / 3})
+    open_ = make_run(tmp_path / "open", "oracle", "cot", 0, [0.3, 0.4, 0.5], [0, 10, 20])
+    # rounds 1 and 2 buy pool items 0,1 and 2,3, whose gold labels cycle through three: two labels a round
+    assert bench.bought_top_label_share(load_runs([closed])[0]) == {1: 0.5, 2: 0.5}
+    assert bench.bought_top_label_share(load_runs([open_])[0]) == {}
