@@ -139,6 +139,21 @@ def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir,
     assert threads == {max(1, (__import__("os").cpu_count() or 1) // 2)}
 
 
+def _cached_replies(run_dir) -> set[str]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(run_dir / "teacher_cache.db") as db:
+        return {c["text"] for (row,) in db.execute("SELECT completions FROM responses") for c in json.loads(row)}
+
+
+def _paid_replies(store: RunStore) -> set[str]:
+    import json
+
+    rows = store.db.execute("SELECT completions FROM teacher_calls WHERE cache_hit = 0")
+    return {text for (row,) in rows for text in json.loads(row)}
+
+
 def test_the_seed_set_is_computed_once_per_seed_and_copied(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     from elad.students import Student
 
@@ -165,6 +180,10 @@ def test_the_seed_set_is_computed_once_per_seed_and_copied(esnli_dir, tiny_model
     assert metrics["second"][(1, "accuracy")] == metrics["first"][(1, "accuracy")]
     assert second.stop_reason(2) == "all rounds done" and second.get_meta("name").endswith("least_confidence-cot-s0")
     assert second.teacher_totals(up_to_round=1) == first.teacher_totals(up_to_round=1)  # the seed set is paid for
+    # every reply in a cell's teacher cache is one that cell paid for: none of the first cell's round-2
+    # purchases reach the second cell as free cache hits
+    assert [a for a in first.annotations() if a["round"] == 2]
+    assert _cached_replies(out / "least_confidence-cot-s0") <= _paid_replies(second)
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no staging folder left behind
     load_run(out / "least_confidence-cot-s0")  # reads as a run of its own strategy
     assert load_run(out / "least_confidence-cot-s0").strategy == "least_confidence"

@@ -5,7 +5,10 @@ run directories gives every strategy of a seed the very same starting point (a p
 no nondeterminism in training can blur) and saves one round of training and evaluation per strategy.
 
 The copy is a run directory as the round-1 run left it, cut to rounds 0 and 1: its store (every table's
-rows of later rounds deleted), its teacher cache, its round-1 adapter, and the cell's own config.yaml.
+rows of later rounds deleted), its round-1 adapter, and the cell's own config.yaml. Not its teacher
+cache: that holds every reply the source bought so far, later rounds' too, and a reply found there is
+charged nothing, so a copy would make the other strategies' purchases that the source also made look
+free (the seed set's own annotations are in the store and need no cache).
 The run then resumes at round 2 as any run does. It is written beside the target and renamed into place,
 so a crash leaves either no run or a whole one.
 
@@ -146,9 +149,6 @@ def adopt_seed_set(source: Path, target: Path, config: ExperimentConfig, view_fr
     staging.mkdir(parents=True)
     src, dst = RunDir(source), RunDir(staging)
     copy_database(src.store_path, dst.store_path)
-    cache = source / RunDir.CACHE
-    if cache.exists():
-        copy_database(cache, staging / RunDir.CACHE)
     adapter_round = source / RunDir.ROUNDS / str(SHARED_ROUNDS)
     if adapter_round.exists():
         shutil.copytree(adapter_round, staging / RunDir.ROUNDS / str(SHARED_ROUNDS),
