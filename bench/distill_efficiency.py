@@ -222,7 +222,8 @@ def write_summary(out: Path) -> Path:
     summary: dict = {"tasks": {}}
     for part_dir in sorted(p for p in out.glob("*/*") if p.is_dir() and p.name in ("strategies", "annotators")):
         run_dirs = [p for p in sorted(part_dir.iterdir()) if (p / "run.db").exists()]
-        runs = [run for run in load_runs(run_dirs) if run.final] if run_dirs else []
+        # finished runs only: one still going would cut the budget every AULC is taken over to where it is
+        runs = [run for run in load_runs(run_dirs) if run.final and run.stop_reason] if run_dirs else []
         if not runs:
             continue
         areas = {(a["task"], a["strategy"], a["annotator"]): a for a in aulc_rows(runs)}

@@ -21,6 +21,8 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
         for seed, accuracy in enumerate(per_seed):
             make_run(folder, strategy, "cot", seed, accuracy, [0, 1000, 2000],
                      extra={"auroc_score": 0.5 + 0.1 * seed, "teacher_agrees": 0.75})
+    # a run still going (no stop reason yet) is left out: it would cut the budget to its first round
+    make_run(folder, "entropy", "cot", 0, [0.30, 0.40], [0, 900], stop=None)
     summary = json.loads(bench.write_summary(tmp_path / "out").read_text())
     groups = summary["tasks"]["esnli"]["strategies"]
     assert set(groups) == {"random/cot", "egss/cot"}

@@ -1,0 +1,79 @@
+"""Teacher costs recounted for grid runs whose seed set came with another run's teacher cache.
+
+Grids run before the fix copied a seed's first cell's whole teacher cache into every other cell of that
+seed, with the replies the first cell bought in its later rounds. A later cell that bought one of those
+items found it in the cache and was charged nothing, so its teacher calls, tokens and dollars per round
+were too low (its selections, annotations and accuracies are unaffected where no token or dollar budget
+bound: the cached reply is the very reply the teacher would have given).
+
+This charges every cache hit that the run itself had not paid for before (no earlier paid call of the
+run with the same model, messages and completions), at the run's teacher prices, and rewrites the
+`teacher` metrics of each round (`teacher_calls`, `teacher_tokens`, `teacher_dollars`, cumulative as
+the loop writes them). Hits on the run's own earlier purchases (a resumed round asking again) stay
+free. Idempotent: run it again after more rounds finish. Prints, per run, the tokens before and after.
+
+    .venv/bin/python bench/recount_costs.py bench/results/efficiency-v2-bf16/esnli/strategies
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from elad.config import load_config
+from elad.report.compare import find_runs
+from elad.store import RunDir, RunStore
+from elad.teachers import price_for
+
+
+def charged_calls(store: RunStore) -> list[dict]:
+    """The run's calls that cost something: every paid call, and every cache hit on a reply the run had
+    not paid for before it (in call order)."""
+    paid: set[tuple[str, str, str]] = set()
+    charged = []
+    for row in store.db.execute("SELECT * FROM teacher_calls ORDER BY id"):
+        call = dict(row)
+        identity = (call["model"], call["messages"], call["completions"])
+        if not call["cache_hit"] or identity not in paid:
+            charged.append({**call, "foreign_hit": bool(call["cache_hit"])})
+        if not call["cache_hit"]:
+            paid.add(identity)
+    return charged
+
+
+def recount(run_dir: Path) -> tuple[int, int, int]:
+    """Rewrite the run's per-round teacher metrics from its charged calls: (foreign hits, tokens before,
+    tokens after) at its last round."""
+    price = price_for(load_config(RunDir(run_dir).config_path).teacher)
+    store = RunStore(RunDir(run_dir).store_path)
+    try:
+        calls = charged_calls(store)
+        stored = {int(m["round"]): m["value"] for m in store.metrics()
+                  if m["split"] == "teacher" and m["name"] == "teacher_tokens"}
+        tokens = {}
+        for round_ in sorted(stored):
+            upto = [c for c in calls if c["round"] <= round_]
+            tokens[round_] = sum(c["prompt_tokens"] + c["completion_tokens"] for c in upto)
+            store.set_metrics(round_, "teacher", {
+                "teacher_calls": len(upto), "teacher_tokens": tokens[round_],
+                "teacher_dollars": sum(price.of(c["prompt_tokens"], c["completion_tokens"]) if c["foreign_hit"]
+                                       else c["dollars"] for c in upto),
+            })
+        foreign = sum(c["foreign_hit"] for c in calls)
+        store.set_meta("teacher_costs_recounted", json.dumps({"foreign_hits_charged": foreign}))
+        last = max(stored, default=None)
+        return foreign, int(stored.get(last, 0)), tokens.get(last, 0)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="run directories or grid folders")
+    args = parser.parse_args()
+    for run_dir in find_runs(args.paths):
+        foreign, before, after = recount(run_dir)
+        print(f"{run_dir.name}: {foreign} cache hits charged; teacher tokens {before:,} -> {after:,}")
+
+
+if __name__ == "__main__":
+    main()
