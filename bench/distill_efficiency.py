@@ -45,7 +45,6 @@ import argparse
 import json
 import math
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -56,9 +55,10 @@ from pathlib import Path
 from rich.console import Console
 
 from elad.config import ExperimentConfig
-from elad.loop.grid import run_grid
+from elad.loop.grid import finished, run_grid
 from elad.report.compare import aulc_rows, load_runs
 from elad.stats import mean_interval
+from elad.store import RunDir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales"
 
@@ -182,15 +182,16 @@ def bought_agreement(run) -> dict[int, float]:
     """Per round, the share of that round's annotations whose teacher answer agrees with gold: a strategy
     that buys the items the teacher gets wrong teaches noise, whatever its score finds. From the cumulative
     `teacher_agrees` over `teacher_checked` of the run's rounds."""
-    shares, agreed_before, checked_before = {}, 0.0, 0.0
+    shares, before = {}, (0, 0.0, 0.0)  # (round, agreed, checked) of the last round counted; round 0 bought nothing
     for row in run.rows:
-        checked = row.get("teacher_checked")
+        round_, checked = int(row["round"]), row.get("teacher_checked")
         if row.get("teacher_agrees") is None or not checked:
             continue
         agreed = row["teacher_agrees"] * checked
-        if checked > checked_before:
-            shares[int(row["round"])] = (agreed - agreed_before) / (checked - checked_before)
-        agreed_before, checked_before = agreed, checked
+        # a round's own share needs the round before it counted (a gap would lump several rounds together)
+        if checked > before[2] and before[0] == round_ - 1:
+            shares[round_] = (agreed - before[1]) / (checked - before[2])
+        before = (round_, agreed, checked)
     return shares
 
 
@@ -199,9 +200,12 @@ def bought_top_label_share(run) -> dict[int, float]:
     (1/3 is balanced on three labels; 1.0 is one label only): closed-answer tasks, else empty."""
     if run.chance is None:  # open answers: no label set to balance
         return {}
-    with sqlite3.connect(f"file:{run.path / 'run.db'}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT a.round, e.answer FROM annotations a JOIN examples e "
-                          "ON e.id = a.example_id AND e.role = 'pool'").fetchall()
+    store = RunDir(run.path).open_store(readonly=True)
+    try:
+        rows = store.db.execute("SELECT a.round, e.answer FROM annotations a JOIN examples e "
+                                "ON e.id = a.example_id AND e.role = 'pool'").fetchall()
+    finally:
+        store.close()
     labels: dict[int, list[str]] = {}
     for round_, gold in rows:
         labels.setdefault(int(round_), []).append(gold)
@@ -223,7 +227,7 @@ def write_summary(out: Path) -> Path:
     for part_dir in sorted(p for p in out.glob("*/*") if p.is_dir() and p.name in ("strategies", "annotators")):
         run_dirs = [p for p in sorted(part_dir.iterdir()) if (p / "run.db").exists()]
         # finished runs only: one still going would cut the budget every AULC is taken over to where it is
-        runs = [run for run in load_runs(run_dirs) if run.final and run.stop_reason] if run_dirs else []
+        runs = [run for run in load_runs(run_dirs) if run.final and _finished(run.path)] if run_dirs else []
         if not runs:
             continue
         areas = {(a["task"], a["strategy"], a["annotator"]): a for a in aulc_rows(runs)}
@@ -236,6 +240,14 @@ def write_summary(out: Path) -> Path:
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _finished(run_dir: Path) -> bool:
+    store = RunDir(run_dir).open_store(readonly=True)
+    try:
+        return finished(store)
+    finally:
+        store.close()
 
 
 def _free_port() -> int:

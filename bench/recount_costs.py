@@ -10,7 +10,9 @@ This charges every cache hit that the run itself had not paid for before (no ear
 run with the same model, messages and completions), at the run's teacher prices, and rewrites the
 `teacher` metrics of each round (`teacher_calls`, `teacher_tokens`, `teacher_dollars`, cumulative as
 the loop writes them). Hits on the run's own earlier purchases (a resumed round asking again) stay
-free. Idempotent: run it again after more rounds finish. Prints, per run, the tokens before and after.
+free. Idempotent: run it again after more rounds finish, and after a recounted run resumes under the older
+code (which writes its new rounds' totals without the charged hits). Prints, per run, the tokens before and
+after. Only the metrics are rewritten: the calls themselves keep their `cache_hit` and dollars as booked.
 
     .venv/bin/python bench/recount_costs.py bench/results/efficiency-v2-bf16/esnli/strategies
 """
@@ -28,16 +30,18 @@ from elad.teachers import price_for
 def charged_calls(store: RunStore) -> list[dict]:
     """The run's calls that cost something: every paid call, and every cache hit on a reply the run had
     not paid for before it (in call order)."""
-    paid: set[tuple[str, str, str]] = set()
-    charged = []
-    for row in store.db.execute("SELECT * FROM teacher_calls ORDER BY id"):
-        call = dict(row)
-        identity = (call["model"], call["messages"], call["completions"])
-        if not call["cache_hit"] or identity not in paid:
-            charged.append({**call, "foreign_hit": bool(call["cache_hit"])})
-        if not call["cache_hit"]:
-            paid.add(identity)
-    return charged
+    calls = [dict(row) for row in store.db.execute("SELECT * FROM teacher_calls ORDER BY id")]
+    # in any order: with concurrent requests a hit on another thread's reply can be booked before that
+    # reply's paid call is
+    paid = {_identity(call) for call in calls if not call["cache_hit"]}
+    return [{**call, "foreign_hit": bool(call["cache_hit"])} for call in calls
+            if not call["cache_hit"] or _identity(call) not in paid]
+
+
+def _identity(call: dict) -> tuple[str, str, str]:
+    """What a call is known by: the store keeps no sampling parameters, so two requests that differ only
+    in them (a re-ask at a higher temperature) and got the same text count as one."""
+    return call["model"], call["messages"], call["completions"]
 
 
 def recount(run_dir: Path) -> tuple[int, int, int]:

@@ -22,14 +22,16 @@ def test_a_hit_on_another_runs_purchase_is_charged_and_a_hit_on_its_own_is_not(t
     _call(store, 1, "p-0", "A", hit=False)  # bought in round 1
     _call(store, 2, "p-0", "A", hit=True)  # asked again after a resume: its own purchase, free
     _call(store, 2, "p-2", "B", hit=True, prompt=50, completion=10)  # a reply another run bought: charged
+    _call(store, 2, "p-3", "C", hit=True, prompt=7, completion=3)  # another thread's reply, booked first:
+    _call(store, 2, "p-3", "C", hit=False, prompt=7, completion=3)  # paid once, by this run
     store.close()
-    assert bench.recount(run_dir) == (1, 0, 180)
+    assert bench.recount(run_dir) == (1, 0, 190)
     store = RunStore(run_dir / "run.db")
     teacher = {(m["round"], m["name"]): m["value"] for m in store.metrics() if m["split"] == "teacher"}
     store.close()
-    assert teacher[(1, "teacher_tokens")] == 120 and teacher[(2, "teacher_tokens")] == 180
-    assert teacher[(1, "teacher_calls")] == 1 and teacher[(2, "teacher_calls")] == 2
-    assert bench.recount(run_dir) == (1, 180, 180)  # again: nothing changes
+    assert teacher[(1, "teacher_tokens")] == 120 and teacher[(2, "teacher_tokens")] == 190
+    assert teacher[(1, "teacher_calls")] == 1 and teacher[(2, "teacher_calls")] == 3
+    assert bench.recount(run_dir) == (1, 190, 190)  # again: nothing changes
 
 
 def test_a_foreign_hit_is_charged_at_the_runs_teacher_prices(tmp_path):

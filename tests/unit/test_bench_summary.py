@@ -20,7 +20,7 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     for strategy, per_seed in curves.items():
         for seed, accuracy in enumerate(per_seed):
             make_run(folder, strategy, "cot", seed, accuracy, [0, 1000, 2000],
-                     extra={"auroc_score": 0.5 + 0.1 * seed, "teacher_agrees": 0.75})
+                     extra={"auroc_score": 0.5 + 0.1 * seed, "teacher_agrees": 0.75, "chance": 1 / 3})
     # a run still going (no stop reason yet) is left out: it would cut the budget to its first round
     make_run(folder, "entropy", "cot", 0, [0.30, 0.40], [0, 900], stop=None)
     summary = json.loads(bench.write_summary(tmp_path / "out").read_text())
@@ -36,6 +36,8 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     assert egss["paired_diff_from_random_ci95"] == pytest.approx(12.706 * abs(gaps[0] - gaps[1]) / 2 ** 0.5 / 2 ** 0.5)
     assert egss["final_accuracy_mean"] == pytest.approx(0.59) and egss["teacher_agrees_mean"] == pytest.approx(0.75)
     assert egss["auroc_score_by_round"] == {"0": pytest.approx(0.55), "1": pytest.approx(0.55), "2": pytest.approx(0.55)}
+    # what each round bought: two items of two different gold labels a round (see make_run)
+    assert egss["top_label_share_of_bought_by_round"] == {"1": 0.5, "2": 0.5}
 
 
 def test_bought_agreement_is_each_rounds_own_share_from_the_cumulative_rows(bench):
