@@ -6,10 +6,10 @@ items found it in the cache and was charged nothing, so its teacher calls, token
 were too low (its selections, annotations and accuracies are unaffected where no token or dollar budget
 bound: the cached reply is the very reply the teacher would have given).
 
-This charges every cache hit that the run itself had not paid for before (no earlier paid call of the
-run with the same model, messages and completions), at the run's teacher prices, and rewrites the
+This charges every cache hit that the run itself never paid for (no paid call of the run with the same
+model, messages and completions), at the run's teacher prices, and rewrites the
 `teacher` metrics of each round (`teacher_calls`, `teacher_tokens`, `teacher_dollars`, cumulative as
-the loop writes them). Hits on the run's own earlier purchases (a resumed round asking again) stay
+the loop writes them). Hits on the run's own purchases (a resumed round asking again) stay
 free. Idempotent: run it again after more rounds finish, and after a recounted run resumes under the older
 code (which writes its new rounds' totals without the charged hits). Prints, per run, the tokens before and
 after. Only the metrics are rewritten: the calls themselves keep their `cache_hit` and dollars as booked.
@@ -28,8 +28,8 @@ from elad.teachers import price_for
 
 
 def charged_calls(store: RunStore) -> list[dict]:
-    """The run's calls that cost something: every paid call, and every cache hit on a reply the run had
-    not paid for before it (in call order)."""
+    """The run's calls that cost something, in call order: every paid call, and every cache hit on a reply
+    the run never paid for."""
     calls = [dict(row) for row in store.db.execute("SELECT * FROM teacher_calls ORDER BY id")]
     # in any order: with concurrent requests a hit on another thread's reply can be booked before that
     # reply's paid call is
