@@ -92,7 +92,8 @@ def test_every_image_exists_beside_the_page_and_is_a_valid_png(report):
     from PIL import Image
 
     _, path, page = report
-    assert sorted(page.images) == ["accuracy_vs_tokens_anli.png", "accuracy_vs_tokens_esnli.png"]
+    assert sorted(page.images) == ["accuracy_vs_tokens_anli.png", "accuracy_vs_tokens_esnli.png",
+                                   "aulc_minus_random_anli.png", "aulc_minus_random_esnli.png"]
     for src in page.images:
         image = path.parent / src
         assert not Path(src).is_absolute() and image.exists()
@@ -191,7 +192,7 @@ def test_dollar_costs_name_the_plot_and_columns(tmp_path):
     path = write_html_report([tmp_path / "paid"], tmp_path / "out")
     page = Page()
     page.feed(path.read_text())
-    assert page.images == ["accuracy_vs_dollars_esnli.png"]
+    assert page.images == ["accuracy_vs_dollars_esnli.png"]  # one strategy: no pairs, no paired plot
     assert page.tables["paper"][1] == ["final", "≤ $0.2500"]
 
 
@@ -226,5 +227,35 @@ def test_every_panel_of_the_cost_plot_shows_its_points_however_costly():
             left, right = axis.get_xlim()
             low, high = axis.get_ylim()
             assert left == 0 and right >= 24700 and low <= 31.2 and high >= 34.4
+    finally:
+        plt.close(figure)
+
+
+def test_the_paired_plot_draws_each_strategys_interval_and_seeds_against_zero(tmp_path):
+    """Its bars are the table's intervals: mean ± half-width in points, one row per compared strategy, the
+    baseline itself left out, and each seed's own difference."""
+    import matplotlib.pyplot as plt
+
+    from elad.report.compare import aulc_rows, load_runs
+    from elad.report.plots import paired_differences_figure
+
+    for (task, strategy, annotator, seed), (accuracy, tokens) in RUNS.items():
+        if task == "esnli" and annotator == "cot":
+            make_run(tmp_path / "g", strategy, annotator, seed, accuracy, tokens, task=task)
+    rows = aulc_rows(load_runs([tmp_path / "g"]))
+    egss = next(r for r in rows if r["strategy"] == "egss")
+    assert sorted(egss["paired_diffs"]) == [0, 1] and egss["pairs"] == 2
+    assert statistics.mean(egss["paired_diffs"].values()) == pytest.approx(egss["paired_diff_mean"])
+    figure = paired_differences_figure(rows, "esnli", "tokens")
+    try:
+        axis = figure.axes[0]
+        assert [t.get_text() for t in axis.get_yticklabels()] == ["egss (cot) (n=2)"]
+        bar = next(line for line in axis.get_lines() if len(line.get_xdata()) == 2 and line.get_ydata()[0] == 0)
+        low, high = 100 * (egss["paired_diff_mean"] - egss["paired_diff_ci95"]), \
+            100 * (egss["paired_diff_mean"] + egss["paired_diff_ci95"])
+        assert list(bar.get_xdata()) == pytest.approx([low, high])
+        seeds = axis.collections[0].get_offsets()[:, 0]
+        assert sorted(seeds) == pytest.approx(sorted(100 * v for v in egss["paired_diffs"].values()))
+        assert any(list(line.get_xdata()) == [0, 0] for line in axis.get_lines())  # the zero line
     finally:
         plt.close(figure)

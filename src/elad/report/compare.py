@@ -310,12 +310,14 @@ def aulc_rows(runs: list[RunResult], baseline: str = BASELINE) -> list[dict]:
             values = {run.seed: run_aulc(run, budget, cost) for run in members}
             reference = {run.seed: run_aulc(run, budget, cost) for run in groups.get((task, baseline, annotator), [])}
             mean, half = mean_interval([v for v in values.values() if v is not None])
-            diffs = [v - reference[s] for s, v in values.items() if v is not None and reference.get(s) is not None]
+            by_seed = {s: v - reference[s] for s, v in values.items() if v is not None and reference.get(s) is not None}
+            diffs = list(by_seed.values())
             diff, diff_half = mean_interval(diffs) if strategy != baseline else (None, None)
             out.append({"task": task, "strategy": strategy, "annotator": annotator, "budget": budget,
                         "cost_unit": COSTS[cost], "seeds": sum(v is not None for v in values.values()),
                         "aulc_mean": mean, "aulc_ci95": half, "baseline": baseline, "paired_diff_mean": diff,
                         "paired_diff_ci95": diff_half, "pairs": len(diffs) if strategy != baseline else 0,
+                        "paired_diffs": by_seed if strategy != baseline else {},
                         "teacher_agrees": mean_agreement(members)})
     return out
 

@@ -23,7 +23,7 @@ from elad.report.compare import (
     final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of, BASELINE,
     aulc_rows, task_chance, task_notes,
 )
-from elad.report.plots import accuracy_vs_cost_png
+from elad.report.plots import accuracy_vs_cost_png, paired_differences_png
 from elad.report.tables import write_atomic
 from elad.report.items import ItemView, answer_text, item_view, number, value_text, vote_tally
 from elad.store import RunDir, RunStore
@@ -56,7 +56,8 @@ def write_html_report(
         name = f"accuracy_vs_{COSTS[cost]}_{_slug(task)}.png"
         write_atomic(out_dir / name, _task_plot(task, [r for r in evaluated(runs) if r.task == task], cost))
         plots[task] = name
-    page = _page(runs, cost, plots, title, items_per_run, item_runs, baseline)
+    paired_plots = _write_paired_plots(runs, out_dir, cost, baseline)
+    page = _page(runs, cost, plots, title, items_per_run, item_runs, baseline, paired_plots)
     path = out_dir / REPORT_NAME
     write_atomic(path, page)
     return path
@@ -74,6 +75,19 @@ def _task_plot(task: str, runs: list[RunResult], cost: str) -> bytes:
     label = "teacher dollars spent" if cost == "teacher_dollars" else "teacher tokens spent (prompt + completion)"
     return accuracy_vs_cost_png(series, f"{task}: accuracy against teacher cost (mean, 95% CI over seeds)", label,
                                 chance=task_chance(runs))
+
+
+def _write_paired_plots(runs: list[RunResult], out_dir: Path, cost: str, baseline: str) -> dict[str, str]:
+    """Per task with at least one pair: the paired AULC differences from `baseline` as a PNG in out_dir;
+    task -> the file's name."""
+    names = {}
+    for task in tasks_of(evaluated(runs)):
+        rows = [r for r in aulc_rows(runs, baseline) if r["task"] == task and r["pairs"]]
+        if rows:
+            names[task] = f"aulc_minus_{_slug(baseline)}_{_slug(task)}.png"
+            png = paired_differences_png(rows, f"{task}: area under the accuracy-vs-cost curve", COSTS[cost])
+            write_atomic(out_dir / names[task], png)
+    return names
 
 
 # --- the page --------------------------------------------------------------------------------------
@@ -112,7 +126,7 @@ code { font-size: 12.5px; background: #f0f2f5; padding: 0 3px; border-radius: 3p
 
 
 def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, items_per_run: int,
-          item_runs: int, baseline: str = BASELINE) -> str:
+          item_runs: int, baseline: str = BASELINE, paired_plots: dict[str, str] | None = None) -> str:
     unit = COSTS[cost]
     scored = evaluated(runs)  # the comparisons need at least one evaluated round; the run list shows all
     groups = by_group(scored)
@@ -136,7 +150,8 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         body.append(f"<p class='note'>{len(runs) - len(scored)} run(s) have no evaluated round yet: listed under "
                     "<a href='#runs'>runs and rounds</a>, left out of the comparisons.</p>")
     for task in tasks_of(scored):
-        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task], baseline))
+        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task], baseline,
+                                  (paired_plots or {}).get(task)))
     if scored:
         body.append(_paper_table(scored, groups, cost))
     body.append(_items_section(runs, items_per_run, item_runs))
@@ -157,7 +172,8 @@ def _contents(runs: list[RunResult]) -> str:
     return "<p>Contents: " + " · ".join(links) + "</p>"
 
 
-def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseline: str = BASELINE) -> str:
+def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseline: str = BASELINE,
+                  paired_plot: str | None = None) -> str:
     unit = COSTS[cost]
     groups = by_group(runs)
     most = max(len(m) for m in groups.values())
@@ -192,11 +208,11 @@ def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseli
         tds = "".join(_cell_td(group_cells.get(r), best[i], most, cost) for i, r in enumerate(rounds))
         rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
     out.append(f"<table id='rounds-{e(_slug(task))}'>" + "".join(rows) + "</table>")
-    out.append(_aulc_table(task, runs, baseline))
+    out.append(_aulc_table(task, runs, baseline, paired_plot))
     return "\n".join(out)
 
 
-def _aulc_table(task: str, runs: list[RunResult], baseline: str) -> str:
+def _aulc_table(task: str, runs: list[RunResult], baseline: str, paired_plot: str | None = None) -> str:
     rows = [r for r in aulc_rows(runs, baseline) if r["task"] == task]
     if not rows:
         return ""
@@ -221,6 +237,11 @@ def _aulc_table(task: str, runs: list[RunResult], baseline: str) -> str:
         body.append("<tr>" + "".join(f"<td>{e(c)}</td>" if i < 2 else f"<td class='num'>{e(c)}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     out.append(f"<table id='aulc-{e(_slug(task))}'>" + "".join(body) + "</table>")
+    if paired_plot:
+        out.append(f"<figure><img src='{e(paired_plot)}' alt='{e(task)}: AULC minus {e(baseline)}, paired'>"
+                   f"<figcaption>Each strategy's AULC minus <code>{e(baseline)}</code>'s with the same seed: dot, "
+                   "the mean; bar, its 95% t-interval; faint dots, single seeds. A bar that crosses the zero line "
+                   "shows no difference.</figcaption></figure>")
     return "\n".join(out)
 
 

@@ -117,6 +117,41 @@ def accuracy_vs_cost_figure(
     return figure
 
 
+# --- paired differences from a baseline: one interval per strategy -----------------------------------
+
+def paired_differences_png(rows: list[dict], title: str, unit: str) -> bytes:
+    """The figure of paired_differences_figure as PNG bytes."""
+    return _png_bytes(paired_differences_figure(rows, title, unit))
+
+
+def paired_differences_figure(rows: list[dict], title: str, unit: str):
+    """One line per strategy x annotator: its AULC minus the baseline's, paired by seed (aulc_rows' rows;
+    the baseline's own row is left out): a dot at the mean, a bar over the mean's 95% interval (none with
+    one pair), each seed's difference faint, and a line at zero. A bar that crosses zero shows no
+    difference. Values in 0-1, drawn in points."""
+    rows = [r for r in rows if r.get("paired_diff_mean") is not None]
+    labels = [r["strategy"] if r["annotator"] in ("", None) else f"{r['strategy']} ({r['annotator']})" for r in rows]
+    height = max(2.6, 1.2 + 0.45 * len(rows))
+    figure, axis = plt.subplots(figsize=(6.4, height), dpi=120)
+    for y, row in enumerate(rows):
+        colour = STRATEGY_COLOURS[y % len(STRATEGY_COLOURS)]
+        mean, half = 100 * row["paired_diff_mean"], row["paired_diff_ci95"]
+        if half is not None:
+            axis.plot([mean - 100 * half, mean + 100 * half], [y, y], color=colour, linewidth=2.5, alpha=0.7)
+        axis.plot([mean], [y], marker="o", color=colour)
+        seeds = [100 * v for v in (row.get("paired_diffs") or {}).values()]
+        axis.scatter(seeds, [y] * len(seeds), s=10, color=colour, alpha=0.35, linewidths=0)
+    axis.axvline(0, color="0.3", linewidth=1)
+    axis.set_yticks(range(len(rows)), [f"{label} (n={r['pairs']})" for label, r in zip(labels, rows)], fontsize=8)
+    axis.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top, as in the table
+    baseline = rows[0]["baseline"] if rows else "baseline"
+    axis.set_xlabel(f"AULC minus {baseline}'s, same seed (points; mean, 95% CI, single seeds faint)", fontsize=8)
+    axis.set_title(f"{title} (up to {_short_number(rows[0]['budget']) if rows else '?'} {unit})", fontsize=10)
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def _png_bytes(figure) -> bytes:
     """The figure as PNG bytes; the figure is closed (pyplot keeps every open one alive)."""
     buffer = io.BytesIO()
