@@ -270,3 +270,20 @@ def test_chance_and_teacher_agreement_reach_the_tables(tmp_path):
     assert "| random | cot | 2 |" in text and text.rstrip().endswith("| 62.5 |")  # the mean over runs, in the AULC table
     rows = results_rows(runs)
     assert rows[0]["chance"] == pytest.approx(1 / 3) and rows[0]["teacher_agrees"] == pytest.approx(0.625)
+
+
+def test_an_unfinished_run_that_cuts_the_equal_budget_is_named(tmp_path):
+    from elad.report.compare import task_notes, unfinished_cut
+
+    make_run(tmp_path / "g", "random", "cot", 0, [0.3, 0.4, 0.5], [0, 1000, 2000])
+    make_run(tmp_path / "g", "egss", "cot", 0, [0.3, 0.45, 0.5], [0, 1100, 2100])
+    assert unfinished_cut(load_runs([tmp_path / "g"])) is None  # both finished
+    make_run(tmp_path / "g", "egss", "cot", 1, [0.3, 0.45], [0, 1050], stop="")
+    runs = load_runs([tmp_path / "g"])
+    note = unfinished_cut(runs)
+    assert note is not None and "egss-cot-s1" in note and "(1.1k tokens)" in note and "(1 run(s) unfinished)" in note
+    assert note in " ".join(task_notes(runs))
+    # an unfinished run ahead of the finished ones does not set the budget: nothing to warn about
+    make_run(tmp_path / "h", "random", "cot", 0, [0.3, 0.4], [0, 1000])
+    make_run(tmp_path / "h", "egss", "cot", 0, [0.3, 0.45, 0.5], [0, 1100, 2100], stop=None)
+    assert unfinished_cut(load_runs([tmp_path / "h"])) is None

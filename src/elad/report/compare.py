@@ -483,7 +483,26 @@ def task_notes(runs: list[RunResult]) -> list[str]:
     if agrees:
         notes.append(f"The teacher's answers agree with gold on {100 * min(agrees):.1f}-{100 * max(agrees):.1f}% "
                      "of each run's annotations: a ceiling on what its rationales can teach.")
+    cut = unfinished_cut(runs)
+    if cut:
+        notes.append(cut)
     return [" ".join(notes), ""] if notes else []
+
+
+def unfinished_cut(runs: list[RunResult]) -> str | None:
+    """A warning when a run that has not finished (no stop reason: still going, or stopped part-way) sets
+    the task's equal budget: the comparisons at equal budget and the AULC then end where that run stands
+    now, short of what the finished runs spent."""
+    cost = cost_key(runs)
+    budget = equal_budget(runs, cost)
+    unfinished = [run for run in runs if run.final and not run.stop_reason]
+    cutting = [run.label for run in unfinished if float(run.final.get(cost) or 0) <= (budget or 0)]
+    if not cutting:
+        return None
+    named = ", ".join(cutting[:3]) + (f" and {len(cutting) - 3} more" if len(cutting) > 3 else "")
+    return (f"The equal budget ({format_cost(budget, cost)} {COSTS[cost]}) is set by {named}, not finished "
+            f"({len(unfinished)} run(s) unfinished): the comparisons at equal budget and the AULC end there; "
+            "rerun the report when they finish.")
 
 
 def best_means(columns: list[list["Cell | None"]]) -> list[float | None]:
