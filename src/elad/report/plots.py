@@ -108,7 +108,7 @@ def accuracy_vs_cost_figure(
     if len(annotators) > 1:
         figure.suptitle(title, fontsize=11)
     if handles:  # below the panels, where it hides no line
-        columns = min(len(labels), 6)
+        columns = min(len(labels), max(2, int(width // 1.6)))  # about 1.6 inches a label: none cut off
         figure.legend(handles, labels, fontsize=8, loc="lower center", ncol=columns, frameon=False)
         rows = -(-len(labels) // columns)
         figure.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
@@ -146,7 +146,8 @@ def paired_differences_figure(rows: list[dict], title: str, unit: str):
     axis.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top, as in the table
     baseline = rows[0]["baseline"] if rows else "baseline"
     axis.set_xlabel(f"AULC minus {baseline}'s, same seed (points; mean, 95% CI, single seeds faint)", fontsize=8)
-    axis.set_title(f"{title} (up to {_short_number(rows[0]['budget']) if rows else '?'} {unit})", fontsize=10)
+    budget = _short_number(float(f"{rows[0]['budget']:.3g}")) if rows else "?"  # 16.4k, not 16.388k
+    axis.set_title(f"{title} (up to {budget} {unit})", fontsize=10)
     axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
