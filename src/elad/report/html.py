@@ -80,9 +80,9 @@ def _task_plot(task: str, runs: list[RunResult], cost: str) -> bytes:
 def _write_paired_plots(runs: list[RunResult], out_dir: Path, cost: str, baseline: str) -> dict[str, str]:
     """Per task with at least one pair: the paired AULC differences from `baseline` as a PNG in out_dir;
     task -> the file's name."""
-    names = {}
+    names, areas = {}, aulc_rows(runs, baseline)
     for task in tasks_of(evaluated(runs)):
-        rows = [r for r in aulc_rows(runs, baseline) if r["task"] == task and r["pairs"]]
+        rows = [r for r in areas if r["task"] == task and r["pairs"]]
         if rows:
             names[task] = f"aulc_minus_{_slug(baseline)}_{_slug(task)}.png"
             png = paired_differences_png(rows, f"{task}: area under the accuracy-vs-cost curve", COSTS[cost])
