@@ -155,8 +155,9 @@ def part_strategies(args, out: Path, console: Console) -> tuple[list[str], dict]
 
 def group_summary(runs, area: dict) -> dict:
     """One strategy x annotator of one task: its seeds, AULC with its 95% interval and the paired difference
-    from random, the final accuracy, the teacher's agreement with gold, and per round the mean AUROC of the
-    strategy's score against the student's errors on the scored pool items."""
+    from random (and how many paired seeds would narrow that to +-3 points), the final accuracy, the
+    teacher's agreement with gold, and per round the mean AUROC of the strategy's score against the
+    student's errors on the scored pool items."""
     finals = [run.final["accuracy"] for run in runs if run.final]
     final_mean, final_half = mean_interval(finals)
     aurocs: dict[int, list[float]] = {}
@@ -170,6 +171,7 @@ def group_summary(runs, area: dict) -> dict:
         "aulc_budget": area.get("budget"), "cost_unit": area.get("cost_unit"),
         "paired_diff_from_random_mean": area.get("paired_diff_mean"),
         "paired_diff_from_random_ci95": area.get("paired_diff_ci95"), "pairs": area.get("pairs"),
+        "seeds_for_ci95_of_3_points": area.get("seeds_for_target"),
         "final_accuracy_mean": final_mean, "final_accuracy_ci95": final_half,
         "teacher_agrees_mean": area.get("teacher_agrees"),
         "auroc_score_by_round": {str(r): statistics.fmean(v) for r, v in sorted(aurocs.items())},

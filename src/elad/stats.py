@@ -32,6 +32,22 @@ def mean_interval(values: list[float]) -> tuple[float | None, float | None]:
     return mean, t * math.sqrt(variance / len(values))
 
 
+def seeds_for_half_width(values: list[float], half_width: float) -> int | None:
+    """How many values (paired seeds) would bring the 95% t-interval of their mean down to `half_width`,
+    if their spread stayed what it is in `values` (sample standard deviation): for planning a grid, not a
+    promise, as a spread from a few seeds is itself uncertain. None with fewer than two values; two
+    when they do not vary."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    for n in range(2, len(T_975) + 2):
+        if T_975[n - 2] * std / math.sqrt(n) <= half_width:
+            return n
+    return max(len(T_975) + 2, math.ceil((1.96 * std / half_width) ** 2))
+
+
 def area_under_curve(points: list[tuple[float, float]], budget: float) -> float | None:
     """The area under a learning curve (accuracy against teacher spend), from its first point to
     `budget`, divided by that width: the curve's mean accuracy over the spend, in the accuracy's units.

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from elad.stats import seeds_for_half_width
 from tests.conftest import load_bench
 from tests.unit.test_report_compare import make_run
 
@@ -34,6 +35,7 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     gaps = [e - r for e, r in zip(areas["egss"], areas["random"])]
     assert egss["paired_diff_from_random_mean"] == pytest.approx(sum(gaps) / 2)
     assert egss["paired_diff_from_random_ci95"] == pytest.approx(12.706 * abs(gaps[0] - gaps[1]) / 2 ** 0.5 / 2 ** 0.5)
+    assert egss["seeds_for_ci95_of_3_points"] == seeds_for_half_width(gaps, 0.03)
     assert egss["final_accuracy_mean"] == pytest.approx(0.59) and egss["teacher_agrees_mean"] == pytest.approx(0.75)
     assert egss["auroc_score_by_round"] == {"0": pytest.approx(0.55), "1": pytest.approx(0.55), "2": pytest.approx(0.55)}
     # what each round bought: two items of two different gold labels a round (see make_run)

@@ -210,7 +210,7 @@ def test_write_report_per_run_still_writes_csv_and_png(grid):
 
 def test_aulc_per_group_with_intervals_and_differences_paired_by_seed(tmp_path):
     from elad.report.compare import aulc_rows
-    from elad.stats import area_under_curve, mean_interval
+    from elad.stats import area_under_curve, mean_interval, seeds_for_half_width
 
     curves = {("random", 0): [0.3, 0.4, 0.5], ("random", 1): [0.3, 0.5, 0.5], ("random", 2): [0.3, 0.4, 0.4],
               ("egss", 0): [0.3, 0.5, 0.6], ("egss", 1): [0.3, 0.5, 0.7], ("egss", 2): [0.3, 0.5, 0.5]}
@@ -227,8 +227,10 @@ def test_aulc_per_group_with_intervals_and_differences_paired_by_seed(tmp_path):
     diffs = [e - r for e, r in zip(expected["egss"], expected["random"])]
     assert (egss["paired_diff_mean"], egss["paired_diff_ci95"]) == pytest.approx(mean_interval(diffs))
     assert egss["pairs"] == 3 and random["paired_diff_mean"] is None
+    assert egss["seeds_for_target"] == seeds_for_half_width(diffs, 0.03) and random["seeds_for_target"] is None
     text = results_markdown(load_runs([tmp_path]))
     assert "### Area under the accuracy-vs-cost curve, up to 200 tokens" in text
+    assert "| seeds for ±3 |" in text and f"| {egss['seeds_for_target']} |" in text
     assert f"{100 * egss['aulc_mean']:.1f} ± {100 * egss['aulc_ci95']:.1f}" in text
 
 
@@ -241,6 +243,17 @@ def test_the_area_and_the_t_interval_of_known_values():
     mean, half = mean_interval([0.4, 0.5, 0.6])
     assert mean == pytest.approx(0.5) and half == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
     assert mean_interval([0.7]) == (0.7, None)
+
+
+def test_seeds_for_an_interval_from_the_spread_seen_so_far():
+    from elad.stats import seeds_for_half_width
+
+    # sd 0.1: t(6 df) * 0.1 / sqrt(7) = 0.0925 is the first half-width under 0.1 (6 seeds give 0.105)
+    assert seeds_for_half_width([0.4, 0.5, 0.6], 0.1) == 7
+    # past the t table the normal quantile: (1.96 * 0.1 / 0.01)^2 = 384.2
+    assert seeds_for_half_width([0.4, 0.5, 0.6], 0.01) == 385
+    assert seeds_for_half_width([0.2, 0.2, 0.2], 0.01) == 2
+    assert seeds_for_half_width([0.2], 0.01) is None
 
 
 def test_runs_that_differ_in_their_student_are_kept_apart(tmp_path):

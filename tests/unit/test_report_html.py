@@ -154,6 +154,10 @@ def test_budget_and_round_tables_and_the_leader(report):
     assert rounds[("random", "cot")] == [f"{_pct(0.31, _ci([0.30, 0.32]))} 0",
                                           f"{_pct(0.38, _ci([0.40, 0.36]))} 1.1k",
                                           f"{_pct(0.46, _ci([0.45, 0.47]))} 2.0k"]
+    aulc = page.tables["aulc-esnli"]
+    assert aulc[0][5] == "seeds for ±3"
+    # the baseline has nothing to plan; a paired strategy names a seed count
+    assert {row[0]: row[5] == "–" for row in aulc[1:]}["random"] and any(row[5].isdigit() for row in aulc[1:])
 
 
 def test_each_run_has_its_rounds_as_stored(report):

@@ -33,7 +33,7 @@ import yaml
 
 from elad.errors import EladError
 from elad.report.tables import round_summaries
-from elad.stats import area_under_curve, mean_interval
+from elad.stats import area_under_curve, mean_interval, seeds_for_half_width
 from elad.store import RunDir
 
 COSTS = {"teacher_tokens": "tokens", "teacher_dollars": "dollars"}
@@ -286,6 +286,10 @@ def final_cell(members: list[RunResult], cost: str) -> Cell:
 
 BASELINE = "random"
 
+# The paired AULC interval a grid should reach to tell strategies apart: 3 points is about the gain one
+# round of annotations buys a small student, so a narrower effect would not change what a user buys.
+TARGET_HALF_WIDTH = 0.03
+
 
 def run_aulc(run: RunResult, budget: float, cost: str) -> float | None:
     """The run's learning curve (evaluated rounds, round 0 at cost 0 when evaluated) averaged over spend
@@ -293,9 +297,10 @@ def run_aulc(run: RunResult, budget: float, cost: str) -> float | None:
     return area_under_curve([(float(r.get(cost) or 0), r["accuracy"]) for r in run.evaluated], budget)
 
 
-def aulc_rows(runs: list[RunResult], baseline: str = BASELINE) -> list[dict]:
+def aulc_rows(runs: list[RunResult], baseline: str = BASELINE, target: float = TARGET_HALF_WIDTH) -> list[dict]:
     """Per task x strategy x annotator: the AULC up to the task's equal budget, mean and 95% t-interval
-    over seeds, and the paired difference from `baseline` (same task, annotator and seed), with its interval."""
+    over seeds, and the paired difference from `baseline` (same task, annotator and seed), with its interval
+    and how many paired seeds would narrow that interval to +-`target` at the spread seen so far."""
     runs = evaluated(runs)
     cost = cost_key(runs)
     groups = by_group(runs)
@@ -318,6 +323,8 @@ def aulc_rows(runs: list[RunResult], baseline: str = BASELINE) -> list[dict]:
                         "aulc_mean": mean, "aulc_ci95": half, "baseline": baseline, "paired_diff_mean": diff,
                         "paired_diff_ci95": diff_half, "pairs": len(diffs) if strategy != baseline else 0,
                         "paired_diffs": by_seed if strategy != baseline else {},
+                        "target_half_width": target,
+                        "seeds_for_target": seeds_for_half_width(diffs, target) if strategy != baseline else None,
                         "teacher_agrees": mean_agreement(members)})
     return out
 
@@ -327,21 +334,25 @@ def aulc_markdown(rows: list[dict], task: str) -> list[str]:
     if not mine:
         return []
     unit, budget, baseline = mine[0]["cost_unit"], mine[0]["budget"], mine[0]["baseline"]
+    target = f"{100 * mine[0]['target_half_width']:g}"
     lines = ["", f"### Area under the accuracy-vs-cost curve, up to {format_cost(budget, 'teacher_' + unit)} "
              f"{unit}", "",
              f"The learning curve's mean accuracy over that spend (trapezoids between rounds; round 0 at 0 "
              f"{unit} where evaluated), mean and 95% t-interval over seeds; paired: minus `{baseline}` with the "
-             "same annotator and seed. An interval that includes zero shows no difference.", "",
-             f"| strategy | annotator | seeds | AULC % (95% CI) | minus {baseline}, paired (95% CI) | teacher = gold % |",
-             "|---|---|---:|---:|---:|---:|"]
+             f"same annotator and seed. An interval that includes zero shows no difference. Seeds for ±{target}: "
+             "how many paired seeds would narrow it to that at the spread seen so far.", "",
+             f"| strategy | annotator | seeds | AULC % (95% CI) | minus {baseline}, paired (95% CI) | seeds for "
+             f"±{target} | teacher = gold % |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in mine:
         paired = "–" if r["paired_diff_mean"] is None else (
             _pm(r["paired_diff_mean"], r["paired_diff_ci95"]) + f" (n={r['pairs']})"
             + (" includes 0" if r["paired_diff_ci95"] is not None and abs(r["paired_diff_mean"]) <= r["paired_diff_ci95"]
                else ""))
         agrees = "–" if r["teacher_agrees"] is None else f"{100 * r['teacher_agrees']:.1f}"
+        needed = "–" if r["seeds_for_target"] is None else r["seeds_for_target"]
         lines.append(f"| {_md_escape(r['strategy'])} | {_md_escape(r['annotator'])} | {r['seeds']} | "
-                     f"{_pm(r['aulc_mean'], r['aulc_ci95'])} | {paired} | {agrees} |")
+                     f"{_pm(r['aulc_mean'], r['aulc_ci95'])} | {paired} | {needed} | {agrees} |")
     return lines
 
 

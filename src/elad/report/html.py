@@ -216,14 +216,16 @@ def _aulc_table(task: str, runs: list[RunResult], baseline: str, paired_plot: st
     rows = [r for r in aulc_rows(runs, baseline) if r["task"] == task]
     if not rows:
         return ""
-    unit = rows[0]["cost_unit"]
+    unit, target = rows[0]["cost_unit"], f"{100 * rows[0]['target_half_width']:g}"
     out = [f"<h3>Area under the accuracy-vs-cost curve, up to {e(format_cost(rows[0]['budget'], 'teacher_' + unit))} "
            f"{e(unit)}</h3>",
            "<p class='note'>The learning curve's mean accuracy over that spend (round 0 at 0 where evaluated), "
            f"mean and 95% t-interval over seeds; paired: minus <code>{e(baseline)}</code> with the same annotator "
-           "and seed. An interval that includes zero shows no difference.</p>"]
+           f"and seed. An interval that includes zero shows no difference. Seeds for ±{e(target)}: how many paired "
+           "seeds would narrow it to that at the spread seen so far (a plan, not a promise).</p>"]
     head = "".join(f"<th>{e(c)}</th>" for c in ("strategy", "annotator", "seeds", "AULC % (95% CI)",
-                                                  f"minus {baseline}, paired (95% CI)", "teacher = gold %"))
+                                                  f"minus {baseline}, paired (95% CI)", f"seeds for ±{target}",
+                                                  "teacher = gold %"))
     body = [f"<tr>{head}</tr>"]
     for r in rows:
         paired = "–"
@@ -232,8 +234,9 @@ def _aulc_table(task: str, runs: list[RunResult], baseline: str, paired_plot: st
             if r["paired_diff_ci95"] is not None and abs(r["paired_diff_mean"]) <= r["paired_diff_ci95"]:
                 paired += " includes 0"
         agrees = "–" if r["teacher_agrees"] is None else f"{100 * r['teacher_agrees']:.1f}"
+        needed = "–" if r["seeds_for_target"] is None else r["seeds_for_target"]
         cells = (r["strategy"], r["annotator"], r["seeds"], format_accuracy(r["aulc_mean"], r["aulc_ci95"]), paired,
-                 agrees)
+                 needed, agrees)
         body.append("<tr>" + "".join(f"<td>{e(c)}</td>" if i < 2 else f"<td class='num'>{e(c)}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     out.append(f"<table id='aulc-{e(_slug(task))}'>" + "".join(body) + "</table>")
