@@ -39,6 +39,7 @@ tasks the share of their most common gold label. Last line: name=value pairs.
         --max-new-tokens 160 --max-length 384 --rounds 4 --out runs/efficiency-v2 \
         --strategies egss,random,oracle,egss_answer,entropy,egss_intra,egss_inter
     nice .venv/bin/python bench/distill_efficiency.py --quick                          # a small smoke run
+    .venv/bin/python bench/distill_efficiency.py --summary-only --out runs/efficiency-v2   # the tables so far
 """
 
 import argparse
@@ -100,7 +101,9 @@ def ci95(values: list[float]) -> tuple[float, float | None]:
     return mean_interval(values)
 
 
-def pct(mean: float, half: float | None) -> str:
+def pct(mean: float | None, half: float | None) -> str:
+    if mean is None:
+        return "–"
     return f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if half is not None else "")
 
 
@@ -244,6 +247,27 @@ def write_summary(out: Path) -> Path:
     return path
 
 
+def summary_table(summary: dict) -> list[str]:
+    """summary.json as markdown, one table per task and part: what `--summary-only` prints."""
+    lines = []
+    for task, parts in sorted(summary["tasks"].items()):
+        for part, groups in sorted(parts.items()):
+            lines += ["", f"{task} / {part}", "",
+                      "| strategy | seeds | AULC (95% CI) | minus random, paired (95% CI) | seeds for ±3 "
+                      "| final accuracy |", "|---|---|---:|---:|---:|---:|"]
+            for name, group in sorted(groups.items()):
+                diff = group["paired_diff_from_random_mean"]
+                paired = "–" if diff is None else pct(diff, group["paired_diff_from_random_ci95"])
+                if diff is not None and group["paired_diff_from_random_ci95"] is not None \
+                        and abs(diff) <= group["paired_diff_from_random_ci95"]:
+                    paired += " (includes 0)"
+                needed = group.get("seeds_for_ci95_of_3_points")
+                lines.append(f"| {name} | {','.join(map(str, group['seeds']))} | "
+                             f"{pct(group['aulc_mean'], group['aulc_ci95'])} | {paired} | "
+                             f"{'–' if needed is None else needed} | {pct(group['final_accuracy_mean'], None)} |")
+    return lines
+
+
 def _finished(run_dir: Path) -> bool:
     store = RunDir(run_dir).open_store(readonly=True)
     try:
@@ -347,7 +371,14 @@ def main() -> None:
                         help="worked exemplars in the live teacher's prompt, from the pool's split (0 = zero-shot: "
                              "the 1.5B teacher then writes ~130-word e-SNLI rationales; see bench/teacher_prompt.py)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="run nothing: rewrite OUT/summary.json from the finished runs under OUT and print it "
+                             "as tables (e.g. while a grid is still going, or after restoring kept runs)")
     args = parser.parse_args()
+    if args.summary_only:
+        path = write_summary(args.out)
+        print("\n".join([f"summary: {path}", *summary_table(json.loads(path.read_text()))]))
+        return
     if args.quick:
         args.pool, args.pool_sample, args.test, args.rounds, args.per_round = 40, 12, 20, 2, 4
         args.initial_random = min(args.initial_random, 4)

@@ -42,6 +42,23 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     assert egss["top_label_share_of_bought_by_round"] == {"1": 0.5, "2": 0.5}
 
 
+def test_summary_only_prints_each_task_and_part_as_a_table(bench, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "out" / "esnli" / "strategies"
+    for seed, (random, egss) in enumerate([([0.30, 0.40], [0.30, 0.50]), ([0.30, 0.44], [0.30, 0.46])]):
+        make_run(folder, "random", "cot", seed, random, [0, 1000])
+        make_run(folder, "egss", "cot", seed, egss, [0, 1000])
+    monkeypatch.setattr("sys.argv", ["distill_efficiency.py", "--summary-only", "--out", str(tmp_path / "out")])
+    bench.main()
+    out = capsys.readouterr().out
+    assert "esnli / strategies" in out and (tmp_path / "out" / "summary.json").exists()
+    # AULC = the mean of a curve's two points: random 0.35, 0.37; egss 0.40, 0.38, so paired +5 and +1 points;
+    # two values 0.02 apart have sd 0.02 / sqrt(2), so a half-width of 12.706 * 0.01
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert rows["egss/cot"] == "| egss/cot | 0,1 | 39.0 ± 12.7 | 3.0 ± 25.4 (includes 0) | 6 | 48.0 |"
+    assert rows["random/cot"] == "| random/cot | 0,1 | 36.0 ± 12.7 | – | – | 42.0 |"
+    assert not list(folder.glob("*/report"))  # nothing was run
+
+
 def test_bought_agreement_is_each_rounds_own_share_from_the_cumulative_rows(bench):
     run = SimpleNamespace(rows=[
         {"round": 0, "teacher_agrees": None, "teacher_checked": None},
