@@ -169,12 +169,19 @@ def test_multitask_loss_is_the_alpha_weighted_sum(student, alpha):
 # --- answer scores after each step prefix -------------------------------------------------------------
 
 
+def written(steps, cue=CUE):
+    """Steps and the cue as the scorer reads them: one per line, but a step that opens with a space goes on
+    the line before it (the rest of a sentence-split paragraph)."""
+    text = "".join(("\n" if k and not step[:1].isspace() else "") + step for k, step in enumerate(steps))
+    return text + ("\n" if steps else "") + cue
+
+
 def reference_scores(student, prompt, steps, candidates):
     """One prefix and one candidate at a time: a full forward pass each, no cache, no tree."""
     rendered = student.render_prompt(prompt)
     out = []
     for i in range(len(steps) + 1):
-        prefix = student.tokenizer(rendered + "\n".join(steps[:i] + [CUE]), add_special_tokens=False)["input_ids"]
+        prefix = student.tokenizer(rendered + written(steps[:i]), add_special_tokens=False)["input_ids"]
         logprobs = []
         for candidate in candidates:
             ids = student.tokenizer(" " + candidate, add_special_tokens=False)["input_ids"]
@@ -189,7 +196,8 @@ def reference_scores(student, prompt, steps, candidates):
 
 
 PROMPTS = ["Premise: a cat sleeps\nHypothesis: an animal rests", "Premise: a much longer premise, with more words\nHypothesis: h", "Q: 2+2?"]
-STEPS = [["A cat is an animal.", "Sleeping is resting."], ["Words are many.", "A second step.", "Third step, longer than the others."], []]
+# the second prompt's second step continues the first one's line, as a sentence of one paragraph does
+STEPS = [["A cat is an animal.", "Sleeping is resting."], ["Words are many.", " A second step.", "Third step, longer than the others."], []]
 
 
 def test_prefix_scores_equal_one_prefix_at_a_time(student):
@@ -209,7 +217,7 @@ def test_open_answers_are_the_greedy_short_answer_after_the_cue(student):
     student.model.generation_config.eos_token_id = None  # plain greedy for the reference: no early stop
     for prompt, steps, scores in zip(PROMPTS, STEPS, got):
         for i, distribution in enumerate(scores):
-            text = student.render_prompt(prompt) + "\n".join(steps[:i] + [CUE])
+            text = student.render_prompt(prompt) + written(steps[:i])
             ids = student.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
             out = student.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)
             answer = student.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split("\n")[0].strip()

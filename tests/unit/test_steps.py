@@ -1,4 +1,4 @@
-from elad.tasks.steps import join_steps, split_steps
+from elad.tasks.steps import join_steps, split_steps, step_segments
 
 
 def test_numbered_steps_with_wrapped_lines():
@@ -15,3 +15,28 @@ def test_lines_are_steps_and_join_round_trips():
     steps = ["A man is a person.", "So the answer is entailment."]
     assert split_steps(join_steps(steps)) == steps
     assert split_steps("   \n") == []
+
+
+def test_a_paragraph_before_the_answer_line_is_split_into_its_sentences():
+    # as a CoT student writes an arithmetic rationale: one paragraph, then the answer on its own line
+    text = "Paco had 8 cookies. He ate 5 of them. 8 - 5 = 3.\nSo the answer is 3."
+    assert split_steps(text) == ["Paco had 8 cookies.", "He ate 5 of them.", "8 - 5 = 3.", "So the answer is 3."]
+
+
+def test_segments_keep_the_break_before_each_step_and_rebuild_the_text():
+    text = "Paco had 8 cookies. He ate 5 of them.\nSo the answer is 3."
+    segments = step_segments(text)
+    assert segments == ["Paco had 8 cookies.", " He ate 5 of them.", "\nSo the answer is 3."]
+    assert "".join(segments) == text
+    assert [s.strip() for s in segments] == split_steps(text)
+    numbered = "1. Tom has 3 apples.\n2. He buys 4 more."
+    assert "".join(step_segments(numbered)) == numbered
+    assert step_segments("") == []
+
+
+def test_reasoning_steps_drop_the_answer_sentence_not_the_reasoning_on_its_line():
+    from elad.loop.explain import reasoning_steps
+
+    assert reasoning_steps("42 - 31 = 11. So the answer is 11.") == ["42 - 31 = 11."]
+    assert reasoning_steps("Two groups left. 42 - 31 = 11. So the answer is 11.") == ["Two groups left.", " 42 - 31 = 11."]
+    assert reasoning_steps("A man is a person.\nSo the answer is entailment.") == ["A man is a person."]

@@ -15,12 +15,13 @@ from elad.selection import ANSWER_SCORES, EXPLANATIONS, SAMPLES, RoundView, meas
 from elad.store import RunStore
 from elad.students import Student
 from elad.tasks import ANSWER_CUE, Example, Task
-from elad.tasks.steps import split_steps
+from elad.tasks.steps import split_steps, step_segments
 
 
 def reasoning_steps(text: str) -> list[str]:
-    """The explanation's steps without its answer sentence: prefix i = the first i reasoning steps."""
-    steps = split_steps(text)
+    """The explanation's steps without its answer sentence: prefix i = the first i reasoning steps, as
+    written (a sentence that continues a line keeps its leading space: tasks/steps.step_segments)."""
+    steps = step_segments(text)
     while steps and ANSWER_CUE.lower() in steps[-1].lower():
         steps.pop()
     return steps

@@ -473,7 +473,8 @@ class AnswerScorer:
     def _item(self, rendered: str, steps: list[str], candidates: Sequence[str], cue: str) -> Item:
         pretrained = self.weights.pretrained
         prompt_ids = pretrained.tokenizer(rendered, add_special_tokens=pretrained.is_seq2seq)["input_ids"]
-        step_ids = [self._ids(("\n" if k else "") + step) for k, step in enumerate(steps)]
+        # a step that opens with white space continues the one before it as written (tasks/steps.step_segments)
+        step_ids = [self._ids(("\n" if k and not step[:1].isspace() else "") + step) for k, step in enumerate(steps)]
         cue_ids = [self._ids(("\n" if i else "") + cue) for i in range(len(steps) + 1)]
         return Item(prompt_ids, step_ids, cue_ids, [self._ids(" " + c) for c in candidates])
 

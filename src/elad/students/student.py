@@ -139,7 +139,8 @@ class Student:
         progress: Progress | None = None,
     ) -> list[list[dict[str, float]]]:
         """For each prompt and i = 0..n, the answer distribution after the first i steps and the cue:
-        the text scored is prompt + "\\n".join(steps[:i] + [cue]) + " " + candidate. With candidates: a
+        the text scored is prompt + "\\n".join(steps[:i] + [cue]) + " " + candidate, where a step that
+        opens with white space (" ": the rest of a line) joins the one before it as it is. With candidates: a
         softmax over their summed token log-probabilities (teacher forcing). Without (open answers): the
         greedy short answer after the cue, {parse(answer) or "": 1.0} (the raw answer without `parse`).
         All prefixes of a prompt are scored in one forward pass over the shared prefix."""

@@ -1,8 +1,10 @@
 """Split an explanation into reasoning steps. Shared by every task: selection and CLEAR work step by step.
 
-Rules, in order: numbered or bulleted lines ("1.", "Step 2:", "- ") start steps; otherwise non-empty
-lines are steps; a single line is split into sentences. The answer sentence ("So the answer is ...")
-stays a step of its own, so the answer after step i can be compared with the final one.
+Rules, in order: numbered or bulleted lines ("1.", "Step 2:", "- ") start steps; otherwise every
+sentence is a step, on whichever line it stands: a rationale written as one paragraph followed by its
+answer line ("... 42 - 31 = 11.\nSo the answer is 11.") has as many steps as sentences, not one. The
+answer sentence ("So the answer is ...") stays a step of its own, so the answer after step i can be
+compared with the final one.
 """
 
 import re
@@ -15,14 +17,21 @@ _ABBREVIATIONS = {"mr.", "ms.", "mrs.", "dr.", "st.", "vs.", "etc.", "e.g.", "i.
 
 
 def split_steps(text: str) -> list[str]:
+    return [step for _, step in _steps_with_breaks(text)]
+
+
+def step_segments(text: str) -> list[str]:
+    """The steps as written: each after the first led by the break before it, "\n" where it starts a
+    line and " " where it continues one, so that joining a prefix of them gives the text up to that step
+    (white space normalised), not the steps one per line."""
+    return [brk + step if i else step for i, (brk, step) in enumerate(_steps_with_breaks(text))]
+
+
+def _steps_with_breaks(text: str) -> list[tuple[str, str]]:
     lines = [line.strip() for line in text.strip().split("\n") if line.strip()]
-    if not lines:
-        return []
     if any(_ITEM.match(line) for line in lines):
-        return _merge_continuations(lines)
-    if len(lines) > 1:
-        return lines
-    return _sentences(lines[0])
+        return [("\n", step) for step in _merge_continuations(lines)]
+    return [("\n" if k == 0 else " ", sentence) for line in lines for k, sentence in enumerate(_sentences(line))]
 
 
 def _sentences(text: str) -> list[str]:
