@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_student import CUE, LABELS, PROMPTS, STEPS, eight_records, small_tokenizer
+from test_student import CUE, LABELS, PROMPTS, STEPS, eight_records, small_tokenizer, written
 
 from elad.config import StudentConfig, TrainingConfig
 from elad.students import Student
@@ -96,7 +96,7 @@ def reference_seq2seq_scores(student, prompt, steps, candidates):
     start = student.model.config.decoder_start_token_id
     out = []
     for i in range(len(steps) + 1):
-        prefix = [start] + student.tokenizer("\n".join(steps[:i] + [CUE]), add_special_tokens=False)["input_ids"]
+        prefix = [start] + student.tokenizer(written(steps[:i]), add_special_tokens=False)["input_ids"]
         logprobs = []
         for candidate in candidates:
             ids = student.tokenizer(" " + candidate, add_special_tokens=False)["input_ids"]
