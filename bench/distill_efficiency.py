@@ -376,6 +376,8 @@ def main() -> None:
                              "as tables (e.g. while a grid is still going, or after restoring kept runs)")
     args = parser.parse_args()
     if args.summary_only:
+        if not args.out.is_dir():
+            raise SystemExit(f"--out {args.out}: no such folder (the folder a benchmark run wrote)")
         path = write_summary(args.out)
         print("\n".join([f"summary: {path}", *summary_table(json.loads(path.read_text()))]))
         return

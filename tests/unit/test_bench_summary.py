@@ -57,6 +57,9 @@ def test_summary_only_prints_each_task_and_part_as_a_table(bench, tmp_path, caps
     assert rows["egss/cot"] == "| egss/cot | 0,1 | 39.0 ± 12.7 | 3.0 ± 25.4 (includes 0) | 6 | 48.0 |"
     assert rows["random/cot"] == "| random/cot | 0,1 | 36.0 ± 12.7 | – | – | 42.0 |"
     assert not list(folder.glob("*/report"))  # nothing was run
+    monkeypatch.setattr("sys.argv", ["distill_efficiency.py", "--summary-only", "--out", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit, match="nowhere: no such folder"):
+        bench.main()
 
 
 def test_bought_agreement_is_each_rounds_own_share_from_the_cumulative_rows(bench):
