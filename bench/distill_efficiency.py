@@ -313,6 +313,17 @@ def start_llama_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("llama.cpp server did not come up in 300 s")
 
 
+def stop_llama_server(process: subprocess.Popen) -> None:
+    """Stop the server; one busy with a long generation may not heed SIGTERM in time, and must not outlive
+    the benchmark (nor hide, by a timeout raised here, the error that stopped it)."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]:
     from elad.students.models import gguf_file
 
@@ -330,8 +341,7 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         config = ExperimentConfig.model_validate(data)
         run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_llama_server(process)
     return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
                             f"{args.task}: CoT against CLEAR annotation (random selection, live Qwen2.5-Coder-1.5B "
                             "teacher)")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distill_efficiency import EXEMPLARS, TASKS, start_llama_server  # noqa: E402
+from distill_efficiency import EXEMPLARS, TASKS, start_llama_server, stop_llama_server  # noqa: E402
 
 from elad.annotation import CotAnnotator  # noqa: E402
 from elad.annotation.base import Annotation  # noqa: E402
@@ -83,8 +83,7 @@ def main() -> None:
                   f"median {row['words']} words / {row['tokens']} tokens, {row['seconds']:.1f} s per question\n"
                   f"  e.g. {row['example'][:300]!r}", flush=True)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_llama_server(process)
     print(" ".join(f"shots{r['shots']}_agree={r['agree']}/{r['usable']} shots{r['shots']}_words={r['words']} "
                    f"shots{r['shots']}_s={r['seconds']:.1f}" for r in rows))
 

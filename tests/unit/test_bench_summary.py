@@ -93,3 +93,18 @@ def test_the_live_teachers_exemplars_reason_in_sentences(bench, task):
     assert len(shots) == 4
     rationales = [example.rationale for example, _ in shots]
     assert all(len(rationale.split()) >= 6 for rationale in rationales), rationales
+
+
+def test_a_server_deaf_to_sigterm_is_killed(bench, monkeypatch):
+    import subprocess
+    import sys
+
+    ignores_term = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                    "print('ready', flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", ignores_term], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    wait = subprocess.Popen.wait
+    # the 30 s grace, shortened for the test
+    monkeypatch.setattr(subprocess.Popen, "wait", lambda self, timeout=None: wait(self, None if timeout is None else 1))
+    bench.stop_llama_server(process)
+    assert process.returncode == -9
