@@ -210,6 +210,12 @@ class AnnotationConfig(Strict):
         "off", description="where the gold label is known: drop or re-ask a teacher answer that disagrees"
     )
 
+    @field_validator("gold_check", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false: `gold_check: off` means "off", not an error
+        return "off" if value is False else value
+
 
 class BudgetConfig(Strict):
     calls: PositiveInt | None = None
@@ -237,7 +243,9 @@ class LoopConfig(Strict):
                     "task's labels or options after `predict:` (rank classification; step_by_step students "
                     "answering with predict, tasks with closed answers)",
     )
-    target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="stop once test accuracy reaches it")
+    target_accuracy: float | None = Field(
+        None, gt=0.0, le=1.0, description="stop once validation accuracy reaches it (needs task.validation_size)"
+    )
     patience: PositiveInt | None = Field(
         None, description="stop when accuracy has not beaten its best by min_gain for this many rounds"
     )

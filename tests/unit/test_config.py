@@ -79,3 +79,13 @@ def test_the_task_opens_with_its_configured_prompt_layout():
     example = task.load("test")[0]
     assert task.prompt(example) == f"{task.instruction}\n{example.question}"
     assert TaskConfig(name="esnli").open().prompt(example) == f"{example.question}\n{task.instruction}"
+
+
+def test_a_bare_yaml_off_is_the_gold_check_off_and_round_trips():
+    # YAML 1.1 reads `off` as false; the documented spelling must not be an error
+    config = parse_config("annotation:\n  gold_check: off\n")
+    assert config.annotation.gold_check == "off"
+    assert parse_config(config.to_yaml()) == config
+    assert parse_config("annotation:\n  gold_check: reask\n").annotation.gold_check == "reask"
+    with pytest.raises(EladError, match="gold_check"):
+        parse_config("annotation:\n  gold_check: true\n")
