@@ -32,14 +32,25 @@ def finished_run(run_dir: Path) -> bool:
 
 
 def gzipped_backup(store: Path, target: Path) -> None:
-    """A consistent copy of a SQLite store (its WAL folded in), gzipped to `target`."""
+    """A consistent copy of a SQLite store (its WAL folded in), gzipped to `target`; a target that already
+    holds the same bytes is left as it is (gzip stamps the time, so a rewrite would show as a change)."""
     from elad.store import copy_database
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "run.db"
         copy_database(store, copy)
+        if target.exists() and _same_bytes(copy, target):
+            return
         with copy.open("rb") as plain, gzip.open(target, "wb") as packed:
             shutil.copyfileobj(plain, packed)
+
+
+def _same_bytes(plain: Path, packed: Path) -> bool:
+    try:
+        with gzip.open(packed, "rb") as unpacked:
+            return unpacked.read() == plain.read_bytes()
+    except (OSError, EOFError):  # not a readable gzip: rewrite it
+        return False
 
 
 UNFINISHED = "unfinished"  # under DEST: runs kept before they finished
