@@ -107,4 +107,5 @@ def test_a_server_deaf_to_sigterm_is_killed(bench, monkeypatch):
     # the 30 s grace, shortened for the test
     monkeypatch.setattr(subprocess.Popen, "wait", lambda self, timeout=None: wait(self, None if timeout is None else 1))
     bench.stop_llama_server(process)
+    process.stdout.close()
     assert process.returncode == -9
