@@ -58,7 +58,7 @@ from rich.console import Console
 
 from elad.config import ExperimentConfig
 from elad.loop.grid import finished, run_grid
-from elad.report.compare import aulc_rows, load_runs
+from elad.report.compare import auroc_rows, aulc_rows, load_runs
 from elad.stats import mean_interval
 from elad.store import RunDir
 
@@ -166,18 +166,17 @@ def part_strategies(args, out: Path, console: Console) -> tuple[list[str], dict]
                             f"{args.task}: selection strategies at equal budget (CoT annotation, replayed PaLM teacher)")
 
 
-def group_summary(runs, area: dict) -> dict:
+def group_summary(runs, area: dict, aurocs: list[dict]) -> dict:
     """One strategy x annotator of one task: its seeds, AULC with its 95% interval and the paired difference
     from random (and how many paired seeds would narrow that to +-3 points), the final accuracy, the
     teacher's agreement with gold, and per round the mean AUROC of the strategy's score against the
-    student's errors on the scored pool items."""
+    student's errors on the scored pool items (and of each part that tells something: auroc_rows), from
+    the group's `aurocs` rows."""
     finals = [run.final["accuracy"] for run in runs if run.final]
     final_mean, final_half = mean_interval(finals)
-    aurocs: dict[int, list[float]] = {}
-    for run in runs:
-        for row in run.rows:
-            if row.get("auroc_score") is not None:
-                aurocs.setdefault(int(row["round"]), []).append(float(row["auroc_score"]))
+    parts: dict[str, dict[str, float]] = {}
+    for row in aurocs:
+        parts.setdefault(row["part"], {})[str(row["round"])] = row["auroc_mean"]
     return {
         "seeds": sorted(run.seed for run in runs),
         "aulc_mean": area.get("aulc_mean"), "aulc_ci95": area.get("aulc_ci95"),
@@ -187,7 +186,8 @@ def group_summary(runs, area: dict) -> dict:
         "seeds_for_ci95_of_3_points": area.get("seeds_for_target"),
         "final_accuracy_mean": final_mean, "final_accuracy_ci95": final_half,
         "teacher_agrees_mean": area.get("teacher_agrees"),
-        "auroc_score_by_round": {str(r): statistics.fmean(v) for r, v in sorted(aurocs.items())},
+        "auroc_score_by_round": parts.pop("score", {}),
+        "auroc_parts_by_round": parts,
         "teacher_agrees_on_bought_by_round": _mean_by_round(bought_agreement(run) for run in runs),
         "top_label_share_of_bought_by_round": _mean_by_round(bought_top_label_share(run) for run in runs),
     }
@@ -246,12 +246,14 @@ def write_summary(out: Path) -> Path:
         if not runs:
             continue
         areas = {(a["task"], a["strategy"], a["annotator"]): a for a in aulc_rows(runs)}
+        errors = auroc_rows(runs)
         groups: dict = {}
         for run in runs:
             groups.setdefault((run.task, run.strategy, run.annotator), []).append(run)
         for (task, strategy, annotator), members in groups.items():
             entry = summary["tasks"].setdefault(task, {}).setdefault(part_dir.name, {})
-            entry[f"{strategy}/{annotator}"] = group_summary(members, areas.get((task, strategy, annotator), {}))
+            mine = [r for r in errors if (r["task"], r["strategy"], r["annotator"]) == (task, strategy, annotator)]
+            entry[f"{strategy}/{annotator}"] = group_summary(members, areas.get((task, strategy, annotator), {}), mine)
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return path

@@ -21,7 +21,8 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     for strategy, per_seed in curves.items():
         for seed, accuracy in enumerate(per_seed):
             make_run(folder, strategy, "cot", seed, accuracy, [0, 1000, 2000],
-                     extra={"auroc_score": 0.5 + 0.1 * seed, "teacher_agrees": 0.75, "chance": 1 / 3})
+                     extra={"auroc_score": 0.5 + 0.1 * seed, "auroc_inter": 0.4, "teacher_agrees": 0.75,
+                            "chance": 1 / 3})
     # a run still going (no stop reason yet) is left out: it would cut the budget to its first round
     make_run(folder, "entropy", "cot", 0, [0.30, 0.40], [0, 900], stop=None)
     summary = json.loads(bench.write_summary(tmp_path / "out").read_text())
@@ -38,6 +39,7 @@ def test_summary_holds_each_strategy_with_its_paired_aulc_and_aurocs(bench, tmp_
     assert egss["seeds_for_ci95_of_3_points"] == seeds_for_half_width(gaps, 0.03)
     assert egss["final_accuracy_mean"] == pytest.approx(0.59) and egss["teacher_agrees_mean"] == pytest.approx(0.75)
     assert egss["auroc_score_by_round"] == {"0": pytest.approx(0.55), "1": pytest.approx(0.55), "2": pytest.approx(0.55)}
+    assert egss["auroc_parts_by_round"] == {"inter": {"0": pytest.approx(0.4), "1": pytest.approx(0.4), "2": pytest.approx(0.4)}}
     # what each round bought: two items of two different gold labels a round (see make_run)
     assert egss["top_label_share_of_bought_by_round"] == {"1": 0.5, "2": 0.5}
 

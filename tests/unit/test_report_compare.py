@@ -300,3 +300,28 @@ def test_an_unfinished_run_that_cuts_the_equal_budget_is_named(tmp_path):
     make_run(tmp_path / "h", "random", "cot", 0, [0.3, 0.4], [0, 1000])
     make_run(tmp_path / "h", "egss", "cot", 0, [0.3, 0.45, 0.5], [0, 1100, 2100], stop=None)
     assert unfinished_cut(load_runs([tmp_path / "h"])) is None
+
+
+def test_error_aurocs_are_averaged_over_seeds_without_parts_that_tell_nothing(tmp_path):
+    from elad.report.compare import auroc_rows
+
+    for seed, (score, inter) in enumerate(((0.6, 0.7), (0.8, 0.5))):
+        make_run(tmp_path / "g", "egss", "cot", seed, [0.3, 0.4], [0, 1000], extra={
+            "auroc_score": score, "auroc_inter": inter, "auroc_inter_scaled": inter,  # a rescaled copy
+            "auroc_weight": 0.5, "errors_known": 64.0, "errors_wrong": 30.0 + 4 * seed})  # a constant part
+    make_run(tmp_path / "g", "random", "cot", 0, [0.3, 0.4], [0, 1000])  # stores none: no rows
+    runs = load_runs([tmp_path / "g"])
+    rows = auroc_rows(runs)
+    assert {(r["strategy"], r["part"]) for r in rows} == {("egss", "score"), ("egss", "inter")}
+    score = next(r for r in rows if r["part"] == "score" and r["round"] == 1)
+    assert score["seeds"] == 2 and score["auroc_mean"] == pytest.approx(0.7) and score["wrong_mean"] == 32
+    text = results_markdown(runs)
+    assert "| egss | cot | score | 0.70 (32/64 wrong) | 0.70 (32/64 wrong) |" in text
+    assert "| egss | cot | inter | 0.60 | 0.60 |" in text
+
+
+def test_a_strategy_that_reads_gold_is_named_as_a_ceiling(tmp_path):
+    make_run(tmp_path / "g", "random", "cot", 0, [0.3, 0.4], [0, 1000])
+    assert "reads the gold answers" not in results_markdown(load_runs([tmp_path / "g"]))
+    make_run(tmp_path / "g", "oracle", "cot", 0, [0.3, 0.5], [0, 1000])
+    assert "Strategy oracle reads the gold answers: a ceiling for benchmarks" in results_markdown(load_runs([tmp_path / "g"]))

@@ -263,3 +263,15 @@ def test_the_paired_plot_draws_each_strategys_interval_and_seeds_against_zero(tm
         assert any(list(line.get_xdata()) == [0, 0] for line in axis.get_lines())  # the zero line
     finally:
         plt.close(figure)
+
+
+def test_the_error_aurocs_have_their_table(tmp_path):
+    for seed, score in enumerate((0.6, 0.8)):
+        make_run(tmp_path / "g", "egss", "cot", seed, [0.3, 0.4], [0, 500],
+                 extra={"auroc_score": score, "errors_known": 64.0, "errors_wrong": 32.0})
+    path = write_html_report([tmp_path / "g"], tmp_path / "out")
+    page = Page()
+    page.feed(path.read_text())
+    table = page.tables["auroc-esnli"]
+    assert table[0] == ["strategy", "annotator", "part", "round 0", "round 1"]
+    assert table[1] == ["egss", "cot", "score", "0.70 (32/64 wrong)", "0.70 (32/64 wrong)"]

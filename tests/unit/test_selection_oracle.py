@@ -62,3 +62,10 @@ def test_error_aurocs_cover_the_score_and_its_numeric_parts_on_items_with_gold()
               "c": Scored(0.4, {"intra": 0.9, "label": "z"}), "d": Scored(1.0, {"intra": 0.0})}
     found = error_aurocs(scored, wrong)
     assert found == {"errors_known": 3.0, "errors_wrong": 1.0, "auroc_score": 1.0, "auroc_intra": 0.0}
+
+
+def test_only_the_oracle_and_its_variants_read_gold():
+    from elad.selection import reads_gold
+
+    assert reads_gold("oracle") and reads_gold("oracle+softrank")
+    assert not any(reads_gold(name) for name in ("random", "egss", "egss+softrank", "no_such_strategy"))

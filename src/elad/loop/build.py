@@ -8,7 +8,7 @@ from rich.console import Console
 from elad.annotation import Annotator, build_annotator
 from elad.config import ExperimentConfig
 from elad.errors import EladError
-from elad.selection import Strategy, create_strategy
+from elad.selection import Strategy, create_strategy, reads_gold
 from elad.selection.batch import BatchPolicy
 from elad.selection.stochastic import check_acquisition
 from elad.loop.evaluate import check_ranking
@@ -112,7 +112,7 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
         config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
         open_answers=task.answer_kind == AnswerKind.NUMBER,
     )
-    if getattr(strategy, "reads_gold", False):
+    if reads_gold(config.selection.strategy):
         console.print(f"[yellow]strategy {strategy.name} reads the gold answers: a ceiling for benchmarks, not a "
                       "selection for real use[/]")
     options = config.selection.options

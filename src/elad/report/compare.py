@@ -33,6 +33,7 @@ import yaml
 
 from elad.errors import EladError
 from elad.report.tables import round_summaries
+from elad.selection import reads_gold
 from elad.stats import area_under_curve, mean_interval, seeds_for_half_width
 from elad.store import RunDir
 
@@ -362,6 +363,85 @@ def _pm(mean: float | None, half: float | None) -> str:
     return f"{100 * mean:+.1f}".lstrip("+") if half is None else f"{100 * mean:.1f} ± {100 * half:.1f}"
 
 
+# --- how well each strategy's score found the student's errors -------------------------------------
+
+def auroc_rows(runs: list[RunResult]) -> list[dict]:
+    """Per task x strategy x annotator x score part ("score", then its parts: intra, inter, ...) x round:
+    the mean over seeds of the AUROC of that part against "the student answers wrongly" on the round's
+    scored pool items (stored by the loop where gold is known; elad.selection.errors_auroc), with the
+    number of seeds and the mean count of scored items and of wrong ones. Parts that tell nothing new are
+    left out: a constant one (0.5 in every seed and round) and one equal to a part already listed (a
+    rescaled copy, the score itself). Groups with no stored AUROC are left out."""
+    out = []
+    for (task, strategy, annotator), members in by_group(runs).items():
+        series: dict[str, dict[tuple[int, int], float]] = {}  # part -> (round, seed) -> AUROC
+        counts: dict[int, list[tuple[float, float]]] = {}
+        for run in members:
+            for row in run.rows:
+                round_ = int(row["round"])
+                for name, value in row.items():
+                    if name.startswith("auroc_") and value is not None:
+                        series.setdefault(name.removeprefix("auroc_"), {})[round_, run.seed] = float(value)
+                if row.get("errors_known") is not None:
+                    counts.setdefault(round_, []).append((row["errors_known"], row.get("errors_wrong") or 0))
+        for part, values in _telling_parts(series).items():
+            for round_ in sorted({r for r, _ in values}):
+                in_round = [v for (r, _), v in values.items() if r == round_]
+                known = counts.get(round_, [])
+                out.append({"task": task, "strategy": strategy, "annotator": annotator, "part": part,
+                            "round": round_, "seeds": len(in_round), "auroc_mean": statistics.fmean(in_round),
+                            "items_mean": statistics.fmean(k for k, _ in known) if known else None,
+                            "wrong_mean": statistics.fmean(w for _, w in known) if known else None})
+    return out
+
+
+def _telling_parts(series: dict[str, dict]) -> dict[str, dict]:
+    """"score" first, then the parts by name, without constant parts and copies of one already kept."""
+    kept: dict[str, dict] = {}
+    for part in sorted(series, key=lambda name: (name != "score", name)):
+        values = series[part]
+        constant = all(abs(v - 0.5) < 1e-12 for v in values.values())
+        copy = any(values.keys() == other.keys() and all(abs(values[k] - other[k]) < 1e-9 for k in values)
+                   for other in kept.values())
+        if part == "score" or not (constant or copy):
+            kept[part] = values
+    return kept
+
+
+def auroc_table(rows: list[dict], task: str) -> tuple[list[int], dict[tuple[str, str, str], dict[int, dict]]]:
+    """The task's auroc_rows as (rounds, (strategy, annotator, part) -> round -> row), for the tables."""
+    mine = [r for r in rows if r["task"] == task]
+    table: dict[tuple[str, str, str], dict[int, dict]] = {}
+    for r in mine:
+        table.setdefault((r["strategy"], r["annotator"], r["part"]), {})[r["round"]] = r
+    return sorted({r["round"] for r in mine}), table
+
+
+AUROC_NOTE = ("AUROC of each strategy's score (and of its parts) against the student's errors on the pool "
+              "items it scored that round, mean over seeds: 0.5 finds nothing, 1.0 ranks every wrong item "
+              "first. A score that finds the errors need not buy the items that teach most.")
+
+
+def auroc_markdown(rows: list[dict], task: str) -> list[str]:
+    rounds, table = auroc_table(rows, task)
+    if not table:
+        return []
+    lines = ["", "### How well each score found the student's errors", "", AUROC_NOTE, "",
+             "| strategy | annotator | part | " + " | ".join(f"round {r}" for r in rounds) + " |",
+             "|---|---|---|" + "---:|" * len(rounds)]
+    for (strategy, annotator, part), by_round in table.items():
+        cells = [auroc_text(by_round.get(r)) for r in rounds]
+        lines.append(f"| {_md_escape(strategy)} | {_md_escape(annotator)} | {_md_escape(part)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def auroc_text(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    items = "" if row["items_mean"] is None else f" ({row['wrong_mean']:.0f}/{row['items_mean']:.0f} wrong)"
+    return f"{row['auroc_mean']:.2f}" + (items if row["part"] == "score" else "")
+
+
 # --- the results table (grid_results.csv / .md) ----------------------------------------------------
 
 RESULT_COLUMNS = (
@@ -451,7 +531,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
         f"{unit} (cache hits excluded); a run's accuracy at a budget is that of its last round within it. Best "
         "mean of each column in **bold**."
     )
-    areas = aulc_rows(runs, baseline)
+    areas, errors = aulc_rows(runs, baseline), auroc_rows(runs)
     for task in tasks_of(runs):
         task_groups = {g: m for g, m in groups.items() if g[0] == task}
         task_runs = [r for m in task_groups.values() for r in m]
@@ -478,6 +558,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
                 for g, m in task_groups.items()]
         lines += _md_table(header, body)
         lines += aulc_markdown(areas, task)
+        lines += auroc_markdown(errors, task)
     return "\n".join(lines) + "\n"
 
 
@@ -494,6 +575,10 @@ def task_notes(runs: list[RunResult]) -> list[str]:
     if agrees:
         notes.append(f"The teacher's answers agree with gold on {100 * min(agrees):.1f}-{100 * max(agrees):.1f}% "
                      "of each run's annotations: a ceiling on what its rationales can teach.")
+    ceilings = sorted({run.strategy for run in runs if reads_gold(run.strategy)})
+    if ceilings:
+        which = f"Strategy {ceilings[0]} reads" if len(ceilings) == 1 else f"Strategies {', '.join(ceilings)} read"
+        notes.append(f"{which} the gold answers: a ceiling for benchmarks, not a strategy to use.")
     cut = unfinished_cut(runs)
     if cut:
         notes.append(cut)

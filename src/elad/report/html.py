@@ -21,7 +21,7 @@ from elad.errors import EladError
 from elad.report.compare import (
     COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated,
     final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of, BASELINE,
-    aulc_rows, task_chance, task_notes,
+    aulc_rows, task_chance, task_notes, AUROC_NOTE, auroc_rows, auroc_table, auroc_text,
 )
 from elad.report.plots import accuracy_vs_cost_png, paired_differences_png
 from elad.report.tables import write_atomic
@@ -209,7 +209,22 @@ def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseli
         rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
     out.append(f"<table id='rounds-{e(_slug(task))}'>" + "".join(rows) + "</table>")
     out.append(_aulc_table(task, runs, baseline, paired_plot))
+    out.append(_auroc_section(task, runs))
     return "\n".join(out)
+
+
+def _auroc_section(task: str, runs: list[RunResult]) -> str:
+    rounds, table = auroc_table(auroc_rows(runs), task)
+    if not table:
+        return ""
+    head = "".join(f"<th>{e(c)}</th>" for c in ("strategy", "annotator", "part")) + "".join(
+        f"<th class='num'>round {r}</th>" for r in rounds)
+    body = [f"<tr>{head}</tr>"]
+    for (strategy, annotator, part), by_round in table.items():
+        tds = "".join(f"<td class='num'>{e(auroc_text(by_round.get(r)))}</td>" for r in rounds)
+        body.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td><td>{e(part)}</td>{tds}</tr>")
+    return (f"<h3>How well each score found the student's errors</h3><p class='note'>{e(AUROC_NOTE)}</p>"
+            f"<table id='auroc-{e(_slug(task))}'>" + "".join(body) + "</table>")
 
 
 def _aulc_table(task: str, runs: list[RunResult], baseline: str, paired_plot: str | None = None) -> str:

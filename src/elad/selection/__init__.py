@@ -36,6 +36,13 @@ STRATEGIES.register("egss_answer")(EgssAnswerStrategy)
 STRATEGIES.register("oracle")(OracleStrategy)  # benchmarks only: it reads the gold answers
 
 
+def reads_gold(label: str) -> bool:
+    """Whether the strategy a run's label names (a registered name, or a grid variant "name+acquisition")
+    reads the gold answers: a benchmark ceiling, never a strategy to use."""
+    name = label.split("+", 1)[0]
+    return name in STRATEGIES and bool(getattr(STRATEGIES.get(name), "reads_gold", False))
+
+
 def create_strategy(
     name: str, weight: float | None = None, options: dict[str, Any] | None = None, open_answers: bool = False
 ) -> Strategy:
@@ -59,5 +66,5 @@ def create_strategy(
 
 __all__ = [
     "ANSWER_SCORES", "EXPLANATIONS", "SAMPLES", "STRATEGIES", "RoundView", "Scored", "Strategy", "create_strategy",
-    "diverse_top", "select_top",
+    "diverse_top", "reads_gold", "select_top",
 ]

@@ -2,7 +2,8 @@
 
 It picks the items the current student gets wrong, the most confidently wrong first, then the right ones,
 the least confident first. Run beside the real strategies, it shows how much any selection could gain at
-a given budget: where the oracle does not beat random, no strategy can be expected to.
+a given budget: where the oracle does not beat random, buying what the student gets wrong does not pay
+there (a heuristic ceiling: a strategy that picks what teaches most can still pass it).
 """
 
 from elad.errors import EladError
