@@ -271,6 +271,22 @@ def test_runs_that_differ_in_their_student_are_kept_apart(tmp_path):
     assert {r.task for r in same} == {"esnli"} and all(r.apart is None for r in same)
 
 
+
+@pytest.mark.parametrize("section, key, value", [("teacher", "source", "other-recording"),
+                                                 ("training", "learning_rate", 0.0001),
+                                                 ("annotation", "few_shot", 4)])
+def test_runs_with_another_teacher_recording_or_training_are_kept_apart(tmp_path, section, key, value):
+    import yaml
+
+    make_run(tmp_path / "g", "random", "cot", 0, [0.30, 0.40], [0, 1000])
+    other = make_run(tmp_path / "g", "egss", "cot", 0, [0.30, 0.50], [0, 1000])
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config[section][key] = value
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    runs = load_runs([tmp_path / "g"])
+    assert len({r.task for r in runs}) == 2 and all(f"{section}.{key}=" in r.task for r in runs)
+    assert f"esnli [{section}.{key}={value}]" in {r.task for r in runs}
+
 def test_chance_and_teacher_agreement_reach_the_tables(tmp_path):
     folder = tmp_path / "grid"
     for seed, agrees in ((0, 0.75), (1, 0.5)):

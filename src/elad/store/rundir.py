@@ -37,7 +37,8 @@ class RunLabels:
 # Runs that differ in any of these are different experiments, not seeds or arms of one: reports keep them apart.
 SETTING_KEYS = (
     "task.pool_split", "task.test_split", "task.pool_size", "task.test_size", "task.validation_size",
-    "student.model", "teacher.backend", "teacher.model", "training.objective", "loop.per_round",
+    "student.model", "student.dtype", "teacher.backend", "teacher.model", "teacher.source", "annotation.few_shot",
+    "training.objective", "training.alpha", "training.learning_rate", "training.epochs", "loop.per_round",
     "loop.initial_random",
 )
 
