@@ -62,6 +62,8 @@ def test_egss_scores_every_candidate_from_stored_explanations(esnli_dir, tiny_mo
         assert {"auroc_score", "auroc_intra_scaled", "auroc_inter_scaled"} <= set(selection)
         assert all(0.0 <= v <= 1.0 for k, v in selection.items() if k.startswith("auroc_"))
         assert "AUROC against the student's errors on 12 scored items" in result.output
+    else:  # all right or all wrong: nothing to rank, so no AUROC (rather than a made-up 0.5)
+        assert not any(k.startswith("auroc_") for k in selection)
 
 
 def _parts(store, round_: int) -> dict[str, dict]:

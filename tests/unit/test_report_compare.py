@@ -232,6 +232,11 @@ def test_aulc_per_group_with_intervals_and_differences_paired_by_seed(tmp_path):
     assert "### Area under the accuracy-vs-cost curve, up to 200 tokens" in text
     assert "| seeds for ±3 |" in text and f"| {egss['seeds_for_target']} |" in text
     assert f"{100 * egss['aulc_mean']:.1f} ± {100 * egss['aulc_ci95']:.1f}" in text
+    # another baseline: the same pairs, the other way round
+    against_egss = {r["strategy"]: r for r in aulc_rows(load_runs([tmp_path]), baseline="egss")}
+    assert against_egss["random"]["paired_diff_mean"] == pytest.approx(-egss["paired_diff_mean"])
+    assert against_egss["egss"]["paired_diff_mean"] is None and against_egss["random"]["baseline"] == "egss"
+    assert "| minus egss, paired (95% CI) |" in results_markdown(load_runs([tmp_path]), baseline="egss")
 
 
 def test_the_area_and_the_t_interval_of_known_values():

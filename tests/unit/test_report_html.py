@@ -235,6 +235,29 @@ def test_every_panel_of_the_cost_plot_shows_its_points_however_costly():
         plt.close(figure)
 
 
+
+def test_the_chance_line_is_drawn_and_kept_in_view():
+    """A chance below every accuracy still shows: the y range stretches down to it."""
+    import matplotlib.pyplot as plt
+
+    from elad.report.plots import accuracy_vs_cost_figure
+
+    series = {("random", "cot"): [{"cost": c, "mean": a, "band": None, "values": [a], "costs": [c]}
+                                  for c, a in ((1000, 0.60), (2000, 0.70))]}
+    figure = accuracy_vs_cost_figure(series, "esnli", "teacher tokens", chance=1 / 3)
+    try:
+        axis = figure.axes[0]
+        chance = [line for line in axis.get_lines() if line.get_label() == "chance"]
+        assert len(chance) == 1 and list(chance[0].get_ydata()) == pytest.approx([100 / 3, 100 / 3])
+        assert axis.get_ylim()[0] < 100 / 3
+    finally:
+        plt.close(figure)
+    figure = accuracy_vs_cost_figure(series, "gsm8k", "teacher tokens")  # open answers: no chance line
+    try:
+        assert not [line for line in figure.axes[0].get_lines() if line.get_label() == "chance"]
+    finally:
+        plt.close(figure)
+
 def test_the_paired_plot_draws_each_strategys_interval_and_seeds_against_zero(tmp_path):
     """Its bars are the table's intervals: mean ± half-width in points, one row per compared strategy, the
     baseline itself left out, and each seed's own difference."""
