@@ -19,6 +19,7 @@ Last line: kept=<runs> kept_unfinished=<runs> skipped_unfinished=<runs> (or rest
 import argparse
 import gzip
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -33,24 +34,35 @@ def finished_run(run_dir: Path) -> bool:
 
 def gzipped_backup(store: Path, target: Path) -> None:
     """A consistent copy of a SQLite store (its WAL folded in), gzipped to `target`; a target that already
-    holds the same bytes is left as it is (gzip stamps the time, so a rewrite would show as a change)."""
+    holds the same data is left as it is (gzip stamps the time, and SQLite counts every write transaction
+    in its header, so a rewrite of the same rows would show as a change)."""
     from elad.store import copy_database
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "run.db"
         copy_database(store, copy)
-        if target.exists() and _same_bytes(copy, target):
+        if target.exists() and _same_data(copy, target, Path(scratch) / "kept.db"):
             return
         with copy.open("rb") as plain, gzip.open(target, "wb") as packed:
             shutil.copyfileobj(plain, packed)
 
 
-def _same_bytes(plain: Path, packed: Path) -> bool:
+def _same_data(plain: Path, packed: Path, scratch: Path) -> bool:
+    """Whether the gzipped store `packed` holds the same schema, rows and user_version as `plain`."""
     try:
-        with gzip.open(packed, "rb") as unpacked:
-            return unpacked.read() == plain.read_bytes()
-    except (OSError, EOFError):  # not a readable gzip: rewrite it
+        with gzip.open(packed, "rb") as unpacked, scratch.open("wb") as out:
+            shutil.copyfileobj(unpacked, out)
+        return _contents(scratch) == _contents(plain)
+    except (OSError, EOFError, sqlite3.DatabaseError):  # not a readable gzip or store: rewrite it
         return False
+
+
+def _contents(path: Path) -> tuple[int, list[str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA user_version").fetchone()[0], list(db.iterdump())
+    finally:
+        db.close()
 
 
 UNFINISHED = "unfinished"  # under DEST: runs kept before they finished

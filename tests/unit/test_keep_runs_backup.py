@@ -23,6 +23,14 @@ def test_a_backup_of_the_same_data_leaves_the_kept_file_untouched(tmp_path, monk
     monkeypatch.setattr(time, "time", lambda: later)  # a rewrite would stamp another time in the gzip header
     keep_runs.gzipped_backup(store, target)
     assert target.read_bytes() == first
+    # a write that leaves the rows as they were still changes the file's bytes (SQLite's change counter)
+    before = store.read_bytes()
+    with sqlite3.connect(store) as db:
+        db.execute("INSERT INTO t VALUES (9)")
+        db.execute("DELETE FROM t WHERE x = 9")
+    assert store.read_bytes() != before
+    keep_runs.gzipped_backup(store, target)
+    assert target.read_bytes() == first
 
     make_store(store, [3])
     keep_runs.gzipped_backup(store, target)
