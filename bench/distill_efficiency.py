@@ -118,11 +118,13 @@ def pct(mean: float | None, half: float | None) -> str:
 
 
 def accuracy_by_round(folder: Path) -> dict[tuple[str, str], dict[int, dict[int, tuple[float, int, float]]]]:
-    """(strategy, annotator) -> round -> seed -> (accuracy, annotations, teacher tokens)."""
+    """(strategy, annotator) -> round -> seed -> (accuracy, annotations, teacher tokens). A run that the
+    report keeps apart (another setting, a repeated seed) is its own row: "egss [why]"."""
     table: dict = {}
     for run in load_runs(sorted(p for p in folder.iterdir() if (p / "run.db").exists())):
+        strategy = f"{run.strategy} [{run.apart}]" if run.apart else run.strategy
         for row in run.evaluated:
-            cell = table.setdefault((run.strategy, run.annotator), {}).setdefault(int(row["round"]), {})
+            cell = table.setdefault((strategy, run.annotator), {}).setdefault(int(row["round"]), {})
             cell[run.seed] = (float(row["accuracy"]), int(row.get("annotations") or 0),
                               float(row.get("teacher_tokens") or 0))
     return table

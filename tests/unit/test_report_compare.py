@@ -33,7 +33,7 @@ def make_run(folder: Path, strategy: str, annotator: str, seed: int, accuracy: l
     run_dir = folder / f"{strategy}-{annotator}-s{seed}"
     config = ExperimentConfig.model_validate({
         "name": run_dir.name, "seed": seed, "task": {"name": task}, "selection": {"strategy": strategy},
-        "annotation": {"method": annotator}, "loop": {"rounds": len(accuracy) - 1, "per_round": 2},
+        "annotation": {"method": annotator}, "loop": {"rounds": max(1, len(accuracy) - 1), "per_round": 2},
         **({"student": {"model": student}} if student else {}),
     })
     run_dir.mkdir(parents=True)
@@ -245,6 +245,8 @@ def test_the_area_and_the_t_interval_of_known_values():
     assert area_under_curve([(0, 0.3), (100, 0.5), (200, 0.6)], 200) == pytest.approx(0.475)
     assert area_under_curve([(0, 0.3), (100, 0.5), (200, 0.6)], 150) == pytest.approx(66.25 / 150)
     assert area_under_curve([(0, 0.3)], 100) is None
+    # a round that spent nothing (cost 100 twice): its points stay in round order, not sorted by accuracy
+    assert area_under_curve([(0, 0.5), (100, 0.8), (100, 0.2), (300, 0.8)], 300) == pytest.approx(0.55)
     mean, half = mean_interval([0.4, 0.5, 0.6])
     assert mean == pytest.approx(0.5) and half == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
     assert mean_interval([0.7]) == (0.7, None)
@@ -255,10 +257,20 @@ def test_seeds_for_an_interval_from_the_spread_seen_so_far():
 
     # sd 0.1: t(6 df) * 0.1 / sqrt(7) = 0.0925 is the first half-width under 0.1 (6 seeds give 0.105)
     assert seeds_for_half_width([0.4, 0.5, 0.6], 0.1) == 7
-    # past the t table the normal quantile: (1.96 * 0.1 / 0.01)^2 = 384.2
-    assert seeds_for_half_width([0.4, 0.5, 0.6], 0.01) == 385
+    # past the t table: t(386 df) = 1.9661, (1.9661 * 0.1 / 0.01)^2 = 386.5; the normal's 1.96 would say 385
+    assert seeds_for_half_width([0.4, 0.5, 0.6], 0.01) == 387
     assert seeds_for_half_width([0.2, 0.2, 0.2], 0.01) == 2
     assert seeds_for_half_width([0.2], 0.01) is None
+    assert seeds_for_half_width([0.4, 0.5], 0) is None
+
+
+def test_the_t_quantile_past_its_table_stays_above_the_normal():
+    from elad.stats import t_975
+
+    # published two-sided 95% quantiles of Student's t
+    for degrees, quantile in ((4, 2.776), (30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980)):
+        assert t_975(degrees) == pytest.approx(quantile, abs=0.001)
+    assert t_975(10_000) > 1.95996
 
 
 def test_runs_that_differ_in_their_student_are_kept_apart(tmp_path):
@@ -279,7 +291,11 @@ def test_runs_that_differ_in_their_student_are_kept_apart(tmp_path):
 
 @pytest.mark.parametrize("section, key, value", [("teacher", "source", "other-recording"),
                                                  ("training", "learning_rate", 0.0001),
-                                                 ("annotation", "few_shot", 4)])
+                                                 ("annotation", "few_shot", 4),
+                                                 ("training", "inference", "predict"),
+                                                 ("loop", "evaluate_by", "ranking"),
+                                                 ("loop", "evaluate_initial", False),
+                                                 ("student", "max_new_tokens", 160)])
 def test_runs_with_another_teacher_recording_or_training_are_kept_apart(tmp_path, section, key, value):
     import yaml
 
@@ -291,6 +307,61 @@ def test_runs_with_another_teacher_recording_or_training_are_kept_apart(tmp_path
     runs = load_runs([tmp_path / "g"])
     assert len({r.task for r in runs}) == 2 and all(f"{section}.{key}=" in r.task for r in runs)
     assert f"esnli [{section}.{key}={value}]" in {r.task for r in runs}
+
+def test_a_key_an_older_config_leaves_out_counts_as_its_default(tmp_path):
+    import yaml
+
+    make_run(tmp_path / "g", "random", "cot", 0, [0.30, 0.40], [0, 1000])
+    older = make_run(tmp_path / "g", "egss", "cot", 0, [0.30, 0.50], [0, 1000])
+    config = yaml.safe_load((older / "config.yaml").read_text())
+    del config["loop"]["evaluate_by"], config["student"]["lora"]  # as an elad before these keys wrote it
+    (older / "config.yaml").write_text(yaml.safe_dump(config))
+    runs = load_runs([tmp_path / "g"])
+    assert {r.task for r in runs} == {"esnli"} and all(r.apart is None for r in runs)
+
+
+def test_a_second_run_of_the_same_seed_is_kept_apart_not_counted_twice(tmp_path):
+    for folder in ("a", "b"):  # the same grid's run copied into two folders, and rerun in the second
+        make_run(tmp_path / folder, "random", "cot", 0, [0.30, 0.40], [0, 1000])
+    make_run(tmp_path / "a", "egss", "cot", 0, [0.30, 0.90], [0, 1000])
+    make_run(tmp_path / "b", "egss", "cot", 0, [0.30, 0.50], [0, 1000])
+    runs = load_runs([tmp_path / "a", tmp_path / "b"])
+    assert sorted(r.task for r in runs) == ["esnli", "esnli", "esnli [repeat 2 of seed 0]",
+                                            "esnli [repeat 2 of seed 0]"]
+    egss = next(r for r in aulc_rows(runs) if r["task"] == "esnli" and r["strategy"] == "egss")
+    assert egss["seeds"] == 1 and egss["paired_diff_mean"] == pytest.approx(0.25)  # the first copy's (0.6 - 0.35)
+    firsts = [r for r in results_rows(runs) if r["task"] == "esnli" and r["round"] == 1]
+    assert {r["seeds"] for r in firsts} == {1}
+
+
+def test_each_task_is_measured_in_its_own_cost(tmp_path):
+    # one task's teacher was paid in dollars, the other's was free: the free one keeps its token axis
+    for seed in (0, 1):
+        make_run(tmp_path / "g", "random", "cot", seed, [0.3, 0.4], [0, 1000], dollars=[0.0, 0.5])
+        make_run(tmp_path / "g", "egss", "cot", seed, [0.3, 0.5], [0, 1000], dollars=[0.0, 0.5])
+        make_run(tmp_path / "g2", "random", "cot", seed, [0.3, 0.4], [0, 900], task="svamp")
+        make_run(tmp_path / "g2", "egss", "cot", seed, [0.3, 0.6], [0, 900], task="svamp")
+    rows = aulc_rows(load_runs([tmp_path / "g", tmp_path / "g2"]))
+    units = {(r["task"], r["cost_unit"], r["budget"]) for r in rows}
+    assert units == {("esnli", "dollars", 0.5), ("svamp", "tokens", 900)}
+    svamp = next(r for r in rows if r["task"] == "svamp" and r["strategy"] == "egss")
+    assert svamp["paired_diff_mean"] == pytest.approx(0.1)
+    text = results_markdown(load_runs([tmp_path / "g", tmp_path / "g2"]))
+    assert "Teacher cost in esnli: dollars; svamp: tokens" in text
+
+
+def test_a_run_with_one_evaluated_round_leaves_the_equal_budget_alone(tmp_path):
+    from elad.report.compare import task_notes
+
+    make_run(tmp_path / "g", "random", "cot", 0, [0.3, 0.4, 0.5], [0, 1000, 2000])
+    make_run(tmp_path / "g", "egss", "cot", 0, [0.3, 0.45, 0.6], [0, 1000, 2000])
+    make_run(tmp_path / "g", "egss", "cot", 1, [0.3], [0], stop="")  # evaluated round 0, then stopped
+    runs = load_runs([tmp_path / "g"])
+    assert equal_budget(runs, "teacher_tokens") == 2000
+    egss = next(r for r in aulc_rows(runs) if r["strategy"] == "egss")
+    assert egss["seeds"] == 1 and egss["paired_diff_mean"] == pytest.approx(0.05)
+    assert "egss-cot-s1: one evaluated round, no learning curve yet" in " ".join(task_notes(runs))
+
 
 def test_chance_and_teacher_agreement_reach_the_tables(tmp_path):
     folder = tmp_path / "grid"

@@ -161,6 +161,21 @@ def keep_apart(runs: list[RunResult]) -> list[RunResult]:
         for run, setting in zip(members, settings):
             run.apart = ", ".join(f"{key}={setting.get(key, '–')}" for key in differing)
             run.task = f"{task} [{run.apart}]"
+    return keep_repeats_apart(runs)
+
+
+def keep_repeats_apart(runs: list[RunResult]) -> list[RunResult]:
+    """A second run of the same task, strategy, annotator and seed (a rerun, or a copy of a run in
+    another folder) is not another seed: counted as one it would narrow the intervals and pair twice. The
+    first in path order stays; each repeat's task is renamed ("svamp [repeat 2 of seed 0]")."""
+    seen: dict[tuple, int] = {}
+    for run in runs:
+        key = (*run.group, run.seed)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            repeat = f"repeat {seen[key]} of seed {run.seed}"
+            run.apart = f"{run.apart}, {repeat}" if run.apart else repeat
+            run.task = f"{run.task} [{repeat}]"
     return runs
 
 
@@ -178,6 +193,20 @@ def cost_key(runs: list[RunResult]) -> str:
     """teacher_dollars where any run paid dollars, else teacher_tokens."""
     paid = any((r.get("teacher_dollars") or 0) > 0 for run in runs for r in run.rows)
     return "teacher_dollars" if paid else "teacher_tokens"
+
+
+def task_costs(runs: list[RunResult]) -> dict[str, str]:
+    """task -> the cost its runs are measured in (cost_key of that task's runs): a task whose teacher was
+    free (local, replayed) is measured in tokens even where another task's teacher was paid in dollars."""
+    return {task: cost_key([run for run in runs if run.task == task]) for task in tasks_of(runs)}
+
+
+def units_text(costs: dict[str, str]) -> str:
+    """"tokens", "dollars", or which tasks are in which where they differ."""
+    units = {COSTS[cost] for cost in costs.values()}
+    if len(units) == 1:
+        return units.pop()
+    return "; ".join(f"{task}: {COSTS[cost]}" for task, cost in costs.items())
 
 
 # Relative slack of a budget (see the module docstring): larger than the spread of spend between runs that
@@ -229,8 +258,10 @@ def budget_points(runs: list[RunResult], cost: str) -> list[float]:
 
 
 def equal_budget(runs: list[RunResult], cost: str) -> float | None:
-    """The smallest final cost over the runs: every run has an evaluated round at or under it."""
-    finals = [float(run.final.get(cost) or 0) for run in runs if run.final]
+    """The smallest final cost over the runs with a learning curve (two evaluated rounds or more): every
+    such run has an evaluated round at or under it. A run with one evaluated round would set it at that
+    round's cost, often 0, and leave no curve to compare."""
+    finals = [float(run.final.get(cost) or 0) for run in runs if len(run.evaluated) > 1]
     return min(finals) if finals else None
 
 
@@ -303,10 +334,11 @@ def aulc_rows(runs: list[RunResult], baseline: str = BASELINE, target: float = T
     over seeds, and the paired difference from `baseline` (same task, annotator and seed), with its interval
     and how many paired seeds would narrow that interval to +-`target` at the spread seen so far."""
     runs = evaluated(runs)
-    cost = cost_key(runs)
+    costs = task_costs(runs)
     groups = by_group(runs)
     out = []
     for task in tasks_of(runs):
+        cost = costs[task]
         budget = equal_budget([r for r in runs if r.task == task], cost)
         if not budget:
             continue
@@ -455,11 +487,12 @@ def results_rows(runs: list[RunResult]) -> list[dict]:
     """One row per task x strategy x annotator x round: accuracy at that round (mean, std over seeds) with
     the cost spent by then, and accuracy at the task's budget point of that round (equal spend)."""
     runs = evaluated(runs)
-    cost = cost_key(runs)
+    costs = task_costs(runs)
     groups = by_group(runs)
     out = []
     for task in tasks_of(runs):
         task_runs = [r for r in runs if r.task == task]
+        cost = costs[task]
         round_budget = _round_budgets(task_runs, cost)
         for (group_task, strategy, annotator), members in groups.items():
             if group_task != task:
@@ -519,8 +552,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
     95% t-interval over seeds in %, the best mean of each column in bold; then the AULC and its paired
     difference from `baseline`. Runs with no evaluated round are left out."""
     runs = evaluated(runs)
-    cost = cost_key(runs)
-    unit = COSTS[cost]
+    costs = task_costs(runs)
     groups = by_group(runs)
     lines = [f"# {title}", ""]
     seeds = sorted({run.seed for run in runs})
@@ -528,13 +560,15 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
         f"{len(runs)} runs in {len(groups)} groups (task × strategy × annotator), seeds "
         f"{', '.join(map(str, seeds))}. Test accuracy in %, mean ± the half-width of its 95% t-interval over "
         f"seeds (no interval with one seed; n=… where a group has fewer seeds than the others). Teacher cost in "
-        f"{unit} (cache hits excluded); a run's accuracy at a budget is that of its last round within it. Best "
+        f"{units_text(costs)} (cache hits excluded); a run's accuracy at a budget is that of its last round within it. Best "
         "mean of each column in **bold**."
     )
     areas, errors = aulc_rows(runs, baseline), auroc_rows(runs)
     for task in tasks_of(runs):
         task_groups = {g: m for g, m in groups.items() if g[0] == task}
         task_runs = [r for m in task_groups.values() for r in m]
+        cost = costs[task]
+        unit = COSTS[cost]
         most = max(len(m) for m in task_groups.values())
         cells = {g: round_cells(m, cost) for g, m in task_groups.items()}
         rounds = sorted({r for c in cells.values() for r in c})
@@ -579,6 +613,11 @@ def task_notes(runs: list[RunResult]) -> list[str]:
     if ceilings:
         which = f"Strategy {ceilings[0]} reads" if len(ceilings) == 1 else f"Strategies {', '.join(ceilings)} read"
         notes.append(f"{which} the gold answers: a ceiling for benchmarks, not a strategy to use.")
+    short = [run.label for run in runs if len(run.evaluated) == 1]
+    if short:
+        named = ", ".join(short[:3]) + (f" and {len(short) - 3} more" if len(short) > 3 else "")
+        notes.append(f"{named}: one evaluated round, no learning curve yet: left out of the equal budget "
+                     "and the AULC.")
     cut = unfinished_cut(runs)
     if cut:
         notes.append(cut)
@@ -592,7 +631,8 @@ def unfinished_cut(runs: list[RunResult]) -> str | None:
     cost = cost_key(runs)
     budget = equal_budget(runs, cost)
     unfinished = [run for run in runs if run.final and not run.stop_reason]
-    cutting = [run.label for run in unfinished if float(run.final.get(cost) or 0) <= (budget or 0)]
+    cutting = [run.label for run in unfinished
+               if len(run.evaluated) > 1 and float(run.final.get(cost) or 0) <= (budget or 0)]
     if not cutting:
         return None
     named = ", ".join(cutting[:3]) + (f" and {len(cutting) - 3} more" if len(cutting) > 3 else "")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from elad.errors import EladError
 from elad.report.compare import (
-    COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, cost_key, equal_budget, evaluated,
+    COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, equal_budget, evaluated,
     final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of, BASELINE,
-    aulc_rows, task_chance, task_notes, AUROC_NOTE, auroc_rows, auroc_table, auroc_text,
+    aulc_rows, task_chance, task_costs, task_notes, units_text, AUROC_NOTE, auroc_rows, auroc_table, auroc_text,
 )
 from elad.report.plots import accuracy_vs_cost_png, paired_differences_png
 from elad.report.tables import write_atomic
@@ -50,14 +50,14 @@ def write_html_report(
         raise EladError("no runs to report on")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cost = cost_key(runs)
+    costs = task_costs(runs)
     plots = {}
     for task in tasks_of(evaluated(runs)):
-        name = f"accuracy_vs_{COSTS[cost]}_{_slug(task)}.png"
-        write_atomic(out_dir / name, _task_plot(task, [r for r in evaluated(runs) if r.task == task], cost))
+        name = f"accuracy_vs_{COSTS[costs[task]]}_{_slug(task)}.png"
+        write_atomic(out_dir / name, _task_plot(task, [r for r in evaluated(runs) if r.task == task], costs[task]))
         plots[task] = name
-    paired_plots = _write_paired_plots(runs, out_dir, cost, baseline)
-    page = _page(runs, cost, plots, title, items_per_run, item_runs, baseline, paired_plots)
+    paired_plots = _write_paired_plots(runs, out_dir, baseline)
+    page = _page(runs, costs, plots, title, items_per_run, item_runs, baseline, paired_plots)
     path = out_dir / REPORT_NAME
     write_atomic(path, page)
     return path
@@ -77,7 +77,7 @@ def _task_plot(task: str, runs: list[RunResult], cost: str) -> bytes:
                                 chance=task_chance(runs))
 
 
-def _write_paired_plots(runs: list[RunResult], out_dir: Path, cost: str, baseline: str) -> dict[str, str]:
+def _write_paired_plots(runs: list[RunResult], out_dir: Path, baseline: str) -> dict[str, str]:
     """Per task with at least one pair: the paired AULC differences from `baseline` as a PNG in out_dir;
     task -> the file's name."""
     names, areas = {}, aulc_rows(runs, baseline)
@@ -85,7 +85,7 @@ def _write_paired_plots(runs: list[RunResult], out_dir: Path, cost: str, baselin
         rows = [r for r in areas if r["task"] == task and r["pairs"]]
         if rows:
             names[task] = f"aulc_minus_{_slug(baseline)}_{_slug(task)}.png"
-            png = paired_differences_png(rows, f"{task}: area under the accuracy-vs-cost curve", COSTS[cost])
+            png = paired_differences_png(rows, f"{task}: area under the accuracy-vs-cost curve", rows[0]["cost_unit"])
             write_atomic(out_dir / names[task], png)
     return names
 
@@ -125,9 +125,9 @@ code { font-size: 12.5px; background: #f0f2f5; padding: 0 3px; border-radius: 3p
 """
 
 
-def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, items_per_run: int,
+def _page(runs: list[RunResult], costs: dict[str, str], plots: dict[str, str], title: str, items_per_run: int,
           item_runs: int, baseline: str = BASELINE, paired_plots: dict[str, str] | None = None) -> str:
-    unit = COSTS[cost]
+    unit = units_text(costs)
     scored = evaluated(runs)  # the comparisons need at least one evaluated round; the run list shows all
     groups = by_group(scored)
     seeds = sorted({r.seed for r in runs})
@@ -150,12 +150,12 @@ def _page(runs: list[RunResult], cost: str, plots: dict[str, str], title: str, i
         body.append(f"<p class='note'>{len(runs) - len(scored)} run(s) have no evaluated round yet: listed under "
                     "<a href='#runs'>runs and rounds</a>, left out of the comparisons.</p>")
     for task in tasks_of(scored):
-        body.append(_task_section(task, [r for r in scored if r.task == task], cost, plots[task], baseline,
+        body.append(_task_section(task, [r for r in scored if r.task == task], costs[task], plots[task], baseline,
                                   (paired_plots or {}).get(task)))
     if scored:
-        body.append(_paper_table(scored, groups, cost))
+        body.append(_paper_table(scored, groups, costs))
     body.append(_items_section(runs, items_per_run, item_runs))
-    body.append(_runs_section(runs, cost))
+    body.append(_runs_section(runs, costs))
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
@@ -293,12 +293,12 @@ def _leader(cells: dict[tuple, list[Cell]], i: int) -> str:
     return f"{name}<br><small>+{100 * margin:.1f} pts</small>{noise}"
 
 
-def _paper_table(runs: list[RunResult], groups: dict, cost: str) -> str:
+def _paper_table(runs: list[RunResult], groups: dict, costs: dict[str, str]) -> str:
     tasks = tasks_of(runs)
     rows_of = list(dict.fromkeys((s, a) for _, s, a in groups))
-    budget = {t: equal_budget([r for r in runs if r.task == t], cost) for t in tasks}
-    finals = {(t, s, a): final_cell(groups[(t, s, a)], cost) for (t, s, a) in groups}
-    at_budget = {(t, s, a): budget_cell(groups[(t, s, a)], budget[t], cost) for (t, s, a) in groups
+    budget = {t: equal_budget([r for r in runs if r.task == t], costs[t]) for t in tasks}
+    finals = {(t, s, a): final_cell(groups[(t, s, a)], costs[t]) for (t, s, a) in groups}
+    at_budget = {(t, s, a): budget_cell(groups[(t, s, a)], budget[t], costs[t]) for (t, s, a) in groups
                  if budget[t] is not None}
     most = max(len(m) for m in groups.values())
     out = ["<h2 id='paper-table'>Strategy × annotator, by task</h2>",
@@ -306,7 +306,7 @@ def _paper_table(runs: list[RunResult], groups: dict, cost: str) -> str:
            "budget: accuracy at the task's smallest final cost, so every run is compared at the same spend. "
            "The best mean of each column is highlighted.</p>"]
     head1 = "".join(f"<th colspan='2'>{e(t)}</th>" for t in tasks)
-    head2 = "".join(f"<th class='num'>final</th><th class='num'>≤ {e(format_cost(budget[t], cost))}</th>"
+    head2 = "".join(f"<th class='num'>final</th><th class='num'>≤ {e(format_cost(budget[t], costs[t]))}</th>"
                     for t in tasks)
     rows = [f"<tr><th rowspan='2'>strategy</th><th rowspan='2'>annotator</th>{head1}</tr><tr>{head2}</tr>"]
     best_final = {t: best_means([[finals.get((t, s, a)) for s, a in rows_of]])[0] for t in tasks}
@@ -314,7 +314,7 @@ def _paper_table(runs: list[RunResult], groups: dict, cost: str) -> str:
     for strategy, annotator in rows_of:
         tds = []
         for t in tasks:
-            tds.append(_cell_td(finals.get((t, strategy, annotator)), best_final[t], most, cost))
+            tds.append(_cell_td(finals.get((t, strategy, annotator)), best_final[t], most, costs[t]))
             tds.append(_cell_td(at_budget.get((t, strategy, annotator)), best_budget[t], most))
         rows.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{''.join(tds)}</tr>")
     out.append("<table id='paper'>" + "".join(rows) + "</table>")
@@ -327,13 +327,14 @@ ROUND_COLUMNS = ("round", "state", "annotations", "teacher calls", "teacher toke
                  "correct / total", "unparsed", "trained on", "train loss", "seconds", "stop reason")
 
 
-def _runs_section(runs: list[RunResult], cost: str) -> str:
+def _runs_section(runs: list[RunResult], costs: dict[str, str]) -> str:
     out = ["<h2 id='runs'>Runs and their rounds</h2>"]
     head = "".join(f"<th>{e(c)}</th>" for c in ("run", "task", "strategy", "annotator", "seed", "rounds",
-                                                  "final accuracy", f"teacher {COSTS[cost]}", "stopped because"))
+                                                  "final accuracy", f"teacher {units_text(costs)}",
+                                                  "stopped because"))
     rows = [f"<tr>{head}</tr>"]
     for i, run in enumerate(runs, start=1):
-        final = run.final
+        final, cost = run.final, costs.get(run.task, "teacher_tokens")
         rows.append(
             f"<tr><td><a href='#{_run_id(i, run)}'>{e(run.label)}</a></td><td>{e(run.task)}</td>"
             f"<td>{e(run.strategy)}</td><td>{e(run.annotator)}</td><td class='num'>{e(run.seed)}</td>"

@@ -11,6 +11,8 @@
 Every other module asks a RunDir for these paths instead of spelling them out.
 """
 
+import functools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +36,27 @@ class RunLabels:
     setting: tuple[tuple[str, str], ...] = ()
 
 
-# Runs that differ in any of these are different experiments, not seeds or arms of one: reports keep them apart.
+# Runs that differ in any of these are different experiments, not seeds or arms of one: reports keep them
+# apart. Each changes what the student learns or how its accuracy is measured; the data's path is not here
+# (the same files sit at other paths on other machines), nor what a strategy or annotator is (the arms).
 SETTING_KEYS = (
     "task.pool_split", "task.test_split", "task.pool_size", "task.test_size", "task.validation_size",
-    "student.model", "student.dtype", "teacher.backend", "teacher.model", "teacher.source", "annotation.few_shot",
-    "training.objective", "training.alpha", "training.learning_rate", "training.epochs", "loop.per_round",
-    "loop.initial_random",
+    "task.options", "task.instruction_first",
+    "student.model", "student.dtype", "student.lora", "student.max_new_tokens", "student.fit_new_tokens",
+    "student.new_tokens_cap",
+    "teacher.backend", "teacher.model", "teacher.source", "teacher.temperature",
+    "annotation.few_shot", "annotation.gold_check",
+    "training.objective", "training.alpha", "training.inference", "training.learning_rate", "training.epochs",
+    "training.batch_size", "training.max_length", "training.warm_start",
+    "loop.per_round", "loop.initial_random", "loop.evaluate_initial", "loop.evaluate_by",
 )
+
+
+@functools.cache
+def _defaults() -> dict:
+    from elad.config import ExperimentConfig  # here: the run directory's paths need no config
+
+    return ExperimentConfig().model_dump()
 
 
 class RunDir:
@@ -114,8 +130,18 @@ class RunDir:
             value = (config.get(name) or {}).get(key) if isinstance(config.get(name), dict) else None
             return str(value) if value is not None else None
 
+        def setting_value(name: str, key: str) -> str | None:
+            # a key the file leaves out (an older elad wrote it) has its default: equal settings stay together
+            if isinstance(config.get(name), dict) and key in config[name]:
+                value = config[name][key]
+            else:
+                value = _defaults().get(name, {}).get(key)
+            if isinstance(value, (dict, list)):  # in one spelling whatever order the file wrote its keys in
+                return json.dumps(value, sort_keys=True)
+            return str(value) if value is not None else None
+
         name = config.get("name")
-        setting = tuple((key, value) for key in SETTING_KEYS if (value := section(*key.split("."))) is not None)
+        setting = tuple((key, value) for key in SETTING_KEYS if (value := setting_value(*key.split("."))) is not None)
         selection = config.get("selection") if isinstance(config.get("selection"), dict) else {}
         return RunLabels(name=str(name) if name else None, task=section("task", "name"),
                          strategy=strategy_label(selection) if selection.get("strategy") else None,
