@@ -58,7 +58,7 @@ from rich.console import Console
 
 from elad.config import ExperimentConfig
 from elad.loop.grid import finished, run_grid
-from elad.report.compare import auroc_rows, aulc_rows, load_runs
+from elad.report.compare import auroc_rows, aulc_rows, load_runs, purchase_agreement
 from elad.stats import mean_interval
 from elad.store import RunDir
 
@@ -190,26 +190,9 @@ def group_summary(runs, area: dict, aurocs: list[dict]) -> dict:
         "teacher_agrees_mean": area.get("teacher_agrees"),
         "auroc_score_by_round": parts.pop("score", {}),
         "auroc_parts_by_round": parts,
-        "teacher_agrees_on_bought_by_round": _mean_by_round(bought_agreement(run) for run in runs),
+        "teacher_agrees_on_bought_by_round": _mean_by_round(purchase_agreement(run) for run in runs),
         "top_label_share_of_bought_by_round": _mean_by_round(bought_top_label_share(run) for run in runs),
     }
-
-
-def bought_agreement(run) -> dict[int, float]:
-    """Per round, the share of that round's annotations whose teacher answer agrees with gold: a strategy
-    that buys the items the teacher gets wrong teaches noise, whatever its score finds. From the cumulative
-    `teacher_agrees` over `teacher_checked` of the run's rounds."""
-    shares, before = {}, (0, 0.0, 0.0)  # (round, agreed, checked) of the last round counted; round 0 bought nothing
-    for row in run.rows:
-        round_, checked = int(row["round"]), row.get("teacher_checked")
-        if row.get("teacher_agrees") is None or not checked:
-            continue
-        agreed = row["teacher_agrees"] * checked
-        # a round's own share needs the round before it counted (a gap would lump several rounds together)
-        if checked > before[2] and before[0] == round_ - 1:
-            shares[round_] = (agreed - before[1]) / (checked - before[2])
-        before = (round_, agreed, checked)
-    return shares
 
 
 def bought_top_label_share(run) -> dict[int, float]:

@@ -64,17 +64,6 @@ def test_summary_only_prints_each_task_and_part_as_a_table(bench, tmp_path, caps
         bench.main()
 
 
-def test_bought_agreement_is_each_rounds_own_share_from_the_cumulative_rows(bench):
-    run = SimpleNamespace(rows=[
-        {"round": 0, "teacher_agrees": None, "teacher_checked": None},
-        {"round": 1, "teacher_agrees": 0.5, "teacher_checked": 2.0},
-        {"round": 2, "teacher_agrees": 0.75, "teacher_checked": 4.0},  # 3 of 4 so far: round 2 bought 2 of 2
-        {"round": 3, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # 3 of 6: round 3 bought 0 of 2
-        {"round": 4, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # nothing bought: no share
-    ])
-    assert bench.bought_agreement(run) == {1: 0.5, 2: 1.0, 3: 0.0}
-
-
 def test_bought_label_share_reads_the_gold_labels_of_each_rounds_purchases(bench, tmp_path):
     from elad.report.compare import load_runs
     closed = make_run(tmp_path / "closed", "oracle", "cot", 0, [0.3, 0.4, 0.5], [0, 10, 20], extra={"chance": 1 / 3})

@@ -363,6 +363,41 @@ def test_a_run_with_one_evaluated_round_leaves_the_equal_budget_alone(tmp_path):
     assert "egss-cot-s1: one evaluated round, no learning curve yet" in " ".join(task_notes(runs))
 
 
+def test_purchase_agreement_is_each_rounds_own_share_from_the_cumulative_rows():
+    from elad.report.compare import purchase_agreement
+
+    run = SimpleNamespace(rows=[
+        {"round": 0, "teacher_agrees": None, "teacher_checked": None},
+        {"round": 1, "teacher_agrees": 0.5, "teacher_checked": 2.0},
+        {"round": 2, "teacher_agrees": 0.75, "teacher_checked": 4.0},  # 3 of 4 so far: round 2 bought 2 of 2
+        {"round": 3, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # 3 of 6: round 3 bought 0 of 2
+        {"round": 4, "teacher_agrees": 0.5, "teacher_checked": 6.0},  # nothing bought: no share
+    ])
+    assert purchase_agreement(run) == {1: 0.5, 2: 1.0, 3: 0.0}
+    gap = SimpleNamespace(rows=[{"round": 1, "teacher_agrees": 0.5, "teacher_checked": 2.0},
+                                {"round": 3, "teacher_agrees": 0.75, "teacher_checked": 4.0}])
+    assert purchase_agreement(gap) == {1: 0.5}  # round 3's share would lump in round 2's purchases
+
+
+def test_what_the_teacher_got_right_of_each_purchase_reaches_the_report(tmp_path):
+    from elad.report.compare import purchase_rows
+
+    for seed, later in ((0, 1.0), (1, 0.0)):  # round 2's purchases: both right in seed 0, both wrong in seed 1
+        run_dir = make_run(tmp_path / "g", "oracle", "cot", seed, [0.3, 0.4, 0.5], [0, 100, 200])
+        store = RunStore(run_dir / "run.db")
+        store.set_metrics(1, "teacher", {"teacher_agrees": 0.5, "teacher_checked": 2.0})
+        store.set_metrics(2, "teacher", {"teacher_agrees": (1 + 2 * later) / 4, "teacher_checked": 4.0})
+        store.close()
+    runs = load_runs([tmp_path / "g"])
+    rows = {r["round"]: r for r in purchase_rows(runs)}
+    assert rows[1]["agrees_mean"] == pytest.approx(0.5) and rows[2]["agrees_mean"] == pytest.approx(0.5)
+    assert rows[2]["seeds"] == 2
+    assert "| oracle | cot | 50% (n=2) | 50% (n=2) |" in results_markdown(runs)
+    from elad.report.html import write_html_report
+
+    assert "id='purchases-esnli'" in write_html_report([tmp_path / "g"], tmp_path / "rep").read_text()
+
+
 def test_chance_and_teacher_agreement_reach_the_tables(tmp_path):
     folder = tmp_path / "grid"
     for seed, agrees in ((0, 0.75), (1, 0.5)):

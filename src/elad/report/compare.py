@@ -467,6 +467,73 @@ def auroc_markdown(rows: list[dict], task: str) -> list[str]:
     return lines
 
 
+# --- what the teacher got right of what each strategy bought --------------------------------------
+
+PURCHASE_NOTE = ("The share of each round's purchases whose teacher answer agrees with gold, mean over seeds "
+                 "(where the pool has gold answers). A strategy that buys the items the student finds hard may "
+                 "buy the items the teacher gets wrong too, and teach wrong answers: read it before blaming a "
+                 "strategy's score.")
+
+
+def purchase_agreement(run: RunResult) -> dict[int, float]:
+    """round -> the share of the annotations bought in that round that agree with gold, from the run's
+    cumulative `teacher_agrees` over `teacher_checked` (so runs stored before this table read the same)."""
+    shares, before = {}, (0, 0.0, 0.0)  # (round, agreeing, checked) of the last round counted; round 0 buys nothing
+    for row in run.rows:
+        round_, agrees, checked = int(row["round"]), row.get("teacher_agrees"), row.get("teacher_checked")
+        if agrees is None or not checked:
+            continue
+        agreeing = float(agrees) * float(checked)
+        # a round's own share needs the round before it counted: after a gap it would lump several rounds
+        if checked > before[2] and before[0] == round_ - 1:
+            shares[round_] = (agreeing - before[1]) / (checked - before[2])
+        before = (round_, agreeing, float(checked))
+    return shares
+
+
+def purchase_rows(runs: list[RunResult]) -> list[dict]:
+    """Per task x strategy x annotator x round: purchase_agreement's mean over the seeds that bought
+    annotations that round, and how many did."""
+    out = []
+    for (task, strategy, annotator), members in by_group(runs).items():
+        per_round: dict[int, list[float]] = {}
+        for run in members:
+            for round_, share in purchase_agreement(run).items():
+                per_round.setdefault(round_, []).append(share)
+        for round_, shares in sorted(per_round.items()):
+            out.append({"task": task, "strategy": strategy, "annotator": annotator, "round": round_,
+                        "seeds": len(shares), "agrees_mean": statistics.fmean(shares)})
+    return out
+
+
+def purchase_table(rows: list[dict], task: str) -> tuple[list[int], dict[tuple[str, str], dict[int, dict]]]:
+    """The task's purchase_rows as (rounds, (strategy, annotator) -> round -> row), for the tables."""
+    mine = [r for r in rows if r["task"] == task]
+    table: dict[tuple[str, str], dict[int, dict]] = {}
+    for r in mine:
+        table.setdefault((r["strategy"], r["annotator"]), {})[r["round"]] = r
+    return sorted({r["round"] for r in mine}), table
+
+
+def purchase_text(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    return f"{100 * row['agrees_mean']:.0f}%" + (f" (n={row['seeds']})" if row["seeds"] > 1 else "")
+
+
+def purchase_markdown(rows: list[dict], task: str) -> list[str]:
+    rounds, table = purchase_table(rows, task)
+    if not table:
+        return []
+    lines = ["", "### What the teacher got right of each round's purchases", "", PURCHASE_NOTE, "",
+             "| strategy | annotator | " + " | ".join(f"round {r}" for r in rounds) + " |",
+             "|---|---|" + "---:|" * len(rounds)]
+    for (strategy, annotator), by_round in table.items():
+        lines.append(f"| {_md_escape(strategy)} | {_md_escape(annotator)} | "
+                     + " | ".join(purchase_text(by_round.get(r)) for r in rounds) + " |")
+    return lines
+
+
 def auroc_text(row: dict | None) -> str:
     if row is None:
         return "–"
@@ -563,7 +630,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
         f"{units_text(costs)} (cache hits excluded); a run's accuracy at a budget is that of its last round within it. Best "
         "mean of each column in **bold**."
     )
-    areas, errors = aulc_rows(runs, baseline), auroc_rows(runs)
+    areas, errors, purchases = aulc_rows(runs, baseline), auroc_rows(runs), purchase_rows(runs)
     for task in tasks_of(runs):
         task_groups = {g: m for g, m in groups.items() if g[0] == task}
         task_runs = [r for m in task_groups.values() for r in m]
@@ -593,6 +660,7 @@ def results_markdown(runs: list[RunResult], title: str = "Grid results", baselin
         lines += _md_table(header, body)
         lines += aulc_markdown(areas, task)
         lines += auroc_markdown(errors, task)
+        lines += purchase_markdown(purchases, task)
     return "\n".join(lines) + "\n"
 
 

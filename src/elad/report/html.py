@@ -22,6 +22,7 @@ from elad.report.compare import (
     COST_TOLERANCE, COSTS, Cell, RunResult, budget_cell, budget_points, by_group, equal_budget, evaluated,
     final_cell, format_accuracy, format_cost, is_best, best_means, load_runs, round_cells, tasks_of, BASELINE,
     aulc_rows, task_chance, task_costs, task_notes, units_text, AUROC_NOTE, auroc_rows, auroc_table, auroc_text,
+    PURCHASE_NOTE, purchase_rows, purchase_table, purchase_text,
 )
 from elad.report.plots import accuracy_vs_cost_png, paired_differences_png
 from elad.report.tables import write_atomic
@@ -210,7 +211,21 @@ def _task_section(task: str, runs: list[RunResult], cost: str, plot: str, baseli
     out.append(f"<table id='rounds-{e(_slug(task))}'>" + "".join(rows) + "</table>")
     out.append(_aulc_table(task, runs, baseline, paired_plot))
     out.append(_auroc_section(task, runs))
+    out.append(_purchase_section(task, runs))
     return "\n".join(out)
+
+
+def _purchase_section(task: str, runs: list[RunResult]) -> str:
+    rounds, table = purchase_table(purchase_rows(runs), task)
+    if not table:
+        return ""
+    head = "<th>strategy</th><th>annotator</th>" + "".join(f"<th class='num'>round {r}</th>" for r in rounds)
+    body = [f"<tr>{head}</tr>"]
+    for (strategy, annotator), by_round in table.items():
+        tds = "".join(f"<td class='num'>{e(purchase_text(by_round.get(r)))}</td>" for r in rounds)
+        body.append(f"<tr><td>{e(strategy)}</td><td>{e(annotator)}</td>{tds}</tr>")
+    return (f"<h3>What the teacher got right of each round's purchases</h3><p class='note'>{e(PURCHASE_NOTE)}</p>"
+            f"<table id='purchases-{e(_slug(task))}'>" + "".join(body) + "</table>")
 
 
 def _auroc_section(task: str, runs: list[RunResult]) -> str:
