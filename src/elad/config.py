@@ -251,7 +251,8 @@ class LoopConfig(Strict):
     )
     min_gain: float = Field(0.0, ge=0.0, description="the gain (accuracy, 0-1) that counts as progress")
     stop_uncertainty: float | None = Field(
-        None, ge=0.0, description="stop when the pool's mean uncertainty falls below it (knowledge transferred)"
+        None, ge=0.0, description="stop when the pool's mean uncertainty falls below it (knowledge transferred): "
+                                  "egss's inter-explanation part, or the strategy's own score (not random, oracle)"
     )
 
 

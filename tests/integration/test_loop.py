@@ -206,7 +206,7 @@ def test_a_run_the_budget_stopped_goes_on_with_a_bigger_budget(esnli_dir, tiny_m
 def test_more_rounds_continue_a_finished_run_and_nothing_else_may_change(esnli_dir, tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     Experiment(make_config(esnli_dir, tiny_model_dir, rounds=1), run_dir).run()
-    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, stop_uncertainty=1e-9), run_dir).run()
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=2, min_gain=0.01), run_dir).run()
     store = RunStore(run_dir / "run.db")
     assert [t["examples"] for t in store.training()] == [4, 8] and store.teacher_totals().calls == 8
     with pytest.raises(EladError, match="takes new values only for loop"):

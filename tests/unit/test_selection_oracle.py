@@ -69,3 +69,23 @@ def test_only_the_oracle_and_its_variants_read_gold():
 
     assert reads_gold("oracle") and reads_gold("oracle+softrank")
     assert not any(reads_gold(name) for name in ("random", "egss", "egss+softrank", "no_such_strategy"))
+
+
+def test_the_oracle_buys_items_without_gold_last():
+    view = _view({
+        "right-sure": ({"A": 0.9, "B": 0.1}, "A"),
+        "no-gold": ({"A": 0.01, "B": 0.99}, ""),  # confidently B: without gold that is no error
+        "wrong-sure": ({"A": 0.05, "B": 0.95}, "A"),
+    })
+    scored = STRATEGIES.create("oracle").score(view)
+    assert [i for i, _ in select_top(scored, 3, 0)] == ["wrong-sure", "right-sure", "no-gold"]
+    assert scored["no-gold"].parts["wrong"] is None and scored["no-gold"].score == -1.0
+
+
+def test_the_oracle_names_an_item_without_answer_scores():
+    from elad.errors import EladError
+
+    view = _view({"a": ({"A": 0.9, "B": 0.1}, "A")})
+    view.answer_scores.clear()
+    with pytest.raises(EladError, match="no answer scores for item 'a'"):
+        STRATEGIES.create("oracle").score(view)

@@ -52,3 +52,12 @@ def test_options_are_checked_and_pass_the_strategy_by():
     with pytest.raises(EladError, match="beta must be a number >= 0"):
         check_acquisition("softrank", -1.0)
     assert create_strategy("entropy", options={"acquisition": "softrank", "beta": 2.0}).name == "entropy"
+
+
+def test_softrank_draws_tied_scores_equally_often():
+    # q1..q3 tie: the ranking broke the tie in some order, the draw must not favour the first of them
+    tied = [("q0", Scored(0.9))] + [(f"q{i}", Scored(0.5)) for i in (1, 2, 3)] + [("q4", Scored(0.1))]
+    counts = Counter(i for seed in range(3000) for i, _ in drawn_first(tied, 1, "softrank", 1.0, seed)[:1])
+    # mid-rank 3 for the tie: p = (1/3) / (1 + 3 * 1/3 + 1/5) = 0.152 each; by position it would be 0.23 .. 0.12
+    shares = [counts[f"q{i}"] / 3000 for i in (1, 2, 3)]
+    assert max(shares) - min(shares) < 0.04 and all(abs(s - 0.152) < 0.03 for s in shares)

@@ -12,6 +12,7 @@ from elad.selection import Strategy, create_strategy, reads_gold
 from elad.selection.batch import BatchPolicy
 from elad.selection.stochastic import check_acquisition
 from elad.loop.evaluate import check_ranking
+from elad.loop.stopping import stop_measure
 from elad.store import ResponseCache, RunDir, RunStore, StoreJournal
 from elad.students import Student
 from elad.tasks import AnswerKind, Example, Task
@@ -79,6 +80,7 @@ def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example],
 
 def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, console: Console) -> Parts:
     task = config.task.open()
+    strategy, batch = build_selection(config, task, console)  # before any loading: its errors come first
     with console.status("loading the datasets"):
         pool, test, validation = load_questions(config, task)
     pool_split, test_split = splits(config, task)
@@ -108,17 +110,41 @@ def build_parts(config: ExperimentConfig, store: RunStore, run_dir: RunDir, cons
     # What a process that died left in flight is counted before anything reads what was spent.
     ledger.recover(teacher)
     annotator = build_annotator(config.annotation, config.teacher, task, teacher, ledger, seed=config.seed)
+    return Parts(task, pool, test, validation, student, ledger, journal, annotator, strategy, batch)
+
+
+def build_selection(config: ExperimentConfig, task: Task, console: Console) -> tuple[Strategy, BatchPolicy]:
+    """The strategy and how each round's batch is taken, every setting checked."""
     strategy = create_strategy(
         config.selection.strategy, weight=config.selection.weight, options=config.selection.options,
         open_answers=task.answer_kind == AnswerKind.NUMBER,
     )
+    if config.loop.stop_uncertainty is not None and stop_measure(strategy) is None:
+        raise EladError(f"loop.stop_uncertainty: strategy '{config.selection.strategy}'"
+                        + (f" with weight {config.selection.weight}" if strategy.name.startswith("egss") else "")
+                        + " gives no uncertainty to average (its scores are draws, gold ranks or scaled over "
+                        "each round); use it with entropy, least_confidence, margin, disagreement, egss_intra, "
+                        "egss_inter or egss with weight < 1")
     if reads_gold(config.selection.strategy):
         console.print(f"[yellow]strategy {strategy.name} reads the gold answers: a ceiling for benchmarks, not a "
                       "selection for real use[/]")
     options = config.selection.options
-    diversity = options.get("diversity")
+    diversity = _fraction(options.get("diversity"), "selection.options.diversity")
     acquisition, beta = str(options.get("acquisition", "top")), float(options.get("beta", 1.0))
     check_acquisition(acquisition, beta)
     batch = BatchPolicy(strategy, config.loop.per_round, config.loop.initial_random, config.selection.pool_sample,
-                        None if diversity is None else float(diversity), acquisition, beta)
-    return Parts(task, pool, test, validation, student, ledger, journal, annotator, strategy, batch)
+                        diversity, acquisition, beta)
+    return strategy, batch
+
+
+def _fraction(value, where: str) -> float | None:
+    """A number in (0, 1] or None, else an error that names the setting."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 < number <= 1:
+        raise EladError(f"{where} must be a number in (0, 1], not {value!r}")
+    return number

@@ -116,7 +116,8 @@ class Experiment:
             self._fit_generation(stages.parts, round_ - 1, round_, "select")
             with self._timed(round_, "select"):
                 chosen = stages.select(round_)
-        stop_reason = transferred(self.config.loop, self.store, round_) if chosen else "the pool is exhausted"
+        stop_reason = (transferred(self.config.loop, self.store, round_, stages.parts.batch.strategy_for(round_))
+                       if chosen else "the pool is exhausted")
         if stop_reason is None:
             with self._timed(round_, "annotate"):
                 stop_reason = stages.annotate(round_, chosen)

@@ -74,6 +74,7 @@ class EgssInterStrategy:
     """score = inter(x). No constructor arguments."""
 
     name = "egss_inter"
+    stop_measure = "inter"
     needs = frozenset({EXPLANATIONS, SAMPLES})
 
     def score(self, view: RoundView) -> dict[str, Scored]:
@@ -105,6 +106,9 @@ class EgssStrategy:
         if scale not in measures.SCALES:
             raise EladError(f"strategy '{self.name}': scale must be one of {', '.join(measures.SCALES)}, not '{scale}'")
         self.weight, self.scale, self.answer = float(weight), scale, float(answer)
+        # the round's scores are scaled over its candidates (their mean says nothing of the pool): a stop
+        # rule reads the inter-explanation part, in [0, 1], where the score has one
+        self.stop_measure = "inter" if self.weight < 1 else None
         self.entropy = EntropyStrategy(open_answers=open_answers) if self.answer > 0 else None
         needs = {EXPLANATIONS}
         if self.weight > 0:

@@ -14,11 +14,13 @@ from elad.selection.errors_auroc import student_answer
 
 class OracleStrategy:
     """score = 1 + p(its answer) for an item the student answers wrongly, 1 - p(its answer) for one it
-    answers rightly; p from its final answer distribution (1 where it has none)."""
+    answers rightly; p from its final answer distribution. An item without a gold answer cannot be judged:
+    score -1, bought last."""
 
     name = "oracle"
     needs = frozenset({EXPLANATIONS, ANSWER_SCORES})
     reads_gold = True
+    stop_measure = None  # its scores rank by gold, they measure no uncertainty (loop.stop_uncertainty)
 
     def score(self, view: RoundView) -> dict[str, Scored]:
         if view.is_correct is None:
@@ -26,9 +28,12 @@ class OracleStrategy:
         scored = {}
         for example in view.candidates:
             _, answer = student_answer(view, example.id)
-            final = view.answer_scores.get(example.id)
-            p = measures.normalise(final[-1]).get(answer, 0.0) if final and answer is not None else 1.0
-            wrong = not (example.answer and view.is_correct(answer, example.answer))
+            final = view.prefix_distributions(example.id, self.name)[-1]
+            p = measures.normalise(final).get(answer, 0.0)
+            if not example.answer:
+                scored[example.id] = Scored(-1.0, {"wrong": None, "p_answer": p, "answer": answer})
+                continue
+            wrong = not view.is_correct(answer, example.answer)
             scored[example.id] = Scored(1.0 + p if wrong else 1.0 - p, {"wrong": int(wrong), "p_answer": p,
                                                                            "answer": answer})
         return scored

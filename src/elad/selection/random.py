@@ -11,6 +11,7 @@ class RandomStrategy:
 
     name = "random"
     needs = frozenset()
+    stop_measure = None  # uniform draws measure no uncertainty (loop.stop_uncertainty)
 
     def score(self, view: RoundView) -> dict[str, Scored]:
         ids = sorted(e.id for e in view.candidates)

@@ -4,7 +4,8 @@ often near-duplicates in what they teach; a draw keeps most of the score's prefe
 
     selection: {options: {acquisition: softrank, beta: 1.0}}
 
-- `softrank`: p ∝ rank^-beta (rank 1 = the best score): scale-free, the default stochastic choice.
+- `softrank`: p ∝ rank^-beta (rank 1 = the best score; tied scores share their mean rank, so equal
+  scores are equally likely): scale-free, the default stochastic choice.
 - `power`: p ∝ max(score, 0)^beta (scores that are not negative: entropies, EGSS's scaled parts).
 - `softmax`: p ∝ exp(beta * score).
 - `top` (default): the top k, no draw.
@@ -44,7 +45,21 @@ def drawn_first(ranked: list[tuple[str, Scored]], size: int, kind: str, beta: fl
 def _log_weights(scores: list[float], kind: str, beta: float) -> np.ndarray:
     values = np.asarray(scores, dtype=float)
     if kind == "softrank":
-        return -beta * np.log(np.arange(1, len(values) + 1))  # `ranked` is best first: rank = position + 1
+        return -beta * np.log(_mid_ranks(values))
     if kind == "power":
         return beta * np.log(np.maximum(values, 0.0) + 1e-12)
     return beta * (values - values.max())  # softmax
+
+
+def _mid_ranks(values: np.ndarray) -> np.ndarray:
+    """Each score's rank in `values` (best first, so rank = position + 1), tied scores sharing the mean of
+    their positions' ranks: the order a tie was broken in does not make one of them likelier."""
+    ranks = np.arange(1, len(values) + 1, dtype=float)
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and values[end + 1] == values[start]:
+            end += 1
+        ranks[start:end + 1] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
