@@ -281,8 +281,13 @@ class FakeOpenAIServer:
                 errors.append({"id": f"req_{n}", "custom_id": line["custom_id"], "response": {
                     "status_code": 400, "body": {"error": {"message": f"fault {cue}"}}}, "error": None})
                 continue
+            if cue == "garbage_line":  # a line of the output file that is not JSON: no reply for the request
+                outputs.append("}{ not a reply line")
+                continue
             payload, prompt, completion = self.completion(body)
             self.bill(prompt, completion, seen, payload["choices"][0]["message"]["content"])
+            if cue == "bad_body":  # billed, but the body is no chat completion (no id, no created)
+                payload = {k: v for k, v in payload.items() if k not in ("id", "created")}
             outputs.append({"id": f"req_{n}", "custom_id": line["custom_id"],
                             "response": {"status_code": 200, "body": payload}, "error": None})
         counts = {"total": len(lines), "completed": len(outputs), "failed": len(errors)}
@@ -487,8 +492,9 @@ def _public(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k != "polls_left"}
 
 
-def _jsonl(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+def _jsonl(rows: list[dict | str]) -> bytes:
+    """JSON lines; a string row goes in as it is (a broken line)."""
+    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows).encode()
 
 
 def _multipart_file(content_type: str, raw: bytes) -> tuple[str, bytes]:

@@ -41,6 +41,26 @@ def _ask_all(teacher, ledger, requests):
     return {r.example_id: response for r, response in complete_many(teacher, ledger, requests, concurrency=64)}
 
 
+def _ask_in_threads(teacher, ledger, requests) -> tuple[dict, dict]:
+    """Each request by the ledger in a thread of its own: (replies, errors) by example id. A thread still
+    waiting after 30 s fails the test."""
+    results, errors = {}, {}
+
+    def ask(request):
+        try:
+            results[request.example_id] = ledger.call(teacher, request)
+        except TeacherError as error:
+            errors[request.example_id] = error
+
+    threads = [threading.Thread(target=ask, args=(r,)) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a caller is still waiting for its reply"
+    return results, errors
+
+
 def test_requests_in_flight_together_go_as_one_batch_and_each_reply_is_booked(tmp_path):
     with FakeOpenAIServer(batch_polls=2) as server:
         teacher, ledger = _teacher(server, tmp_path), _ledger(tmp_path)
@@ -63,24 +83,24 @@ def test_a_failed_line_is_an_error_for_its_request_only_and_costs_nothing(tmp_pa
     with FakeOpenAIServer() as server:
         server.cue("ok", "400", "ok")
         teacher, ledger = _teacher(server, tmp_path), _ledger(tmp_path)
-        results, errors = {}, {}
-
-        def ask(request):
-            try:
-                results[request.example_id] = ledger.call(teacher, request)
-            except TeacherError as error:
-                errors[request.example_id] = error
-
-        threads = [threading.Thread(target=ask, args=(r,)) for r in _requests(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        results, errors = _ask_in_threads(teacher, ledger, _requests(3))
         assert len(server.batches) == 1
         assert len(results) == 2 and len(errors) == 1
         assert "HTTP 400" in str(next(iter(errors.values())))
         assert ledger.spent.calls == 2 and ledger.spent.failed == 1 and server.billed.calls == 2
         assert ledger.reserved.calls == 0
+
+
+def test_a_broken_reply_line_fails_its_request_only_and_no_caller_is_left_waiting(tmp_path):
+    with FakeOpenAIServer() as server:
+        server.cue("bad_body", "ok", "garbage_line")
+        teacher, ledger = _teacher(server, tmp_path), _ledger(tmp_path)
+        results, errors = _ask_in_threads(teacher, ledger, _requests(3))  # fails if a caller is left waiting
+        assert len(server.batches) == 1 and len(results) == 1 and len(errors) == 2
+        messages = [str(e) for e in errors.values()]
+        assert sorted("not a chat completion" in m or "without a reply" in m for m in messages) == [True, True]
+        # the broken body was billed by the server: charged as a call; the missing line was not
+        assert ledger.spent.calls == server.billed.calls == 2 and ledger.reserved.calls == 0
 
 
 def test_an_expired_batch_fails_the_requests_it_did_not_answer(tmp_path):

@@ -297,3 +297,53 @@ def test_cached_prompt_tokens_are_priced_apart(server):
     assert billed.prompt_tokens > 4
     expected = ((billed.prompt_tokens - 4) * 10.0 + 4 * 1.0 + billed.completion_tokens * 20.0) / 1e6
     assert ledger.spent.dollars == pytest.approx(expected)
+
+
+SCHEMA = {"name": "review", "schema": {"type": "object", "properties": {}, "additionalProperties": False}}
+
+
+def test_a_prompt_too_long_for_the_context_keeps_structured_output_for_the_next(server):
+    # every form of the request is refused for its length, not its format: the server still takes schemas
+    server.cue("400", "400", "400")
+    teacher = _teacher(server)
+    with pytest.raises(TeacherError, match="refused"):
+        teacher.complete(Request(messages=REQUEST.messages, json_schema=SCHEMA))
+    assert teacher.supports_json_schema is True and teacher.structured_formats[0] == "json_schema"
+    teacher.complete(Request(messages=REQUEST.messages, json_schema=SCHEMA))
+    assert server.seen[-1].body["response_format"]["type"] == "json_schema"
+
+
+def test_a_refusal_naming_both_token_limits_switches_once_a_request():
+    from types import SimpleNamespace
+
+    teacher = OpenAITeacher("m", count_tokens=words, base_url="http://127.0.0.1:9/v1", api_key=SECRET, max_retries=2)
+    error = type("BadRequest", (teacher.openai.APIStatusError,), {"__init__": lambda self: None,
+                                                                    "__str__": lambda self: self.message})()
+    error.status_code, error.message = 400, "Use 'max_completion_tokens' instead of 'max_tokens'."
+    sent = []
+
+    def create(**params):
+        sent.append(params)
+        raise error
+
+    teacher._client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    with pytest.raises(TeacherError):
+        teacher.complete(REQUEST)
+    # switched once, then the refusal is the request's end: no endless back and forth
+    assert [("max_tokens" in p, "max_completion_tokens" in p) for p in sent] == [(True, False), (False, True)]
+    assert teacher.token_limit == "max_completion_tokens"
+
+
+def test_the_cache_keys_a_reply_by_the_wrapped_teachers_options(server, tmp_path):
+    cache = ResponseCache(tmp_path / "c.db")
+    low = CachedTeacher(_teacher(server, reasoning_effort="low"), cache)
+    high = CachedTeacher(_teacher(server, reasoning_effort="high"), cache)
+    low.complete(REQUEST)
+    assert low.key(REQUEST) != high.key(REQUEST) and high.lookup(REQUEST) is None
+
+
+def test_a_reply_without_usage_is_marked_counted(server):
+    server.cue("no_usage")
+    counted = _teacher(server).complete(REQUEST)
+    assert counted.meta["usage"] == "counted" and all(c.counted for c in counted.completions)
+    assert not any(c.counted for c in _teacher(server).complete(REQUEST).completions)

@@ -116,10 +116,10 @@ def test_an_unparsable_review_is_asked_again_once_with_the_problem_shown():
     assert "cannot be read" in second.messages[-1]["content"]
 
 
-@pytest.mark.parametrize("bare", ["So the answer is entailment.", ""])
+@pytest.mark.parametrize("bare", ["So the answer is entailment.", "", "entailment", "Entailment.", "none", "N/A"])
 def test_a_continuation_without_reasoning_is_asked_for_on_its_own_in_plain_text(bare):
     review = _review([True, True, False], bare)
-    assert parse_review(review, steps=3).continuation == bare  # readable: the verdicts are what counts
+    assert parse_review(review, steps=3).continuation in (bare, "")  # readable: the verdicts are what counts
     annotator, teacher = _clear([review, "Sleeping is a way of resting.\nSo the answer is entailment."])
     result = annotator.annotate(EXAMPLE, STUDENT)
     assert isinstance(result, Annotation) and result.answer == "entailment"

@@ -77,6 +77,31 @@ def test_a_reply_the_cache_caught_before_the_crash_settles_its_reservation(tmp_p
     assert again.spent.tokens == 5 + 3 and inner.requests == [] and ResponseCache(cache.path).unbooked() == []
 
 
+class Uncounted(TeacherBase):
+    """A server that reports no usage: elad counts the reply (one token each way), its bill may be more."""
+
+    backend, model = "uncounted", "m"
+
+    def complete(self, request, attempts=None):
+        return Response([Completion("reply", 1, 1, counted=True)], self.backend, self.model, meta={"usage": "counted"})
+
+
+def test_a_counted_reply_caught_before_the_crash_is_charged_its_worst_case_as_it_was_live(tmp_path):
+    live = Ledger(Budget(), count_tokens=words, journal=_journal(tmp_path / "live"))
+    worst_tokens, _ = live.worst_case(_request())
+    assert live.call(Uncounted(), _request()) and live.spent.tokens == worst_tokens
+    cache = ResponseCache(tmp_path / "teacher_cache.db")
+    journal = _journal(tmp_path)
+    ledger = Ledger(Budget(), count_tokens=words, journal=journal)
+    journal.settle = lambda *a: (_ for _ in ()).throw(Dies())
+    with pytest.raises(Dies):
+        ledger.call(CachedTeacher(Uncounted(), cache), _request())
+    again = Ledger(Budget(), count_tokens=words, journal=StoreJournal(tmp_path / "run.db"))
+    again.recover(CachedTeacher(Uncounted(), ResponseCache(tmp_path / "teacher_cache.db")))  # the same teacher
+    assert again.spent.tokens == worst_tokens and again.spent.calls == 1  # not the 1 + 1 it counted
+    assert again.spent.lost == 0
+
+
 def test_a_reply_recorded_but_not_booked_is_not_charged_again(tmp_path):
     cache = ResponseCache(tmp_path / "teacher_cache.db")
     teacher = CachedTeacher(ScriptedTeacher(lambda r: "the paid reply"), cache)

@@ -132,6 +132,7 @@ def _from_json(data: dict) -> tuple[list[dict], str]:
     return verdicts, continuation
 
 
+NO_REASONING = ("", "none", "n/a", "na", "-")  # what a teacher writes for "no continuation"
 _STEP_LINE = re.compile(r"^\s*\**\s*step\s*(\d+)\s*\**\s*[:.)-]\s*\**\s*(correct|right|wrong|incorrect)\b\W*(.*)$", re.I)
 _CONTINUATION = re.compile(r"^\s*\**\s*continuation\s*\**\s*:\s*(.*)$", re.I)
 
@@ -158,7 +159,7 @@ def _from_text(text: str) -> tuple[list[dict], str]:
     if not in_continuation:
         raise ReviewError("no 'Continuation:' line")
     continuation = "\n".join(continuation_lines).strip()
-    if continuation.lower().strip(" .") in ("none", "n/a", "-"):
+    if continuation.lower().strip(" .") in NO_REASONING:
         continuation = ""
     return verdicts, continuation
 
@@ -256,7 +257,7 @@ class ClearAnnotator(CotAnnotator):
             answer, rationale = self.task.parse_answer(full, example), split_rationale(full)
         else:
             continuation = review.continuation
-            if not split_rationale(continuation):
+            if not self.reasons(continuation, example):
                 continuation = self.continue_from(example, steps, review, details)
                 if continuation is None:
                     return self._fallback(example, details, "the teacher wrote no reasoning for the wrong step", raw)
@@ -279,6 +280,16 @@ class ClearAnnotator(CotAnnotator):
                 )
             return self._fallback(example, details, "the reviewed answer disagrees with the gold answer", raw)
         return Annotation(self.name, rationale, answer, self.task.target(rationale, answer), raw, details)
+
+    def reasons(self, continuation: str, example: Example) -> bool:
+        """Whether the teacher's continuation holds reasoning: more than an answer cue, and more than a bare
+        answer ("entailment", "18") or a placeholder ("none", "n/a") without one."""
+        rationale = split_rationale(continuation).strip()
+        bare = rationale.strip(" .").lower()
+        if bare in NO_REASONING:
+            return False
+        answer = self.task.parse_answer(rationale, example)
+        return answer is None or bare != str(answer).strip(" .").lower()
 
     def continuation_messages(self, example: Example, steps: list[str], review: Review) -> tuple[dict, ...]:
         wrong = review.first_wrong
@@ -309,12 +320,14 @@ class ClearAnnotator(CotAnnotator):
         if reply is None:
             return None
         details["continuation_raw"] = reply
-        return reply.strip() if split_rationale(reply) else None
+        return reply.strip() if self.reasons(reply, example) else None
 
     def _fallback(self, example: Example, details: dict, reason: str, raw: str = "") -> Annotation | Rejection:
         """CoT prompting instead, counted; the review's reply (if any) stays in the details."""
         details["outcome"] = "cot_fallback"
         details["fallback_reason"] = reason
+        for revision in ("kept_steps", "continuation"):  # of the revision given up: the rationale is CoT's now
+            details.pop(revision, None)
         if raw:
             details["review_raw"] = raw
         return self.cot(example, details, name=self.name)

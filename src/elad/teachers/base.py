@@ -49,6 +49,7 @@ class Completion:
     finish_reason: str = "stop"
     reasoning: str = ""  # the reasoning a server returned beside the reply (`reasoning_content`), if any
     cached_prompt_tokens: int = 0  # of prompt_tokens, those the server read from its prompt cache
+    counted: bool = False  # the tokens are elad's count, the server reported none: its bill may be more
 
 
 @dataclass

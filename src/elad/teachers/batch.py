@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from elad.teachers.base import Attempts, Request, Response, TeacherBase, TeacherError, TeacherRefused
+from elad.teachers.base import Attempts, Request, Response, TeacherBase, TeacherError, TeacherRefused, TeacherReplyError
 from elad.teachers.openai_compat import OpenAITeacher
 
 log = logging.getLogger(__name__)
@@ -145,13 +145,16 @@ class BatchTeacher(TeacherBase):
         except BaseException as error:  # interrupted: every request waiting on it stops too, reservations open
             self._fail(slots, error)
             raise
-        for key, slot in slots.items():
-            try:
-                slot.response = self._reply(ended, key, slot.request)
-            except TeacherError as error:
-                slot.error = error
-            slot.done.set()
-        self.log.close_batch(batch_id, ended.status)
+        try:
+            for key, slot in slots.items():
+                try:
+                    slot.response = self._reply(ended, key, slot.request)
+                except Exception as error:  # noqa: BLE001 - one bad line must not leave the others waiting
+                    slot.error = error
+                finally:
+                    slot.done.set()
+        finally:
+            self.log.close_batch(batch_id, ended.status)
 
     @staticmethod
     def _fail(slots: dict[str, _Slot], error: BaseException) -> None:
@@ -188,10 +191,15 @@ class BatchTeacher(TeacherBase):
         lines: dict[str, dict] = {}
         for file_id in (batch.error_file_id, batch.output_file_id):  # an output line wins over an error line
             if file_id:
-                for text in self._client.files.content(file_id).text.splitlines():
-                    if text.strip():
-                        line = json.loads(text)
-                        lines[line["custom_id"]] = line
+                for number, text in enumerate(self._client.files.content(file_id).text.splitlines(), start=1):
+                    if not text.strip():
+                        continue
+                    line = _line(text)
+                    if line is None:  # its request ends "without a reply", and a rerun asks again
+                        log.warning("teacher batch %s: file %s line %d is not a reply line; skipped",
+                                    batch_id, file_id, number)
+                        continue
+                    lines[line["custom_id"]] = line
         errors = getattr(batch, "errors", None)
         message = "; ".join(str(getattr(e, "message", e)) for e in (getattr(errors, "data", None) or []))
         return _Ended(batch_id, batch.status, lines, message)
@@ -209,7 +217,11 @@ class BatchTeacher(TeacherBase):
             failure = TeacherRefused if status in (400, 413, 422) else TeacherError
             raise failure(f"{where} answered this request with an error (HTTP {status}): "
                           f"{self.teacher.redacted(str(detail))}")
-        completion = self.teacher.openai.types.chat.ChatCompletion.model_validate(body)
+        try:
+            completion = self.teacher.openai.types.chat.ChatCompletion.model_validate(body)
+        except ValueError as error:  # pydantic's ValidationError: a 200 whose body is no chat completion
+            raise TeacherReplyError(f"{where} sent a reply that is not a chat completion ({error})",
+                                    raw=json.dumps(body)[:2000]) from None
         response = self.teacher.response(request, completion)
         response.meta["batch"] = ended.batch_id
         return response
@@ -233,3 +245,13 @@ class BatchTeacher(TeacherBase):
         response = self._reply(self._ended[batch_id], key, request)  # TeacherError: not answered, not billed
         response.meta["recovered"] = True
         return response
+
+
+def _line(text: str) -> dict | None:
+    """One line of a batch's output or error file, or None where it is no reply line (not JSON, no
+    custom id)."""
+    try:
+        line = json.loads(text)
+    except ValueError:
+        return None
+    return line if isinstance(line, dict) and isinstance(line.get("custom_id"), str) else None

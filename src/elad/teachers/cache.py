@@ -52,6 +52,9 @@ class CachedTeacher(TeacherBase):
             raise AttributeError(name)
         return getattr(self.teacher, name)
 
+    def key(self, request: Request) -> str:
+        return self.teacher.key(request)  # the wrapped teacher knows what else changes its reply (options)
+
     def lookup(self, request: Request) -> Response | None:
         completions = self.cache.get(self.key(request))
         if completions is None:

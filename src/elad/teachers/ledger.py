@@ -248,6 +248,8 @@ class Ledger:
                     continue
                 paid = Response(completions=hit.completions, backend=hit.backend, model=hit.model,
                                 meta={"recovered": True})
+                if any(c.counted for c in hit.completions):  # charged at the worst case live: the same here
+                    paid = _at_worst(paid, reservation)
                 self._settle(reservation, paid, then=_booking(teacher, reservation.request, paid), held=False)
             for request, response in teacher.take_unbooked():
                 then = _booking(teacher, request, response)

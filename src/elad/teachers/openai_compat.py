@@ -152,38 +152,47 @@ class OpenAITeacher(TeacherBase):
     def complete(self, request: Request, attempts: Attempts | None = None) -> Response:
         params = self.params(request)
         tries = _Tries(attempts)
-        while request.json_schema is not None and self.structured_formats:
-            form = self.structured_formats[0]
+        forms = list(self.structured_formats) if request.json_schema is not None else []
+        refused = []  # the structured-output forms this request was refused with
+        for form in [*forms, None]:  # None: the prompt alone (which states the format too)
+            sent = params if form is None else {**params, "response_format": _response_format(form, request)}
             try:
-                return self.response(request, self._send({**params, "response_format": _response_format(form, request)}, tries, request))
+                result = self._send(sent, tries, request)
             except self.openai.APIStatusError as error:
-                if not _refuses_format(error):
+                if form is None or not _refuses_format(error):
                     raise self.failed(error) from None
-                # This server does not take this kind of structured output: try the next kind, and in
-                # the end the prompt alone (which states the format too).
                 tries.failed(maybe_billed=False)
-                with self._lock:
-                    if self.structured_formats and self.structured_formats[0] == form:
-                        self.structured_formats.pop(0)
-                    self.supports_json_schema = bool(self.structured_formats)
+                refused.append(form)
+                continue
             except self.openai.OpenAIError as error:
                 raise self.failed(error) from None
-        try:
-            return self.response(request, self._send(params, tries, request))
-        except self.openai.OpenAIError as error:
-            raise self.failed(error) from None
+            self._drop_formats(refused)
+            return self.response(request, result)
+        raise AssertionError("unreachable: the last form is the plain request")
+
+    def _drop_formats(self, refused: list[str]) -> None:
+        """Forms the server refused where a later form of the same request was taken: it does not take
+        them, so they are not sent again. A refusal for another reason (a prompt too long for the
+        context) refuses every form, and then nothing is dropped."""
+        if not refused:
+            return
+        with self._lock:
+            self.structured_formats = [form for form in self.structured_formats if form not in refused]
+            self.supports_json_schema = bool(self.structured_formats)
 
     def _send(self, params: dict, tries: "_Tries", request: Request):
         """One reply, retrying what may pass on a second try; every attempt after the first is announced
         to `tries` (which reserves it) before it leaves."""
+        adapted: set[str] = set()  # what this request was adapted in already: each at most once
         while True:
             tries.before_sending()
+            limits = self._limits(request)
             try:
-                return self._client.chat.completions.create(**params, **self._limits(request))
+                return self._client.chat.completions.create(**params, **limits)
             except ValueError as error:  # a 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
                 raise TeacherReplyError(f"teacher '{self.model}' sent a reply that is not valid JSON ({error})") from None
             except self.openai.APIStatusError as error:
-                if self._adapted_to(error):  # refused a parameter the model does not take: send without it
+                if self._adapted_to(error, limits, adapted):  # refused a parameter: send it another way
                     tries.failed(maybe_billed=False)
                     continue
                 if not _retried(error) or tries.retries >= self.max_retries:
@@ -203,18 +212,24 @@ class OpenAITeacher(TeacherBase):
             limits["temperature"] = request.temperature
         return limits
 
-    def _adapted_to(self, error) -> bool:
-        """Whether `error` refused a parameter that can be sent another way (and now is): the token limit's
-        name, or a temperature a reasoning model does not take."""
+    def _adapted_to(self, error, sent: dict, adapted: set[str]) -> bool:
+        """Whether `error` refused a parameter of `sent` (the limits this attempt sent) that can be sent
+        another way (and now is): the token limit's name, or a temperature a reasoning model does not
+        take. Each at most once a request (`adapted`), so a server whose every refusal names both limits
+        cannot keep it switching; a refusal of a name another thread has switched already only resends."""
         if getattr(error, "status_code", None) not in (400, 422):
             return False
         message = str(getattr(error, "message", "") or error)
+        name = "max_tokens" if "max_tokens" in sent else "max_completion_tokens"
+        other = "max_completion_tokens" if name == "max_tokens" else "max_tokens"
         with self._lock:
-            other = "max_tokens" if self.token_limit == "max_completion_tokens" else "max_completion_tokens"
-            if self.token_limit in message and other in message:
-                self.token_limit = other
+            if "token_limit" not in adapted and name in message and other in message:
+                adapted.add("token_limit")
+                if self.token_limit == name:
+                    self.token_limit = other
                 return True
-            if self.sends_temperature and "temperature" in message:
+            if "temperature" not in adapted and "temperature" in sent and "temperature" in message:
+                adapted.add("temperature")
                 self.sends_temperature = False
                 return True
         return False
@@ -244,8 +259,9 @@ class OpenAITeacher(TeacherBase):
         choices = list(getattr(result, "choices", None) or [])
         usage = getattr(result, "usage", None)
         reported = None
-        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
-            reported = (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+        prompt_usage, completion_usage = (getattr(usage, name, None) for name in ("prompt_tokens", "completion_tokens"))
+        if isinstance(prompt_usage, int) and isinstance(completion_usage, int):  # half a usage is none: counted
+            reported = (prompt_usage, completion_usage)
         texts = []
         for choice in choices:
             message = getattr(choice, "message", None)
@@ -269,7 +285,7 @@ class OpenAITeacher(TeacherBase):
         cached = _cached_prompt_tokens(usage) if reported is not None else 0
         completions = [
             Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=count, finish_reason=finish,
-                       reasoning=reasoning, cached_prompt_tokens=cached)
+                       reasoning=reasoning, cached_prompt_tokens=cached, counted=reported is None)
             for (text, finish, reasoning), count in zip(texts, counts)
         ]
         meta = {"usage": "reported" if reported is not None else "counted"}
