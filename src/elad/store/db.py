@@ -244,7 +244,9 @@ class RunStore:
         return [r["example_id"] for r in self.db.execute(query, (round_,))]
 
     def selection_scores(self, round_: int) -> list[tuple[float, dict]]:
-        """(score, parts) of every item scored in a round, best first."""
+        """(score, parts) of every item scored in a round, in the order it was taken: the chosen batch first
+        (with stochastic acquisition or diversity not best first; each drawn item's part "rank" is its place
+        in the ranking), then the others best first."""
         query = "SELECT score, parts FROM selections WHERE round = ? ORDER BY rank"
         return [(r["score"], json.loads(r["parts"])) for r in self.db.execute(query, (round_,))]
 
