@@ -9,7 +9,9 @@ from elad.errors import DataError
 
 
 def open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+    """UTF-8 text; a byte-order mark that some editors write first is read past ("utf-8-sig"), not taken
+    for part of the first line's JSON or the first CSV column's name."""
+    return gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz" else open(path, encoding="utf-8-sig")
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

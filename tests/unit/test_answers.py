@@ -127,6 +127,17 @@ CSQA = ("bank", "library", "department store", "colds and flu", "hotel")
     ("If you mean the Church, then the answer is yes.\nTherefore, the answer (Yes or No) is:\n\nIt depends.",
      "yes_no", (), None),
     ("Therefore, the answer (Yes or No) is YES!", "yes_no", (), "yes"),
+    # mixed numbers, percentages inside a calculation, emphasis around a letter, negated and idiomatic yes/no
+    ("The answer is 2 1/2.", "number", (), "2.5"),
+    ("So the answer is 1 1/2 cups.", "number", (), "1.5"),
+    ("The answer is 20 * 50%.", "number", (), "10"),
+    ("The answer is 1 000.", "number", (), "1"),  # no operator between the digits: nothing computed
+    ("So the answer is **B**.", "option", CSQA, "B"),
+    ("The answer is [C].", "option", CSQA, "C"),
+    ("So the answer is 'D'", "option", CSQA, "D"),
+    ("The answer is it is not true.", "yes_no", (), "no"),
+    ("The answer is there is no evidence, so yes.", "yes_no", (), "yes"),
+    ("The answer is no one would, so no.", "yes_no", (), "no"),
 ])
 def test_tricky_real_outputs(text, kind, choices, expected):
     assert extract(text, kind, labels=NLI_LABELS if kind == "label" else (), choices=choices) == expected
@@ -205,3 +216,9 @@ def test_options_by_letter_and_by_text(choices, data):
        st.sampled_from([".", "!", "", ", definitely."]))
 def test_yes_no_after_a_cue(word, case, tail):
     assert extract(f"No doubt about it.\nTherefore, the answer (Yes or No) is {case(word)}{tail}", "yes_no") == word
+
+
+def test_whole_numbers_compare_exactly_and_fractions_within_float_noise():
+    assert not numbers_equal("1000001", "1000000") and not numbers_equal("2999999", "3000000")
+    assert numbers_equal("192000000", "192,000,000") and numbers_equal("0.1666666667", str(1 / 6))
+    assert numbers_equal(str(0.1 * 3 * 10), "3") and not numbers_equal("0.33", str(1 / 3))

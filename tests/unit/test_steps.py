@@ -40,3 +40,16 @@ def test_reasoning_steps_drop_the_answer_sentence_not_the_reasoning_on_its_line(
     assert reasoning_steps("42 - 31 = 11. So the answer is 11.") == ["42 - 31 = 11."]
     assert reasoning_steps("Two groups left. 42 - 31 = 11. So the answer is 11.") == ["Two groups left.", " 42 - 31 = 11."]
     assert reasoning_steps("A man is a person.\nSo the answer is entailment.") == ["A man is a person."]
+
+
+def test_an_answer_line_after_a_numbered_list_is_a_step_of_its_own():
+    text = "1. Tom has 3 apples.\n2. He buys 4, so 7.\nSo the answer is 7."
+    assert split_steps(text) == ["1. Tom has 3 apples.", "2. He buys 4, so 7.", "So the answer is 7."]
+    assert split_steps("1. First part\ncontinues here.\n2. Second.") == ["1. First part continues here.", "2. Second."]
+
+
+def test_no_abbreviates_only_before_a_number():
+    assert split_steps("Was he alive in 1900? No. He died in 1865.") == ["Was he alive in 1900?", "No.",
+                                                                         "He died in 1865."]
+    assert split_steps("He lives at No. 5 Main road. So the answer is 5.") == ["He lives at No. 5 Main road.",
+                                                                               "So the answer is 5."]

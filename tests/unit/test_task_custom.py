@@ -69,3 +69,23 @@ def test_configuration_mistakes_are_user_errors(tmp_path, options, message):
     jsonl(tmp_path / "all.jsonl", [{"q": "a", "answer": 1}])
     with pytest.raises(EladError, match=message):
         TASKS.create("custom", path=str(tmp_path), **options)
+
+
+def test_labels_that_differ_only_in_case_are_one_label(tmp_path):
+    path = jsonl(tmp_path / "reviews.jsonl", [{"t": "Great.", "y": "Positive"}, {"t": "Fine.", "y": "positive"},
+                                              {"t": "Bad.", "y": "negative"}])
+    task = TASKS.create("custom", path=str(path), answer_kind="label", question="t", answer="y")
+    assert task.labels == ("Positive", "negative")
+    golds = [e.answer for e in task.load("all")]
+    assert golds == ["Positive", "Positive", "negative"]
+    assert task.is_correct(task.parse_answer("So the answer is positive."), golds[1])
+
+
+def test_a_byte_order_mark_is_read_past_in_jsonl_and_csv(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"q": "2+2?", "a": "4"}).encode() + b"\n")
+    task = TASKS.create("custom", path=str(tmp_path / "a.jsonl"), answer_kind="number", question="q", answer="a")
+    assert [e.answer for e in task.load("all")] == ["4"]
+    (tmp_path / "b.csv").write_bytes(b"\xef\xbb\xbfquestion,answer\n2+3?,5\n")
+    task = TASKS.create("custom", path=str(tmp_path / "b.csv"), answer_kind="number", question="question",
+                        answer="answer")
+    assert [(e.question, e.answer) for e in task.load("all")] == [("2+3?", "5")]

@@ -128,15 +128,23 @@ def _bare_words(text: str) -> str:
 
 # --- yes / no --------------------------------------------------------------------------------------
 
-_YES_NO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
+# "no" answers only where it stands alone: at the start, or before punctuation or the end ("No, ...",
+# "... so no."), not in "no one" or "there is no evidence"
+_YES_NO = re.compile(r"\b(yes|true|false)\b|^\s*(no)\b(?!\s+(?:one|body|thing|evidence|reason|way|longer|more|less|"
+                     r"matter|need|information)\b)|\b(no)\b(?=\s*(?:[.,;:!?)]|$))", re.IGNORECASE | re.MULTILINE)
+_NEGATED = re.compile(r"(?:\bnot|n't)\s+$", re.IGNORECASE)
 
 
 def _yes_no(text: str, last: bool, **_) -> str | None:
-    found = _YES_NO.findall(text)
+    found = list(_YES_NO.finditer(text))
     if not found:
         return None
-    word = (found[-1] if last else found[0]).lower()
-    return "yes" if word in ("yes", "true") else "no"
+    match = found[-1] if last else found[0]
+    word = next(g for g in match.groups() if g).lower()
+    says_yes = word in ("yes", "true")
+    if word in ("true", "false") and _NEGATED.search(text[: match.start()]):  # "it is not true"
+        says_yes = not says_yes
+    return "yes" if says_yes else "no"
 
 
 # --- options ---------------------------------------------------------------------------------------
@@ -170,7 +178,8 @@ def _names_several(segment: str, letters: str) -> bool:
 
 def _letter_first(segment: str, letters: str) -> str | None:
     """Right after a cue: "B", "(B) library", "B.", "b)"; a lone lower-case letter only if it is all there
-    is ("the answer is a bank" is not option A)."""
+    is ("the answer is a bank" is not option A). Emphasis around it is no part of it ("**B**", "[B]")."""
+    segment = re.sub(r"^[\s*_\"'\[`]+", " ", segment)
     bare = re.match(rf"\s*\(?([{letters}])(?:\)|\b|[.:,])", segment) or \
         re.fullmatch(rf"\s*\(?([{letters.lower()}])\s*[.)]?\s*\.?\s*", segment)
     return bare.group(1).upper() if bare else None
@@ -205,8 +214,13 @@ def _option_by_text(text: str, choices, last: bool) -> str | None:
 # --- numbers ---------------------------------------------------------------------------------------
 
 
+_MIXED = re.compile(r"(?<![\d.,/])(\d+)\s+(\d+)\s?/\s?(\d+)(?!\d|\.\d)")  # "2 1/2": two and a half
+
+
 def _number(text: str, last: bool, **_) -> str | None:
     text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
+    text = _MIXED.sub(lambda m: format_number(int(m.group(1)) + int(m.group(2)) / int(m.group(3)))
+                      if int(m.group(3)) else m.group(0), text)
     if not last:
         value = _segment_value(text)
     else:
@@ -228,7 +242,7 @@ def _segment_value(segment: str) -> float | None:
             found = _numbers(part)
             if found:
                 return found[0]
-    if re.search(r"[\d)]\s*[+\-*/÷]\s*[\d($]", head):
+    if re.search(r"[\d)%]\s*[+\-*/÷]\s*[\d($]", head):
         try:
             return evaluate_arithmetic(head)
         except ValueError:
@@ -260,6 +274,9 @@ def evaluate_arithmetic(expression: str) -> float:
     """The value of numbers, + - * / and brackets ("$1,200 / 4", "( 76.0 - 25.0 )"); ValueError otherwise.
     (ast rather than eval: the expression comes from data files and model output.)"""
     cleaned = re.sub(r"(?<=\d),(?=\d{3})", "", expression)
+    if re.search(r"\d\s+\d", cleaned):  # "1 000", "2 1/2": no operator between them, nothing to compute
+        raise ValueError(f"not an arithmetic expression: {expression!r}")
+    cleaned = re.sub(r"(\d+(?:\.\d+)?)\s*%", r"(\1/100)", cleaned)  # "20 * 50%" is 10
     cleaned = re.sub(r"[$€£%\s]", "", cleaned).replace("÷", "/").rstrip(".,")
     try:
         tree = ast.parse(cleaned, mode="eval")
@@ -333,10 +350,14 @@ def format_number(value: float) -> str:
     return f"{value:.10f}".rstrip("0").rstrip(".")
 
 
-def numbers_equal(a: str, b: str, rel: float = 1e-6) -> bool:
+def numbers_equal(a: str, b: str, rel: float = 1e-9) -> bool:
+    """Whole numbers exactly (1000001 is not 1000000); others within `rel`, which absorbs float noise and
+    format_number's ten decimals (1/6 is 0.1666666667) but not a wrong digit."""
     x, y = parse_number(a), parse_number(b)
     if x is None or y is None:
         return False
+    if x.is_integer() and y.is_integer():
+        return x == y
     return math.isclose(x, y, rel_tol=rel, abs_tol=1e-9)
 
 

@@ -99,13 +99,18 @@ class CustomTask(Task):
         return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
 
     def _labels_seen(self) -> tuple[str, ...]:
-        """Label tasks without `labels`: the answers found in every split, sorted (a stable answer space)."""
+        """Label tasks without `labels`: the answers found in every split, sorted (a stable answer space);
+        spellings that differ only in case are one label ("Positive" and "positive": the first in sorted
+        order), as answers are matched to labels without case."""
         seen = set()
         for split, paths in self.split_files.items():
             for row in read_rows(paths):
                 if row.data is not None and str(row.data.get(self.fields["answer"]) or "").strip():
                     seen.add(str(row.data[self.fields["answer"]]).strip())
-        return tuple(sorted(seen))
+        kept: dict[str, str] = {}
+        for label in sorted(seen):
+            kept.setdefault(label.lower(), label)
+        return tuple(kept.values())
 
     def files(self, split: str) -> list[Path]:
         if split not in self.split_files:

@@ -9,11 +9,13 @@ compared with the final one.
 
 import re
 
+from elad.tasks.answers import _CUES
+
 _ITEM = re.compile(r"^\s*(?:step\s*\d+\s*[:.)]|\d+\s*[.)]|[-*•])\s+", re.IGNORECASE)
 # A sentence ends at . ! ? followed by space and an upper-case letter or digit; decimals ("3.5") and
 # common abbreviations do not end one.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_ABBREVIATIONS = {"mr.", "ms.", "mrs.", "dr.", "st.", "vs.", "etc.", "e.g.", "i.e.", "no."}
+_ABBREVIATIONS = {"mr.", "ms.", "mrs.", "dr.", "st.", "vs.", "etc.", "e.g.", "i.e."}
 
 
 def split_steps(text: str) -> list[str]:
@@ -38,7 +40,8 @@ def _sentences(text: str) -> list[str]:
     sentences, start = [], 0
     for gap in _SENTENCE_END.finditer(text):
         last_word = text[start: gap.start()].rsplit(maxsplit=1)[-1].lower()
-        if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last_word):
+        numbered = last_word == "no." and text[gap.end(): gap.end() + 1].isdigit()  # "No. 5", not "No. He"
+        if last_word in _ABBREVIATIONS or numbered or re.fullmatch(r"[a-z]\.", last_word):
             continue
         sentences.append(text[start: gap.start()].strip())
         start = gap.end()
@@ -47,10 +50,11 @@ def _sentences(text: str) -> list[str]:
 
 
 def _merge_continuations(lines: list[str]) -> list[str]:
-    """Glue a line that is not a new item to the item before it (wrapped text)."""
+    """Glue a line that is not a new item to the item before it (wrapped text); a line with an answer
+    cue ("So the answer is 7.") is a step of its own, not the last item's tail."""
     steps: list[str] = []
     for line in lines:
-        if _ITEM.match(line) or not steps:
+        if _ITEM.match(line) or not steps or _CUES.search(line):
             steps.append(line)
         else:
             steps[-1] = f"{steps[-1]} {line}"
