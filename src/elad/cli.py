@@ -370,7 +370,8 @@ def grid(
             if shard:
                 raise EladError("--workers and --shard: give one (each worker runs a shard)")
             table = run_grid_workers(experiment, config, set_, _names(strategies), _names(annotators), seeds, out,
-                                     workers, console, baseline=baseline)
+                                     workers, console, baseline=baseline, results=results,
+                                     share_seed_set=share_seed_set)
         else:
             table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
                              shard=parse_shard(shard) if shard else None, results=results, baseline=baseline,

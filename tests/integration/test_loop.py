@@ -349,3 +349,72 @@ def test_a_stop_inside_a_generation_stage_keeps_the_groups_already_stored(esnli_
         assert resumed.explanations(1, role) == reference.explanations(1, role)
     test_metrics = [[m for m in store.metrics() if m["split"] == "test"] for store in (resumed, reference)]
     assert test_metrics[0] == test_metrics[1] and {"accuracy", "correct", "total"} <= {m["name"] for m in test_metrics[0]}
+
+
+def test_a_round_whose_replies_were_all_rejected_hands_on_the_student_before_it(esnli_dir, tiny_model_dir,
+                                                                                  tmp_path, monkeypatch):
+    from elad.loop import stages as stages_module
+    from elad.students import Student
+
+    real_annotate, real_load = stages_module.Stages.annotate, Student.load_adapter
+    resets, loaded = [], []
+
+    def annotate(self, round_, chosen):
+        if round_ == 2:  # every reply of round 2 rejected: nothing to train on in it
+            for example_id in chosen:
+                self.store.add_rejected(round_, example_id, "gold check failed", "")
+            return None
+        return real_annotate(self, round_, chosen)
+
+    monkeypatch.setattr(stages_module.Stages, "annotate", annotate)
+    monkeypatch.setattr(Student, "reset", lambda self: resets.append(True))
+    monkeypatch.setattr(Student, "load_adapter", lambda self, path: (loaded.append(path.parent.name),
+                                                                     real_load(self, path))[1])
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, evaluate_initial=False), tmp_path / "run").run()
+    # round 3 selects with round 1's student, still held (round 2 trained nothing), not the untrained one
+    assert resets == [] and loaded == []
+    assert [t["round"] for t in RunStore(tmp_path / "run" / "run.db").training()] == [1, 3]
+
+
+def test_a_rerun_killed_while_retraining_a_budget_stopped_round_retrains_it_next_time(esnli_dir, tiny_model_dir,
+                                                                                       tmp_path, monkeypatch):
+    from elad.students import Student
+
+    run_dir = tmp_path / "run"
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, budget={"calls": 6}), run_dir).run()
+    real_train = Student.train
+
+    def killed_at_eight(self, records, *args, **kwargs):
+        if len(records) == 8:
+            raise KeyboardInterrupt  # round 2, finished under the larger budget, killed while it trains
+        return real_train(self, records, *args, **kwargs)
+
+    monkeypatch.setattr(Student, "train", killed_at_eight)
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, budget={"calls": 12}), run_dir).run()
+    monkeypatch.setattr(Student, "train", real_train)
+    Experiment(make_config(esnli_dir, tiny_model_dir, rounds=3, budget={"calls": 12}), run_dir).run()
+    store = RunStore(run_dir / "run.db")
+    assert [(t["round"], t["examples"]) for t in store.training()] == [(1, 4), (2, 8), (3, 12)]
+
+
+def test_a_resumed_round_annotates_at_the_fitted_length(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
+    from elad.loop import stages as stages_module
+
+    real_annotate, lengths, kill = stages_module.Stages.annotate, [], {"round 2": True}
+
+    def annotate(self, round_, chosen):
+        lengths.append((round_, self.parts.student.max_new_tokens))
+        if round_ == 2 and kill["round 2"]:
+            kill["round 2"] = False
+            raise KeyboardInterrupt  # killed after round 2's selection was stored
+        return real_annotate(self, round_, chosen)
+
+    monkeypatch.setattr(stages_module.Stages, "annotate", annotate)
+    config = make_config(esnli_dir, tiny_model_dir, rounds=2, evaluate_initial=False)
+    config = config.model_copy(update={"student": config.student.model_copy(update={"new_tokens_cap": 512})})
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(config, tmp_path / "run").run()
+    Experiment(config, tmp_path / "run").run()
+    (_, first), (_, killed), (_, resumed) = lengths
+    assert killed > first and resumed == killed  # fitted to round 1's annotations both times

@@ -28,3 +28,15 @@ def test_labels_round_trip_the_variant_and_leave_plain_strategies_alone():
         name, options = strategy_variant(spec)
         assert strategy_label(SelectionConfig(strategy=name, options=options)) == spec
     assert strategy_label({"strategy": "egss", "options": {"acquisition": "top", "beta": 3}}) == "egss"
+
+
+def test_each_worker_shard_gets_the_seed_set_choice_and_writes_no_results_of_its_own(tmp_path):
+    from elad.config import ExperimentConfig
+    from elad.loop.grid import _shard_command
+
+    config = ExperimentConfig()
+    shared = _shard_command(tmp_path / "c.yaml", [], ["egss"], ["cot"], 2, tmp_path / "out", (1, 2), config)
+    apart = _shard_command(tmp_path / "c.yaml", [], ["egss"], ["cot"], 2, tmp_path / "out", (1, 2), config,
+                           share_seed_set=False)
+    assert "--no-results" in shared and "--no-share-seed-set" not in shared
+    assert "--no-share-seed-set" in apart and "--shard" in apart

@@ -80,3 +80,16 @@ def test_forced_answers_join_their_explanations(tmp_path):
     rows = store.item_explanations(1, "a")
     assert [(r["forced"], r["has_forced"]) for r in rows] == [("y", 1), (None, 1)]
     assert store.forced_answers(2, "pool") == {}
+
+
+def test_a_store_written_by_a_newer_elad_is_refused_by_name(tmp_path):
+    from elad.errors import EladError
+
+    RunStore(tmp_path / "run.db").close()
+    db = sqlite3.connect(tmp_path / "run.db")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    for readonly in (True, False):
+        with pytest.raises(EladError, match=r"run.db: written by a newer elad \(run store version 99"):
+            RunStore(tmp_path / "run.db", readonly=readonly)

@@ -1,5 +1,6 @@
 """What every export shares: a run to read from, a fresh folder to write, written aside and renamed."""
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ def source_and_target(run_dir: str | Path, out_dir: str | Path) -> tuple[RunDir,
     run, out_dir = RunDir(run_dir), Path(out_dir)
     if not run.config_path.exists() or not run.has_run():
         raise EladError(f"{run.path}: no run here (config.yaml and run.db expected)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EladError(f"{out_dir}: is a file; choose a new directory")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise EladError(f"{out_dir}: exists and is not empty; choose a new directory")
     return run, out_dir
@@ -28,11 +31,18 @@ def staged(out_dir: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     try:
         yield staging
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is the owner's alone; an export is a folder like any
         if out_dir.exists():
             out_dir.rmdir()
         staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def push_to_hub(folder: Path, repo_id: str, repo_type: str, private: bool = True) -> str:

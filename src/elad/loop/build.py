@@ -71,8 +71,11 @@ def load_questions(config: ExperimentConfig, task: Task) -> tuple[list[Example],
         pool_rows = [e for e in pool_rows if e.id not in held_out]
     validation = []
     if config.task.validation_size:
-        refuse_without_gold(pool_rows, pool_split)
-        validation = draw(pool_rows, config.task.validation_size, config.seed + 2)
+        with_gold = [e for e in pool_rows if e.answer]  # a question without gold cannot tell a round's accuracy
+        if len(with_gold) < config.task.validation_size:
+            raise EladError(f"task.validation_size: {config.task.validation_size} asked, but only {len(with_gold)} "
+                            f"questions of split '{pool_split}' that are not test questions have a gold answer")
+        validation = draw(with_gold, config.task.validation_size, config.seed + 2)
         carved = {e.id for e in validation}
         pool_rows = [e for e in pool_rows if e.id not in carved]
     return draw(pool_rows, config.task.pool_size, config.seed), test, validation

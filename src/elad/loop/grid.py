@@ -277,12 +277,13 @@ def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path],
 def run_grid_workers(
     config: ExperimentConfig, config_path: Path, overrides: list[str], strategies: Sequence[str],
     annotators: Sequence[str], seeds: int, out_dir: Path, workers: int, console: Console | None = None,
-    baseline: str = BASELINE,
-) -> Path:
+    baseline: str = BASELINE, results: bool = True, share_seed_set: bool = True,
+) -> Path | None:
     """The grid as `workers` shards run at once, each `elad grid --shard i/workers` (the config at
     `config_path` with `overrides`, which `config` is) in its own process with its share of the CPU cores
     (`student.threads`, unless the config sets it) or its own GPU; then the results of the whole grid. A
-    failed shard is named; what it finished stays done, and rerunning the same command resumes it."""
+    failed shard is named; what it finished stays done, and rerunning the same command resumes it.
+    `results` and `share_seed_set` as in run_grid (the latter passed to every shard)."""
     console = console or Console()
     cells = plan(config, strategies, annotators, seeds)  # a bad strategy or annotator fails here, once
     from elad.loop.preflight import preflight
@@ -292,19 +293,24 @@ def run_grid_workers(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     children = [subprocess.Popen(_shard_command(config_path, overrides, strategies, annotators, seeds, out_dir,
-                                                (i, workers), config), env=_shard_env(i, workers))
+                                                (i, workers), config, share_seed_set), env=_shard_env(i, workers))
                 for i in range(1, workers + 1)]
     failed = [i for i, child in enumerate(children, start=1) if child.wait() != 0]
     if failed:
         raise EladError(f"grid shard(s) {', '.join(f'{i}/{workers}' for i in failed)} failed (their output is "
                         "above); rerun the same command to resume them")
+    if not results:
+        return None
     return write_grid_results([out_dir / name for name, _ in cells], out_dir, console, baseline=baseline)
 
 
-def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config) -> list[str]:
+def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config,
+                   share_seed_set: bool = True) -> list[str]:
     command = [sys.executable, "-c", "from elad.cli import app; app()", "grid", str(config_path),
                "--strategies", ",".join(strategies), "--annotators", ",".join(annotators), "--seeds", str(seeds),
                "--out", str(out_dir), "--shard", f"{shard[0]}/{shard[1]}", "--no-results"]
+    if not share_seed_set:
+        command.append("--no-share-seed-set")
     for pair in overrides:
         command += ["--set", pair]
     if config.student.threads is None and not _gpus():

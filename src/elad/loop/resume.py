@@ -65,9 +65,17 @@ def at_done_round(store: RunStore, round_: int, extended: bool, budget_spent: bo
         return AtDoneRound.SKIP
     if not extended or (previous_stop == BUDGET_SPENT and budget_spent):
         return AtDoneRound.STOP
-    if previous_stop == BUDGET_SPENT and unfinished(store, round_):
+    if previous_stop == BUDGET_SPENT and (unfinished(store, round_) or untrained(store, round_)):
         return AtDoneRound.REDO
     return AtDoneRound.SKIP  # the new settings may not stop here again; the next round decides
+
+
+def untrained(store: RunStore, round_: int) -> bool:
+    """Whether the round's annotations are more than its student was trained on: a rerun that finished
+    its items was stopped before its training did."""
+    trained = [t["examples"] for t in store.training() if t["round"] == round_]
+    annotated = len(store.annotations(up_to_round=round_))
+    return annotated > 0 and (not trained or trained[0] < annotated)
 
 
 def unfinished(store: RunStore, round_: int) -> bool:

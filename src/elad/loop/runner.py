@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from elad.config import ExperimentConfig
+from elad.errors import EladError
 from elad.loop.build import Parts, build_parts
 from elad.loop.progress import summary_line
 from elad.loop.resume import ALL_ROUNDS_DONE, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
@@ -42,6 +43,8 @@ class Experiment:
         self.run_dir = Path(run_dir)
         self.dir = RunDir(self.run_dir)
         self.console = console or Console()
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise EladError(f"{self.run_dir}: is a file, not a run directory; choose another --run-dir")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Held from here to the end of `run`: a second process on the directory stops before it opens the
         # store (which waits on the first one's writes) or rewrites its config.
@@ -112,8 +115,9 @@ class Experiment:
         if not self._trained_on_all_of(round_):  # it selects, annotates (CLEAR reads it), or trains on from it
             self._student_at(stages, round_ - 1)
         chosen = self.store.chosen(round_)  # selected before a stop: stored
+        # the length the student writes at, for selecting and for what CLEAR reads: a resumed round too
+        self._fit_generation(stages.parts, round_ - 1, round_, "select")
         if not chosen:
-            self._fit_generation(stages.parts, round_ - 1, round_, "select")
             with self._timed(round_, "select"):
                 chosen = stages.select(round_)
         stop_reason = (transferred(self.config.loop, self.store, round_, stages.parts.batch.strategy_for(round_))
@@ -176,6 +180,8 @@ class Experiment:
             stages.train(round_, again=True)
         elif round_ > 0 and adapter.exists():
             stages.parts.student.load_adapter(adapter)
+        elif round_ > 0 and not any(t["round"] == round_ for t in self.store.training()):
+            self._student_at(stages, round_ - 1)  # nothing trained in it (every reply rejected): the round before's
         else:
             stages.parts.student.reset()
         self.student_round = round_

@@ -147,6 +147,16 @@ def copy_database(source: Path, target: Path) -> None:
         writer.close()
 
 
+def _check_version(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store written by a newer elad: its tables may hold what this one cannot read or would
+    damage. (Older stores are brought up to date as they open: columns added since are added.)"""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row and str(row[0]).isdigit() else SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise EladError(f"{path}: written by a newer elad (run store version {version}; this elad reads up to "
+                        f"{SCHEMA_VERSION}): upgrade elad to read it")
+
+
 class RunStore:
     def __init__(self, path: str | Path, readonly: bool = False):
         """The run's store at `path`, created if need be. readonly: read an existing store and change nothing
@@ -156,6 +166,7 @@ class RunStore:
         self.path = Path(path)
         if readonly:
             self.db = _open_readonly(self.path, need_tables=True)
+            _check_version(self.db, self.path)
             return
         if self.path.exists() and (self.path.is_dir() or self.path.stat().st_size > 0):
             _open_readonly(self.path, need_tables=False).close()  # refuse a damaged store before writing to it
@@ -169,6 +180,7 @@ class RunStore:
             for statement in _statements(SCHEMA):  # not executescript: it would commit on its own
                 self.db.execute(statement)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        _check_version(self.db, self.path)
 
     def close(self) -> None:
         self.db.close()
