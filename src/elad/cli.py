@@ -267,6 +267,8 @@ def why(
     try:
         from elad.report.why import why as explain_selection
 
+        if top < 1:
+            raise EladError(f"--top: how many chosen items to show, 1 or more, not {top}")
         console.print(explain_selection(_open_run(run_dir), round_, top))
     except EladError as error:
         _fail(error)

@@ -64,3 +64,9 @@ def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
     assert result.exit_code == 130
     assert "Rerun the same command to resume" in result.output and "Traceback" not in result.output
+
+
+def test_why_with_no_items_to_show_says_so(tmp_path):
+    result = runner.invoke(app, ["why", str(tmp_path), "--top", "-3"])
+    assert result.exit_code != 0 and "--top: how many chosen items to show, 1 or more, not -3" in result.output
+    assert "Traceback" not in result.output

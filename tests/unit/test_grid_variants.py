@@ -40,3 +40,13 @@ def test_each_worker_shard_gets_the_seed_set_choice_and_writes_no_results_of_its
                            share_seed_set=False)
     assert "--no-results" in shared and "--no-share-seed-set" not in shared
     assert "--no-share-seed-set" in apart and "--shard" in apart
+
+
+def test_an_unknown_strategy_in_a_grid_is_one_line_naming_the_cell():
+    from elad.config import ExperimentConfig
+    from elad.loop.grid import cell_config
+
+    with pytest.raises(EladError) as caught:
+        cell_config(ExperimentConfig(), "psychic", "cot", 0)
+    assert str(caught.value).startswith("grid cell psychic-cot-s0: selection.strategy: unknown selection strategy")
+    assert "\n" not in str(caught.value) and "pydantic" not in str(caught.value)

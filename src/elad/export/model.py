@@ -13,6 +13,7 @@ from elad.config import load_config
 from elad.errors import EladError
 from elad.export.card import model_card, prompt_format
 from elad.export.folders import source_and_target, staged
+from elad.export.gguf import QUANTIZED
 
 
 def best_round(run_dir: str | Path) -> int:
@@ -53,6 +54,8 @@ def export_round(run_dir: str | Path, round_: int, out_dir: str | Path, dtype: s
                         "(round 0, or a fully fine-tuned student): export the whole model")
     if adapter_only and gguf:
         raise EladError("--gguf writes the merged model: leave out --adapter-only")
+    if gguf_quant not in (*QUANTIZED, "none"):  # before minutes of merging, not after
+        raise EladError(f"--gguf-quant must be one of {', '.join(QUANTIZED)} or none, not {gguf_quant!r}")
     gguf_names = _gguf_names(config.name, round_, gguf_quant) if gguf else ()
 
     store = run.open_store(readonly=True)

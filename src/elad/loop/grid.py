@@ -39,6 +39,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 
 from elad.config import ExperimentConfig
@@ -98,7 +99,11 @@ def cell_config(config: ExperimentConfig, strategy: str, annotator: str, seed: i
     data["annotation"]["method"] = annotator
     try:
         return ExperimentConfig.model_validate(data)
-    except Exception as error:  # an unknown strategy or annotator: say which
+    except ValidationError as error:  # an unknown strategy or annotator: say which, in one line each
+        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}"
+                             for p in error.errors())
+        raise EladError(f"grid cell {cell_name(strategy, annotator, seed)}: {problems}") from None
+    except EladError as error:
         raise EladError(f"grid cell {cell_name(strategy, annotator, seed)}: {error}") from None
 
 
