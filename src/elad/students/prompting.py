@@ -7,11 +7,15 @@ Distilling Step-by-Step (Hsieh et al., 2023). Training features are the same fra
 the loss on the target tokens only.
 """
 
+import logging
+
 from elad.config import TrainingConfig
 from elad.errors import EladError
 from elad.students.common import IGNORE_INDEX, TrainRecord
 from elad.tasks.answers import answer_segment, split_rationale
 from elad.tasks.base import ANSWER_CUE
+
+log = logging.getLogger(__name__)
 
 MODES = {"plain": "", "predict": "predict: ", "explain": "explain: "}
 
@@ -91,15 +95,43 @@ class PromptFormat:
         return {"input_ids": input_ids, "labels": labels}
 
     def features(self, records: list[TrainRecord], settings: TrainingConfig) -> list[dict]:
-        """Training features for the objective: {input_ids, labels}, or {predict: ..., explain: ...}."""
+        """Training features for the objective: {input_ids, labels}, or {predict: ..., explain: ...}. An
+        example whose prompt leaves its target no token within `training.max_length` teaches nothing (and a
+        batch of only such examples would have no loss): it is left out, and how many were, and how many
+        targets were cut short, is logged."""
         if settings.objective == "cot":
-            return [self.encode_pair(r.prompt, r.target, settings.max_length) for r in records]
-        features = []
-        for r in records:
-            predict, explain = step_by_step_targets(r, settings.inference)
-            features.append({
-                "predict": self.encode_pair(r.prompt, predict, settings.max_length, "predict"),
-                "explain": self.encode_pair(r.prompt, explain, settings.max_length, "explain"),
-            })
-        return features
+            features = [self.encode_pair(r.prompt, r.target, settings.max_length) for r in records]
+        else:
+            features = []
+            for r in records:
+                predict, explain = step_by_step_targets(r, settings.inference)
+                features.append({
+                    "predict": self.encode_pair(r.prompt, predict, settings.max_length, "predict"),
+                    "explain": self.encode_pair(r.prompt, explain, settings.max_length, "explain"),
+                })
+        return _fitting(features, settings.max_length)
 
+
+
+def _pairs(feature: dict) -> list[dict]:
+    return [feature] if "labels" in feature else list(feature.values())
+
+
+def _fitting(features: list[dict], max_length: int) -> list[dict]:
+    """The features with a target token in every part; the rest dropped, with a warning that says how to
+    keep them."""
+    def taught(pair: dict) -> bool:
+        return any(label != IGNORE_INDEX for label in pair["labels"])
+
+    kept = [f for f in features if all(taught(pair) for pair in _pairs(f))]
+    cut = sum(1 for f in kept for pair in _pairs(f) if len(pair["input_ids"]) >= max_length)
+    if len(kept) < len(features):
+        log.warning("%d of %d training examples have prompts of training.max_length=%d tokens or more: no "
+                    "target token is left to learn, so they are left out (raise training.max_length)",
+                    len(features) - len(kept), len(features), max_length)
+    if cut:
+        log.warning("%d training examples reach training.max_length=%d tokens: a target cut there does not "
+                    "teach how it ends (raise training.max_length if they are cut)", cut, max_length)
+    if features and not kept:
+        raise EladError(f"no training example fits training.max_length={max_length}: every prompt fills it")
+    return kept

@@ -29,12 +29,21 @@ from elad.students.weights import StudentWeights
 
 @dataclass
 class Item:
-    """One prompt's explanation, tokenised into pieces whose concatenation is the scored text."""
+    """One prompt's explanation as the student reads it: the whole explanation tokenised as one text (the
+    trunk, after the prompt), and at each boundary i the text of its first i steps and the cue, tokenised
+    as one text too, kept as the trunk tokens it shares and its own tokens after them. Tokenised piece by
+    piece, a tokenizer that merges across a boundary (Qwen's ".\n" is one token) would score a text the
+    student never wrote nor was taught."""
 
     prompt_ids: list[int]  # the rendered prompt (trunk start)
-    step_ids: list[list[int]]  # step k's tokens ("\n" + step for k > 0)
-    cue_ids: list[list[int]]  # cue tokens at boundary i (i = 0: cue; i > 0: "\n" + cue)
+    trunk_ids: list[int]  # the explanation's steps, "\n" between lines, as one text
+    readings: list[tuple[int, list[int]]]  # per boundary: (trunk tokens shared, own tokens: the rest and the cue)
     candidate_ids: list[list[int]]  # " " + candidate, per candidate; empty list = open answer
+
+    def reading(self, boundary: int) -> list[int]:
+        """The tokens after the prompt at `boundary`: its first steps and the cue."""
+        shared, own = self.readings[boundary]
+        return self.trunk_ids[:shared] + own
 
 
 @dataclass
@@ -124,17 +133,14 @@ def _branch(layout: _Layout, tokens: list[int], boundary: int) -> int:
     return parent
 
 
-def reading_tree(prompt_ids: list[int], steps: list[list[int]], cues: list[list[int]],
+def reading_tree(prompt_ids: list[int], trunk_ids: list[int], readings: list[tuple[int, list[int]]],
                  continuations: list[list[int]]) -> Tree:
-    """The prompt and `steps` as the trunk, with the cue `cues[i]` branching off after the first i steps (i =
-    0..len(cues) - 1), then one branch per continuation (an explanation followed by the cue) straight
-    after the prompt. A prefix Item is its steps and cues; several explanations of a prompt are
-    continuations: each is read to its end without recomputing the prompt."""
-    lay = _Layout(trunk=list(prompt_ids) + [t for step in steps for t in step])
-    bound, tips = len(prompt_ids), []
-    for i, cue in enumerate(cues):
-        bound += len(steps[i - 1]) if i else 0
-        tips.append(_branch(lay, cue, bound))
+    """The prompt and an explanation (`trunk_ids`) as the trunk, each reading's own tokens branching off
+    after the trunk tokens it shares, then one branch per continuation (an explanation followed by the
+    cue) straight after the prompt. A prefix Item is its trunk and readings; several explanations of a
+    prompt are continuations: each is read to its end without recomputing the prompt."""
+    lay = _Layout(trunk=list(prompt_ids) + list(trunk_ids))
+    tips = [_branch(lay, own, len(prompt_ids) + shared) for shared, own in readings]
     tips.extend(_branch(lay, tokens, len(prompt_ids)) for tokens in continuations)
     return Tree(lay, tips)
 
@@ -276,18 +282,15 @@ def seq2seq_candidate_scores(model, items: list[Item], start_id: int, pad_id: in
     states, attention = _encode(model, items, pad_id, device)
     owners, rows, reads = [], [], []  # reads: (item, boundary, candidate, row, first read position, tokens)
     for index, item in enumerate(items):
-        prefix = [start_id]
-        for i in range(len(item.step_ids) + 1):
-            if i:
-                prefix = prefix + item.step_ids[i - 1]
-            head = prefix + item.cue_ids[i]
+        for i in range(len(item.readings)):
+            head = [start_id] + item.reading(i)
             for c, cand in enumerate(item.candidate_ids):
                 owners.append(index)
                 rows.append(head + cand[:-1])
                 reads.append((index, i, c, len(rows) - 1, len(head) - 1, cand))
     logits = _decoder_logits(model, states, attention, owners, rows, pad_id, device)
     logprobs = torch.log_softmax(logits, dim=-1).cpu()
-    scores = [[[0.0] * len(item.candidate_ids) for _ in range(len(item.step_ids) + 1)] for item in items]
+    scores = [[[0.0] * len(item.candidate_ids) for _ in item.readings] for item in items]
     for index, i, c, row, first, cand in reads:
         scores[index][i][c] = sum(float(logprobs[row, first + k, token]) for k, token in enumerate(cand))
     return scores
@@ -298,14 +301,11 @@ def seq2seq_greedy_answers(model, items: list[Item], start_id: int, pad_id: int,
     states, attention = _encode(model, items, pad_id, device)
     owners, rows, where = [], [], []
     for index, item in enumerate(items):
-        prefix = [start_id]
-        for i in range(len(item.step_ids) + 1):
-            if i:
-                prefix = prefix + item.step_ids[i - 1]
+        for i in range(len(item.readings)):
             owners.append(index)
-            rows.append(prefix + item.cue_ids[i])
+            rows.append([start_id] + item.reading(i))
             where.append((index, i))
-    generated = [[[] for _ in range(len(item.step_ids) + 1)] for item in items]
+    generated = [[[] for _ in item.readings] for item in items]
     done = [False] * len(rows)
     for _ in range(max_tokens):
         logits = _decoder_logits(model, states, attention, owners, rows, pad_id, device)
@@ -356,26 +356,26 @@ class Endings:
 
     def continuations(self) -> list[list[int]]:
         rest = self.explanations[1:] if self.every_step else self.explanations
-        return [[t for step in e.step_ids for t in step] + e.cue_ids[-1] for e in rest]
+        return [e.reading(len(e.readings) - 1) for e in rest]
 
     def boundaries(self) -> list[tuple[int, int]]:
         """(explanation, boundary) read by each tip, in tip order."""
-        first = [(0, i) for i in range(len(self.trunk().cue_ids))]
+        first = [(0, i) for i in range(len(self.trunk().readings))]
         rest = range(1 if self.every_step else 0, len(self.explanations))
-        return first + [(j, len(self.explanations[j].step_ids)) for j in rest]
+        return first + [(j, len(self.explanations[j].readings) - 1) for j in rest]
 
 
 def _tree(row: Item | Endings) -> Tree:
     if isinstance(row, Endings):
         trunk = row.trunk()
-        return reading_tree(row.prompt_ids, trunk.step_ids, trunk.cue_ids, row.continuations())
-    return reading_tree(row.prompt_ids, row.step_ids, row.cue_ids, [])
+        return reading_tree(row.prompt_ids, trunk.trunk_ids, trunk.readings, row.continuations())
+    return reading_tree(row.prompt_ids, row.trunk_ids, row.readings, [])
 
 
 def _size(row: Item | Endings) -> int:
     item = row.trunk() if isinstance(row, Endings) else row
     rest = row.continuations() if isinstance(row, Endings) else []
-    return len(row.prompt_ids) + sum(len(s) for s in item.step_ids) + sum(len(c) for c in rest)
+    return len(row.prompt_ids) + len(item.trunk_ids) + sum(len(c) for c in rest)
 
 
 def _seq2seq_rows(rows: list[Item | Endings]) -> tuple[list[Item], list[list[tuple[int, int]]]]:
@@ -387,7 +387,7 @@ def _seq2seq_rows(rows: list[Item | Endings]) -> tuple[list[Item], list[list[tup
             reads.append([(len(items) + j, boundary) for j, boundary in row.boundaries()])
             items.extend(row.explanations)
         else:
-            reads.append([(len(items), i) for i in range(len(row.step_ids) + 1)])
+            reads.append([(len(items), i) for i in range(len(row.readings))])
             items.append(row)
     return items, reads
 
@@ -474,9 +474,15 @@ class AnswerScorer:
         pretrained = self.weights.pretrained
         prompt_ids = pretrained.tokenizer(rendered, add_special_tokens=pretrained.is_seq2seq)["input_ids"]
         # a step that opens with white space continues the one before it as written (tasks/steps.step_segments)
-        step_ids = [self._ids(("\n" if k and not step[:1].isspace() else "") + step) for k, step in enumerate(steps)]
-        cue_ids = [self._ids(("\n" if i else "") + cue) for i in range(len(steps) + 1)]
-        return Item(prompt_ids, step_ids, cue_ids, [self._ids(" " + c) for c in candidates])
+        segments = [("\n" if k and not step[:1].isspace() else "") + step for k, step in enumerate(steps)]
+        trunk = self._ids("".join(segments))
+        readings = []
+        for i in range(len(steps) + 1):
+            ids = self._ids("".join(segments[:i]) + ("\n" if i else "") + cue)
+            shared = next((k for k, (a, b) in enumerate(zip(ids, trunk)) if a != b), min(len(ids), len(trunk)))
+            shared = min(shared, len(ids) - 1)  # a reading keeps a token of its own: the tip it is read at
+            readings.append((shared, ids[shared:]))
+        return Item(prompt_ids, trunk, readings, [self._ids(" " + c) for c in candidates])
 
     def _decoder_start(self) -> int:
         start = self.weights.model.config.decoder_start_token_id
