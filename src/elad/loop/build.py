@@ -131,6 +131,12 @@ def build_selection(config: ExperimentConfig, task: Task, console: Console) -> t
     if reads_gold(config.selection.strategy):
         console.print(f"[yellow]strategy {strategy.name} reads the gold answers: a ceiling for benchmarks, not a "
                       "selection for real use[/]")
+    training = config.training
+    if training.objective == "step_by_step" and training.inference == "predict" and strategy.needs:
+        # Distilling step-by-step as published: the explain task learns rationales without their answers
+        console.print(f"[yellow]strategy {strategy.name} reads the answer the student gives after an explanation, "
+                      "but with training.inference=predict its explain task is never taught to give one: those "
+                      "answers are guesses; training.inference=cot teaches them[/]")
     options = config.selection.options
     diversity = _fraction(options.get("diversity"), "selection.options.diversity")
     acquisition, beta = str(options.get("acquisition", "top")), float(options.get("beta", 1.0))

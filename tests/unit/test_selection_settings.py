@@ -1,4 +1,5 @@
-"""The knowledge-transferred stop rule (loop.stop_uncertainty) and the selection settings checked before a run."""
+"""The selection settings checked before a run: the knowledge-transferred stop rule (loop.stop_uncertainty),
+the diversity option, and what a step-by-step student can answer."""
 
 import pytest
 
@@ -52,3 +53,13 @@ def test_a_diversity_out_of_range_is_refused_before_the_run():
         build_selection(config, config.task.open(), console=None)
     fine = ExperimentConfig.model_validate({"selection": {"strategy": "egss", "options": {"diversity": "0.8"}}})
     assert build_selection(fine, fine.task.open(), console=None)[1].diversity == 0.8
+
+
+def test_a_strategy_reading_answers_after_explanations_warns_a_predict_only_student(capsys):
+    from rich.console import Console
+
+    for inference, warned in (("predict", True), ("cot", False)):
+        config = ExperimentConfig.model_validate({"selection": {"strategy": "egss"},
+                                                  "training": {"objective": "step_by_step", "inference": inference}})
+        build_selection(config, config.task.open(), Console(width=200))
+        assert ("its explain task is never taught to give one" in capsys.readouterr().out) == warned
