@@ -442,11 +442,7 @@ def _telling_parts(series: dict[str, dict]) -> dict[str, dict]:
 
 def auroc_table(rows: list[dict], task: str) -> tuple[list[int], dict[tuple[str, str, str], dict[int, dict]]]:
     """The task's auroc_rows as (rounds, (strategy, annotator, part) -> round -> row), for the tables."""
-    mine = [r for r in rows if r["task"] == task]
-    table: dict[tuple[str, str, str], dict[int, dict]] = {}
-    for r in mine:
-        table.setdefault((r["strategy"], r["annotator"], r["part"]), {})[r["round"]] = r
-    return sorted({r["round"] for r in mine}), table
+    return _by_round(rows, task, lambda r: (r["strategy"], r["annotator"], r["part"]))
 
 
 AUROC_NOTE = ("AUROC of each strategy's score (and of its parts) against the student's errors on the pool "
@@ -455,16 +451,8 @@ AUROC_NOTE = ("AUROC of each strategy's score (and of its parts) against the stu
 
 
 def auroc_markdown(rows: list[dict], task: str) -> list[str]:
-    rounds, table = auroc_table(rows, task)
-    if not table:
-        return []
-    lines = ["", "### How well each score found the student's errors", "", AUROC_NOTE, "",
-             "| strategy | annotator | part | " + " | ".join(f"round {r}" for r in rounds) + " |",
-             "|---|---|---|" + "---:|" * len(rounds)]
-    for (strategy, annotator, part), by_round in table.items():
-        cells = [auroc_text(by_round.get(r)) for r in rounds]
-        lines.append(f"| {_md_escape(strategy)} | {_md_escape(annotator)} | {_md_escape(part)} | " + " | ".join(cells) + " |")
-    return lines
+    return _rounds_markdown("How well each score found the student's errors", AUROC_NOTE,
+                            ("strategy", "annotator", "part"), *auroc_table(rows, task), auroc_text)
 
 
 # --- what the teacher got right of what each strategy bought --------------------------------------
@@ -508,11 +496,7 @@ def purchase_rows(runs: list[RunResult]) -> list[dict]:
 
 def purchase_table(rows: list[dict], task: str) -> tuple[list[int], dict[tuple[str, str], dict[int, dict]]]:
     """The task's purchase_rows as (rounds, (strategy, annotator) -> round -> row), for the tables."""
-    mine = [r for r in rows if r["task"] == task]
-    table: dict[tuple[str, str], dict[int, dict]] = {}
-    for r in mine:
-        table.setdefault((r["strategy"], r["annotator"]), {})[r["round"]] = r
-    return sorted({r["round"] for r in mine}), table
+    return _by_round(rows, task, lambda r: (r["strategy"], r["annotator"]))
 
 
 def purchase_text(row: dict | None) -> str:
@@ -522,15 +506,30 @@ def purchase_text(row: dict | None) -> str:
 
 
 def purchase_markdown(rows: list[dict], task: str) -> list[str]:
-    rounds, table = purchase_table(rows, task)
+    return _rounds_markdown("What the teacher got right of each round's purchases", PURCHASE_NOTE,
+                            ("strategy", "annotator"), *purchase_table(rows, task), purchase_text)
+
+
+def _by_round(rows: list[dict], task: str, key) -> tuple[list[int], dict[tuple, dict[int, dict]]]:
+    """The task's rows as (its rounds, key(row) -> round -> row)."""
+    mine = [r for r in rows if r["task"] == task]
+    table: dict[tuple, dict[int, dict]] = {}
+    for r in mine:
+        table.setdefault(key(r), {})[r["round"]] = r
+    return sorted({r["round"] for r in mine}), table
+
+
+def _rounds_markdown(title: str, note: str, columns: tuple[str, ...], rounds: list[int],
+                     table: dict[tuple, dict[int, dict]], text) -> list[str]:
+    """A Markdown table with the key's columns, then one column a round, each cell text(row or None)."""
     if not table:
         return []
-    lines = ["", "### What the teacher got right of each round's purchases", "", PURCHASE_NOTE, "",
-             "| strategy | annotator | " + " | ".join(f"round {r}" for r in rounds) + " |",
-             "|---|---|" + "---:|" * len(rounds)]
-    for (strategy, annotator), by_round in table.items():
-        lines.append(f"| {_md_escape(strategy)} | {_md_escape(annotator)} | "
-                     + " | ".join(purchase_text(by_round.get(r)) for r in rounds) + " |")
+    lines = ["", f"### {title}", "", note, "",
+             "| " + " | ".join(columns) + " | " + " | ".join(f"round {r}" for r in rounds) + " |",
+             "|" + "---|" * len(columns) + "---:|" * len(rounds)]
+    for key, by_round in table.items():
+        lines.append("| " + " | ".join(_md_escape(k) for k in key) + " | "
+                     + " | ".join(text(by_round.get(r)) for r in rounds) + " |")
     return lines
 
 
