@@ -70,12 +70,17 @@ def at_done_round(store: RunStore, round_: int, extended: bool, budget_spent: bo
     return AtDoneRound.SKIP  # the new settings may not stop here again; the next round decides
 
 
+def trained_on_all(store: RunStore, round_: int) -> bool:
+    """Whether the round's training finished on every annotation so far (its record is written after its
+    adapter is saved; a round finished under a raised budget has more annotations and trains again)."""
+    done = [t["examples"] for t in store.training() if t["round"] == round_]
+    return bool(done) and done[0] == len(store.annotations(up_to_round=round_))
+
+
 def untrained(store: RunStore, round_: int) -> bool:
-    """Whether the round's annotations are more than its student was trained on: a rerun that finished
-    its items was stopped before its training did."""
-    trained = [t["examples"] for t in store.training() if t["round"] == round_]
-    annotated = len(store.annotations(up_to_round=round_))
-    return annotated > 0 and (not trained or trained[0] < annotated)
+    """Whether the round has annotations its student was not trained on: a rerun that finished its items
+    was stopped before its training did."""
+    return bool(store.annotations(up_to_round=round_)) and not trained_on_all(store, round_)
 
 
 def unfinished(store: RunStore, round_: int) -> bool:

@@ -16,7 +16,9 @@ from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.loop.build import Parts, build_parts
 from elad.loop.progress import summary_line
-from elad.loop.resume import ALL_ROUNDS_DONE, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round
+from elad.loop.resume import (
+    ALL_ROUNDS_DONE, EXTENSION_PENDING, AtDoneRound, admit_config, at_done_round, trained_on_all,
+)
 from elad.loop.stages import Stages
 from elad.loop.stopping import accuracy_says_stop, transferred
 from elad.loop.trackers import RoundTrackers
@@ -112,7 +114,7 @@ class Experiment:
     def _round(self, stages: Stages, round_: int) -> str | None:
         started = time.time()
         self.store.start_round(round_)
-        if not self._trained_on_all_of(round_):  # it selects, annotates (CLEAR reads it), or trains on from it
+        if not trained_on_all(self.store, round_):  # it selects, annotates (CLEAR reads it), or trains on from it
             self._student_at(stages, round_ - 1)
         chosen = self.store.chosen(round_)  # selected before a stop: stored
         # the length the student writes at, for selecting and for what CLEAR reads: a resumed round too
@@ -126,7 +128,7 @@ class Experiment:
             with self._timed(round_, "annotate"):
                 stop_reason = stages.annotate(round_, chosen)
         if self._annotated_in(round_):
-            if self._trained_on_all_of(round_):
+            if trained_on_all(self.store, round_):
                 self._student_at(stages, round_)  # trained before a stop: its saved adapter, not hours again
             else:
                 with self._timed(round_, "train"):
@@ -154,13 +156,6 @@ class Experiment:
         """The validation accuracies up to `round_`: what the stopping rules read (never the test set's)."""
         return [r["val_accuracy"] for r in self.summaries() if r.get("val_accuracy") is not None and r["round"] <= round_]
 
-    def _trained_on_all_of(self, round_: int) -> bool:
-        """Whether the round's training finished on every annotation so far (its record is written after its
-        adapter is saved; a round finished under a raised budget has more annotations and trains again)."""
-        done = [t["examples"] for t in self.store.training() if t["round"] == round_]
-        annotated = len(self.store.annotations(up_to_round=round_))
-        return bool(done) and done[0] == annotated
-
     def _annotated_in(self, round_: int) -> bool:
         return any(a["round"] == round_ for a in self.store.annotations(up_to_round=round_))
 
@@ -172,7 +167,7 @@ class Experiment:
         if self.student_round == round_:
             return
         adapter = self.dir.adapter(round_)
-        if round_ > 0 and not adapter.exists() and self._trained_on_all_of(round_):
+        if round_ > 0 and not adapter.exists() and trained_on_all(self.store, round_):
             self.console.print(f"[yellow]round {round_}: its trained weights are missing ({adapter}); training "
                                "them again from the stored annotations")
             if self.config.training.warm_start and round_ > 1:
