@@ -156,6 +156,43 @@ def test_a_shared_prompt_start_computed_once_gives_the_same_loss_and_gradients(s
         assert torch.allclose(shared, plain, rtol=1e-4, atol=1e-6)
 
 
+def test_the_loss_in_chunks_gives_the_whole_logits_loss_and_gradients(student, monkeypatch):
+    from elad.students import chunked_loss
+
+    student.weights.start_training(False)
+    trainable = [p for p in student.model.parameters() if p.requires_grad]
+    features = [student.encode_pair(r.prompt, r.target, 128) for r in eight_records()[:3]]
+    batch = PadCollator(student.tokenizer.pad_token_id)(features)
+    assert chunked_loss.plain_head(student.model) is not None
+    monkeypatch.setattr(chunked_loss, "CHUNK", 7)  # several chunks, the last one short
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) % 7
+
+    def loss_and_gradients():
+        student.model.zero_grad()
+        loss = target_loss(student.model, batch, seq2seq=False) * 3.0  # a scaled loss scales the gradients
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in trainable]
+
+    chunked, chunked_gradients = loss_and_gradients()
+    monkeypatch.setattr(training, "plain_head", lambda model: None)  # the whole logits
+    whole, whole_gradients = loss_and_gradients()
+    assert trainable and chunked == pytest.approx(whole, rel=1e-5)
+    for a, b in zip(chunked_gradients, whole_gradients):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_trained_output_layer_keeps_the_whole_logits(student):
+    from elad.students.chunked_loss import plain_head
+
+    head = student.model.get_output_embeddings()
+    head.weight.requires_grad_(True)  # as a full fine-tune trains it: its gradient needs the logits
+    try:
+        assert plain_head(student.model) is None
+    finally:
+        head.weight.requires_grad_(False)
+    assert plain_head(student.model) is head
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 def test_multitask_loss_is_the_alpha_weighted_sum(student, alpha):
     settings = TrainingConfig(objective="step_by_step", alpha=alpha, inference="predict")

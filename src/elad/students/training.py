@@ -28,6 +28,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from elad.config import TrainingConfig
 from elad.errors import EladError
 from elad.students import checkpoints
+from elad.students.chunked_loss import chunked_cross_entropy, hidden_states_out, plain_head
 from elad.students.common import IGNORE_INDEX, Progress, TrainRecord, TrainReport, cpu_computes_bf16
 from elad.students.launch import train_in_processes
 from elad.students.lora_fused import lean_lora_training
@@ -134,9 +135,14 @@ def target_loss(model, batch: dict, seq2seq: bool) -> torch.Tensor:
     targets = labels[:, 1:][keep[:, :-1]]
     if not _accepts_logits_to_keep(model):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[keep]
-    else:
-        logits = _kept_logits(model, batch, keep, _shared_prompt_start(batch, keep, model))
-    return F.cross_entropy(logits.float(), targets)
+        return F.cross_entropy(logits.float(), targets)
+    start = _shared_prompt_start(batch, keep, model)
+    head = plain_head(model)
+    if head is None:
+        return F.cross_entropy(_kept_logits(model, batch, keep, start).float(), targets)
+    with hidden_states_out(head):  # chunked_loss.py: no whole logits, a steady memory use
+        hidden = _kept_logits(model, batch, keep, start)
+    return chunked_cross_entropy(hidden, head.weight, targets)
 
 
 SHARED_START_MIN = 8  # tokens: a shorter common start is not worth a separate pass
