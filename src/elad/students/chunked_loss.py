@@ -2,10 +2,9 @@
 
 A student's vocabulary is wide (151,936 tokens for Qwen2.5), so a training step's logits over its target
 tokens, their fp32 copy, the log-softmax and its gradient are each targets x vocabulary: hundreds of MB
-apiece, and of another size every step (batches hold different numbers of target tokens). Kept on the
-heap, as a training keeps its blocks for speed (memory.py), those blocks fragmented it: a 2-layer model of
-Qwen2.5-0.5B's width peaked at 9.1 GB on SVAMP-length rationales, against 2.7 GB with every large block
-mapped apart and returned (BENCHMARKS.md, memory).
+apiece, and of another size every step (batches hold different numbers of target tokens), which
+fragments a heap that a training keeps whole for speed (memory.py). How much that saves depends on how
+large a share of the model the vocabulary projection is (BENCHMARKS.md, "The target loss in chunks").
 
 Here the output layer is applied to CHUNK positions at a time, and each chunk's gradient with respect to
 the hidden states is worked out in the forward pass (softmax minus the one-hot target, times the output
