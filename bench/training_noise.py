@@ -24,21 +24,13 @@ from pathlib import Path
 from elad.config import load_config
 from elad.loop.build import load_questions
 from elad.loop.evaluate import evaluate
-from elad.loop.stages import round_seed
+from elad.loop.stages import round_seed, training_records
 from elad.store import RunStore
 from elad.students import Student
 from elad.students.common import fitted_new_tokens
-from elad.students.common import TrainRecord
 
 # Other seeds are far from any run's own (round_seed(seed, r) = seed * 1_000_003 + r).
 OTHER_SEED_STEP = 7_919
-
-
-def training_records(task, pool, annotations: list[dict]) -> list[TrainRecord]:
-    """In pool order, as the loop trains them."""
-    by_id = {a["example_id"]: a for a in annotations}
-    return [TrainRecord(prompt=task.prompt(e), target=a["target"], rationale=a["rationale"], answer=a["answer"])
-            for e in pool if (a := by_id.get(e.id)) is not None]
 
 
 def stored_accuracy(store: RunStore, round_: int) -> float | None:

@@ -26,6 +26,13 @@ def round_seed(seed: int, round_: int) -> int:
     return seed * 1_000_003 + round_
 
 
+def training_records(task, pool: list[Example], annotations: list[dict]) -> list[TrainRecord]:
+    """What a round trains on: the annotated pool questions, in pool order."""
+    by_id = {a["example_id"]: a for a in annotations}
+    return [TrainRecord(prompt=task.prompt(e), target=a["target"], rationale=a["rationale"], answer=a["answer"])
+            for e in pool if (a := by_id.get(e.id)) is not None]
+
+
 @dataclass
 class Stages:
     config: ExperimentConfig
@@ -114,12 +121,7 @@ class Stages:
         parts = self.parts
         # In pool order, not in the order the teacher's replies came back (which varies with `concurrency`
         # and the network): the same config trains on the same sequence and gets the same student.
-        annotations = {a["example_id"]: a for a in self.store.annotations(up_to_round=round_)}
-        records = [
-            TrainRecord(prompt=parts.task.prompt(example), target=a["target"], rationale=a["rationale"],
-                        answer=a["answer"])
-            for example in parts.pool if (a := annotations.get(example.id)) is not None
-        ]
+        records = training_records(parts.task, parts.pool, self.store.annotations(up_to_round=round_))
         warm = self.config.training.warm_start and round_ > 1
         # What an earlier training of this round (a round finished again under a raised budget) was
         # evaluated on belongs to those weights, not to the ones trained now.
