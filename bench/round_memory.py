@@ -7,28 +7,51 @@ Each history runs in a fresh process on the same SVAMP questions with their reco
 - fresh: train on `--items` items;
 - after-inference: write explanations for `--pool` questions (a greedy one and 3 samples each, as
   selection does) and answer `--test` questions (as an evaluation does), then train;
-- second-training: train, then the same inference, then train again (round 2 of a loop).
+- second-training: train, then the same inference, then train again (round 2 of a loop);
+- second-training-own: the same, each training in a fresh process of its own (`training.own_process`).
 
-Each reports the peak of the process's anonymous resident memory (sampled every 10 ms; weights included,
-model files mapped from disk not) in each phase, and the training's wall time. Linux with glibc.
+Each reports the peak of the anonymous resident memory of the process and its children together (sampled
+every 10 ms; weights included, model files mapped from disk not) in each phase, and the phase's wall time.
+Linux with glibc.
 
     .venv/bin/python bench/round_memory.py --items 96
 
-Last line: ratio = that history's training peak / the fresh one's (1.00 = history costs nothing).
+Last line: ratio = that history's training peak / the fresh one's (1.00 = history costs nothing), and its
+training time / the fresh one's.
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_peak import PeakWatch  # noqa: E402
+import training_peak  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales" / "svamp"
-HISTORIES = ("fresh", "after-inference", "second-training")
+HISTORIES = ("fresh", "after-inference", "second-training", "second-training-own")
+
+
+def tree_anonymous_gb() -> float:
+    """Anonymous resident memory of this process and its descendants (a training in its own process)."""
+    total, pending = 0, [str(os.getpid())]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("RssAnon"))
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += (task / "children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue  # ended meanwhile
+    return total / 1e6
+
+
+training_peak.anonymous_gb = tree_anonymous_gb  # PeakWatch reads it
+PeakWatch = training_peak.PeakWatch
 
 
 def run_history(args) -> dict:
@@ -44,7 +67,8 @@ def run_history(args) -> dict:
     pairs = [(task.prompt(e), task.target(e.rationale, e.answer)) for e in examples[:args.items]]
     pool = [task.prompt(e) for e in examples[args.items:args.items + args.pool]]
     test = [task.prompt(e) for e in task.load("test")[:args.test]]
-    settings = TrainingConfig(epochs=args.epochs, batch_size=8, max_length=384, learning_rate=5e-4)
+    settings = TrainingConfig(epochs=args.epochs, batch_size=8, max_length=384, learning_rate=5e-4,
+                              own_process=args.one.endswith("-own"))
     phases = {}
 
     def train(name):
@@ -60,7 +84,7 @@ def run_history(args) -> dict:
             student.generate(test)
         phases[name] = {"peak_gb": round(watch.peak, 2), "seconds": round(time.perf_counter() - started, 1)}
 
-    if args.one == "second-training":
+    if args.one.startswith("second-training"):
         train("first training")
     if args.one != "fresh":
         infer("inference")
@@ -92,7 +116,9 @@ def main() -> None:
         print(f"{name}: {results[name]}", flush=True)
     if "fresh" in results:
         fresh = results["fresh"]["training"]["peak_gb"]
-        print(" ".join(f"{name}: ratio={r['training']['peak_gb'] / fresh:.2f}" for name, r in results.items()))
+        fresh_s = results["fresh"]["training"]["seconds"]
+        print(" ".join(f"{name}: ratio={r['training']['peak_gb'] / fresh:.2f} "
+                       f"time_ratio={r['training']['seconds'] / fresh_s:.2f}" for name, r in results.items()))
 
 
 if __name__ == "__main__":

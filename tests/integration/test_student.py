@@ -491,6 +491,72 @@ def test_training_in_two_processes_shards_the_batches_and_the_student_holds_the_
     assert again.steps == 1 and abs(_target_loss(student, pairs) - trained) < 1e-3
 
 
+def test_training_in_a_process_of_its_own_trains_what_training_here_trains(small_llama_dir):
+    """own_process: the round trains in a fresh process (whose heap goes when it ends) and the student holds
+    exactly what a training in this process gives, the steps reported to the progress bar on the way."""
+    pairs = [(r.prompt, r.target) for r in eight_records()]
+    settings = TrainingConfig(epochs=2, learning_rate=1e-2, batch_size=4)
+    here = small_student(small_llama_dir)
+    here.train(pairs, settings.model_copy(update={"own_process": False}), seed=3)
+    apart = small_student(small_llama_dir)
+    steps = []
+    report = apart.train(pairs, settings.model_copy(update={"own_process": True}), seed=3,
+                         progress=lambda done, total: steps.append((done, total)))
+    assert report.steps == 4 and steps and steps[-1] == (4, 4)
+    trained_here = {n: p for n, p in here.model.named_parameters() if "lora_" in n}
+    trained_apart = {n: p for n, p in apart.model.named_parameters() if "lora_" in n}
+    assert trained_here.keys() == trained_apart.keys() and trained_here
+    assert all(torch.equal(trained_here[n], trained_apart[n]) for n in trained_here)
+    assert apart.generate([p for p, _ in pairs]) == here.generate([p for p, _ in pairs])
+
+
+def test_by_default_only_a_large_student_on_a_cpu_trains_apart(small_llama_dir, monkeypatch):
+    from elad.students import training
+
+    student = small_student(small_llama_dir)
+    assert not training.trains_apart(student.weights, TrainingConfig())
+    assert training.trains_apart(student.weights, TrainingConfig(own_process=True))
+    monkeypatch.setattr(training, "OWN_PROCESS_FROM", 1)
+    assert training.trains_apart(student.weights, TrainingConfig())
+    assert not training.trains_apart(student.weights, TrainingConfig(own_process=False))
+
+
+def test_a_training_process_ends_when_its_parent_has_gone(tmp_path):
+    """A loop killed while its round trains in a process of its own does not leave that training running."""
+    import subprocess
+    import sys
+    import time
+
+    script = (  # a parent whose child watches it as a training process does, then says so
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import sys, time; from elad.students.train_worker import _stop_without; "
+        "_stop_without(int(sys.argv[1]), every=0.1); print(flush=True); time.sleep(60)', str(os.getpid())], "
+        "stdout=subprocess.PIPE, text=True)\n"
+        "child.stdout.readline()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    assert _alive(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 20
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_failed_launch_is_a_clear_error(small_llama_dir):
     student = small_student(small_llama_dir)
     settings = TrainingConfig(epochs=1, batch_size=4, processes=2, accelerate_args=["--no_such_option"])

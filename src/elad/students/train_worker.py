@@ -1,11 +1,16 @@
-"""One process of a launched training (see launch.py): `accelerate launch ... -m elad.students.train_worker JOB`.
+"""One process of a training launched apart (see launch.py): `python -m elad.students.train_worker JOB`, or
+`accelerate launch ... -m elad.students.train_worker JOB` for several.
 
 Each process loads the student's weights as the parent configured them, trains them in-process like every
-other (the Trainer shards the batches between them), and the main process saves the result for the parent.
+other (the Trainer shards the batches between them), and the main process saves the result for the parent
+and writes its steps for the parent's progress bar. A process whose parent has gone stops.
 """
 
 import json
+import os
 import sys
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +28,10 @@ def run_job(job_path: Path) -> None:
     from accelerate import PartialState
 
     job = json.loads(Path(job_path).read_text())
+    if job.get("parent"):
+        _stop_without(job["parent"])
+    if job.get("quiet"):
+        _as_quiet_as(job["quiet"])
     state = PartialState(cpu=not torch.cuda.is_available())  # on a CPU: gloo across the processes
     config = StudentConfig.model_validate(job["student"])
     pretrained = open_pretrained(config)
@@ -31,15 +40,57 @@ def run_job(job_path: Path) -> None:
         weights.load(Path(job["start"]))
     settings = TrainingConfig.model_validate({**job["training"], "processes": 1})
     records = [TrainRecord(**r) for r in job["records"]]
+    progress = _steps_writer(Path(job["progress"])) if job.get("progress") and state.is_main_process else None
     # train_here, not train: the parent checked the checkpoints' key and deletes them when all have finished
     report = train_here(weights, PromptFormat(pretrained.tokenizer, pretrained.is_seq2seq), records, settings,
-                        job["seed"], warm_start=bool(job["start"]),
+                        job["seed"], warm_start=bool(job["start"]), progress=progress,
                         log_dir=Path(job["log_dir"]) if job["log_dir"] else None, run_name=job["run_name"])
     if state.is_main_process:
         weights.save(Path(job["out"]))
         Path(job["report"]).write_text(json.dumps(asdict(report)), encoding="utf-8")
     state.wait_for_everyone()
 
+
+def _as_quiet_as(parent: dict) -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity(parent["verbosity"])
+    if not parent["progress_bars"]:
+        logging.disable_progress_bar()
+
+
+def _steps_writer(path: Path):
+    """Progress for the parent: "done total", the file replaced whole so that it never reads half a line."""
+    def write(done: int, total: int) -> None:
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_text(f"{done} {total}\n", encoding="utf-8")
+        scratch.replace(path)
+    return write
+
+
+def _stop_without(parent: int, every: float = 1.0) -> None:
+    """End this process when the one that launched it has gone (killed, say): nobody would read the result.
+    Launched directly, the parent is this process's own (which changes the moment it dies, reaped or not);
+    under accelerate launch it is the launcher's."""
+    direct = os.getppid() == parent
+
+    def gone() -> bool:
+        if direct:
+            return os.getppid() != parent
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # a process we may not signal: alive
+            pass
+        return False
+
+    def watch():
+        while not gone():
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 if __name__ == "__main__":
     run_job(Path(sys.argv[1]))

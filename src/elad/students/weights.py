@@ -121,7 +121,7 @@ class StudentWeights:
         self.packed = PackedLinears()  # weights laid out for generation and scoring (packed_linear.py)
         self.model = self._load_base()
 
-    def _drop_model(self) -> None:
+    def drop_model(self) -> None:
         """Let the weights held now go before others load, so that two models are never held at once. A load
         that then fails leaves the student without a model: the error ends the run, which reloads on resume."""
         self.model = None
@@ -129,7 +129,7 @@ class StudentWeights:
         gc.collect()  # modules in reference cycles (wrappers, hooks) go with the collector, not the count
 
     def _load_base(self):
-        self._drop_model()
+        self.drop_model()
         model = self.pretrained.load_base()
         self.merged = False
         self.version += 1
@@ -165,7 +165,7 @@ class StudentWeights:
         """The base model plus a saved adapter (or a saved full model) in place of the current weights."""
         directory = Path(directory)
         if not (directory / "adapter_config.json").exists():  # a full fine-tune: the whole model
-            self._drop_model()
+            self.drop_model()
             self.model = self.pretrained.load_saved(directory)
             self.merged = False
             self.version += 1
