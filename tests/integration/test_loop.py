@@ -65,6 +65,35 @@ def test_two_rounds_write_everything_to_the_store(esnli_dir, tiny_model_dir, tmp
     assert (run_dir / "report" / "accuracy_vs_tokens.png").stat().st_size > 1000
 
 
+def test_rounds_trained_in_processes_of_their_own_store_what_rounds_trained_here_store(esnli_dir, tiny_model_dir,
+                                                                                      tmp_path, monkeypatch):
+    """training.own_process changes where a round trains, not what the run stores: the same selections,
+    explanations and accuracies round by round, and the same adapter weights."""
+    from safetensors.torch import load_file
+
+    from elad.students import training
+
+    launched = []
+    launch = training.train_in_processes
+    monkeypatch.setattr(training, "train_in_processes", lambda *a, **k: launched.append(1) or launch(*a, **k))
+
+    def run(own_process: bool, name: str):
+        config = make_config(esnli_dir, tiny_model_dir)
+        config = config.model_copy(update={"training": config.training.model_copy(update={"own_process": own_process})})
+        summaries = Experiment(config, tmp_path / name).run()
+        store = RunStore(tmp_path / name / "run.db")
+        explanations = [e["text"] for e in store.explanations(2, "test")]
+        adapter = load_file(tmp_path / name / "rounds" / "2" / "adapter" / "adapter_model.safetensors")
+        return [(r["round"], r["accuracy"], r["annotations"]) for r in summaries], explanations, adapter
+
+    here = run(False, "here")
+    assert not launched
+    apart = run(True, "apart")
+    assert len(launched) == 2  # both rounds trained apart
+    assert here[:2] == apart[:2]
+    assert here[2].keys() == apart[2].keys() and all((here[2][k] == apart[2][k]).all() for k in here[2])
+
+
 def test_a_crash_mid_round_resumes_without_paying_twice(esnli_dir, tiny_model_dir, tmp_path, monkeypatch):
     from elad.students import Student
 
