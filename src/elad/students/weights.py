@@ -118,6 +118,7 @@ class StudentWeights:
         self.merge_for_generation = False
         self.merged = False
         self.version = 0
+        self.pristine = False
         self.packed = PackedLinears()  # weights laid out for generation and scoring (packed_linear.py)
         self.model = self._load_base()
 
@@ -133,14 +134,17 @@ class StudentWeights:
         model = self.pretrained.load_base()
         self.merged = False
         self.version += 1
+        self.pristine = True  # the base weights as loaded, nothing trained or merged into them yet
         return model
 
     def is_peft(self) -> bool:
         return hasattr(self.model, "peft_config")
 
     def reset(self) -> None:
-        """Back to the base weights (retraining from scratch each round)."""
-        self.model = self._load_base()
+        """Back to the base weights (retraining from scratch each round); kept when they are still as loaded
+        (a training process's first training)."""
+        if not (self.model is not None and self.pristine):
+            self.model = self._load_base()
         self.objective, self.inference = "cot", "cot"
 
     # --- saved weights -----------------------------------------------------------------------------
@@ -173,6 +177,7 @@ class StudentWeights:
             from peft import PeftModel
 
             self.model = PeftModel.from_pretrained(self._load_base(), str(directory), is_trainable=True).eval()
+        self.pristine = False  # trained weights
         meta = json.loads((directory / STUDENT_META).read_text()) if (directory / STUDENT_META).exists() else {}
         self.objective, self.inference = meta.get("objective", "cot"), meta.get("inference", "cot")
 
@@ -254,6 +259,7 @@ class StudentWeights:
         else:
             self.reset()
         self.model = self._with_adapter(self.model)
+        self.pristine = False  # about to be trained
 
     def finish_training(self, objective: str, inference: str) -> None:
         """Trained weights, ready to generate: they now expect prompts as `objective` and `inference` say."""
