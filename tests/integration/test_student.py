@@ -557,6 +557,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def test_a_training_process_killed_for_memory_is_named_so(small_llama_dir, monkeypatch):
+    import sys
+
+    from elad.students import launch
+
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    monkeypatch.setattr(launch, "launch_command", lambda settings, job: killed)
+    student = small_student(small_llama_dir)
+    with pytest.raises(EladError, match="signal 9, which is how the system ends a process that ran out of memory"):
+        student.train([(r.prompt, r.target) for r in eight_records()], TrainingConfig(own_process=True), seed=0)
+
+
 def test_a_failed_launch_is_a_clear_error(small_llama_dir):
     student = small_student(small_llama_dir)
     settings = TrainingConfig(epochs=1, batch_size=4, processes=2, accelerate_args=["--no_such_option"])

@@ -78,8 +78,8 @@ def train_in_processes(weights: StudentWeights, records: list[TrainRecord], sett
                 child.terminate()
                 child.wait()
         if returncode != 0 or not (folder / "report.json").exists():
-            raise EladError(f"training in {_processes(settings)} failed with exit status {returncode}; its output "
-                            "is above")
+            raise EladError(f"training in {_processes(settings)} failed ({_ending(returncode)}); its output is "
+                            "above; rerunning resumes from the training's last checkpoint")
         weights.load(folder / "trained")
         return TrainReport(**json.loads((folder / "report.json").read_text()))
 
@@ -95,6 +95,14 @@ def _processes(settings: TrainingConfig) -> str:
     if settings.processes == 1:
         return "a process of its own"
     return f"{settings.processes} processes (accelerate launch)"
+
+
+def _ending(returncode: int) -> str:
+    if returncode == -9:
+        return "killed by signal 9, which is how the system ends a process that ran out of memory"
+    if returncode < 0:
+        return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
 
 
 def _wait_reporting(child: subprocess.Popen, steps_file: Path, progress: Progress | None) -> int:
