@@ -114,11 +114,10 @@ class TrainingConfig(Strict):
         1, description="train each round in this many processes through `accelerate launch` (data parallel on "
                        "GPUs, or CPU processes); the loop itself stays in one process",
     )
-    own_process: bool | None = Field(
-        None, description="train each round in a fresh process of its own, which hands all its memory back when "
-                          "it ends: a long-lived process's heap grows with every training on a CPU (BENCHMARKS.md, "
-                          "Memory). None: on a CPU for students of 50M parameters or more, where the few seconds "
-                          "a process takes to start are small against the training",
+    own_process: bool = Field(
+        False, description="train each round in a fresh process of its own, which hands all its memory back when "
+                           "it ends, for about 20 s more a round on a CPU: for long runs and grids, where a "
+                           "long-lived process's heap can grow with each training (BENCHMARKS.md, Memory)",
     )
     accelerate_args: list[str] = Field(
         default_factory=list,

@@ -510,17 +510,6 @@ def test_training_in_a_process_of_its_own_trains_what_training_here_trains(small
     assert apart.generate([p for p, _ in pairs]) == here.generate([p for p, _ in pairs])
 
 
-def test_by_default_only_a_large_student_on_a_cpu_trains_apart(small_llama_dir, monkeypatch):
-    from elad.students import training
-
-    student = small_student(small_llama_dir)
-    assert not training.trains_apart(student.weights, TrainingConfig())
-    assert training.trains_apart(student.weights, TrainingConfig(own_process=True))
-    monkeypatch.setattr(training, "OWN_PROCESS_FROM", 1)
-    assert training.trains_apart(student.weights, TrainingConfig())
-    assert not training.trains_apart(student.weights, TrainingConfig(own_process=False))
-
-
 def test_a_training_process_ends_when_its_parent_has_gone(tmp_path):
     """A loop killed while its round trains in a process of its own does not leave that training running."""
     import subprocess

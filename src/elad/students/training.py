@@ -61,7 +61,7 @@ def train(
         checkpoints.claim(log_dir, checkpoints.training_key(
             weights.config.model_dump(mode="json"), records, settings.model_dump(mode="json"), seed, warm_start))
         checkpoints.prune(log_dir)
-    if settings.processes > 1 or trains_apart(weights, settings):
+    if settings.processes > 1 or settings.own_process:
         report = train_in_processes(weights, records, settings, seed, warm_start, log_dir, run_name, progress)
         weights.version += 1  # as after training here (loading the trained weights counted one change already)
     else:
@@ -69,20 +69,6 @@ def train(
     if checkpointed:
         checkpoints.drop(log_dir)  # trained: the loop saves the round's adapter
     return report
-
-
-OWN_PROCESS_FROM = 50_000_000  # parameters: below, a process's start (seconds) outweighs a small training's gain
-
-
-def trains_apart(weights: StudentWeights, settings: TrainingConfig) -> bool:
-    """Whether a round trains in a fresh process of its own (`training.own_process`; by default on a CPU,
-    whose heap keeps what each training in a long-lived process scattered in it, for students large enough
-    that this matters)."""
-    if settings.own_process is not None:
-        return settings.own_process
-    if weights.pretrained.device != "cpu":
-        return False
-    return sum(p.numel() for p in weights.model.parameters()) >= OWN_PROCESS_FROM
 
 
 def train_here(weights, prompts, records, settings, seed, warm_start, progress=None, log_dir=None,
