@@ -98,7 +98,10 @@ class CountingPretrained:
 def test_the_weights_held_go_before_the_base_ones_load(glibc):
     pretrained = CountingPretrained()
     weights = StudentWeights(StudentConfig(model="unused", lora=None), pretrained)
-    weights.reset()
-    weights.reset()
+    weights.reset()  # still as loaded: kept, not read again
+    assert pretrained.alive_at_load == [False]
+    for _ in range(2):  # trained, then back to the base: the trained weights go before the base loads
+        weights.start_training(warm_start=False)
+        weights.reset()
     assert pretrained.alive_at_load == [False, False, False]
     assert glibc.calls == []  # loading leaves glibc's threshold alone: only training sets it
