@@ -92,5 +92,6 @@ def _stop_without(parent: int, every: float = 1.0) -> None:
 
     threading.Thread(target=watch, daemon=True).start()
 
+
 if __name__ == "__main__":
     run_job(Path(sys.argv[1]))
