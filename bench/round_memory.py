@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import training_peak  # noqa: E402
+from training_peak import PeakWatch  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsbs-rationales" / "svamp"
 HISTORIES = ("fresh", "after-inference", "second-training", "second-training-own")
@@ -50,10 +50,6 @@ def tree_anonymous_gb() -> float:
     return total / 1e6
 
 
-training_peak.anonymous_gb = tree_anonymous_gb  # PeakWatch reads it
-PeakWatch = training_peak.PeakWatch
-
-
 def run_history(args) -> dict:
     from elad.config import StudentConfig, TaskConfig, TrainingConfig
     from elad.students import Student, training
@@ -71,18 +67,17 @@ def run_history(args) -> dict:
                               own_process=args.one.endswith("-own"))
     phases = {}
 
-    def train(name):
+    def measure(name, work):
         started = time.perf_counter()
-        with PeakWatch() as watch:
-            student.train(pairs, settings, seed=0)
+        with PeakWatch(tree_anonymous_gb) as watch:
+            work()
         phases[name] = {"peak_gb": round(watch.peak, 2), "seconds": round(time.perf_counter() - started, 1)}
 
+    def train(name):
+        measure(name, lambda: student.train(pairs, settings, seed=0))
+
     def infer(name):
-        started = time.perf_counter()
-        with PeakWatch() as watch:
-            student.explain(pool, samples=3)
-            student.generate(test)
-        phases[name] = {"peak_gb": round(watch.peak, 2), "seconds": round(time.perf_counter() - started, 1)}
+        measure(name, lambda: (student.explain(pool, samples=3), student.generate(test)))
 
     if args.one.startswith("second-training"):
         train("first training")

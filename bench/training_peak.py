@@ -41,17 +41,20 @@ def anonymous_gb() -> float:
 
 
 class PeakWatch:
-    """The highest anonymous resident memory seen while the block runs."""
+    """The highest anonymous resident memory seen while the block runs (`read`: this process's, by default)."""
+
+    def __init__(self, read=None):
+        self.read = read or anonymous_gb
 
     def __enter__(self):
-        self.peak, self.running = anonymous_gb(), True
+        self.peak, self.running = self.read(), True
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
         return self
 
     def _watch(self):
         while self.running:
-            self.peak = max(self.peak, anonymous_gb())
+            self.peak = max(self.peak, self.read())
             time.sleep(0.01)
 
     def __exit__(self, *exc):
