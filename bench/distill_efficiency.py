@@ -163,7 +163,7 @@ def comparison_table(table: dict, baseline: tuple[str, str], test_items: int, ti
 def part_strategies(args, out: Path, console: Console) -> tuple[list[str], dict]:
     config = ExperimentConfig.model_validate(base_config(args))
     folder = out / args.task / "strategies"
-    run_grid(config, args.strategies.split(","), ["cot"], args.seeds, folder, console, html=True)
+    run_grid(config, args.strategies.split(","), ["cot"], args.seeds, folder, console, html=True, cell_process=True)
     return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,
                             f"{args.task}: selection strategies at equal budget (CoT annotation, replayed PaLM teacher)")
 
@@ -326,7 +326,8 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         data["annotation"] = {**data["annotation"], "few_shot": args.teacher_few_shot}
         data["task"] = {**data["task"], "options": {"exemplars": args.teacher_exemplars or EXEMPLARS[args.task]}}
         config = ExperimentConfig.model_validate(data)
-        run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True)
+        run_grid(config, ["random"], ["cot", "clear"], args.annotator_seeds, folder, console, html=True,
+                 cell_process=True)
     finally:
         stop_llama_server(process)
     return comparison_table(accuracy_by_round(folder), ("random", "cot"), args.test,

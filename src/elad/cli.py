@@ -356,6 +356,10 @@ def grid(
                                         "loop.initial_random: compute rounds 0-1 (the seed set), and round 2's "
                                         "explanations of the pool, once per seed and copy them into the seed's "
                                         "other cells."),
+    cell_process: bool = typer.Option(True, "--cell-process/--one-process", help="Run each cell in a process "
+                                      "of its own, which hands all its memory back when the cell ends (a long "
+                                      "grid in one process keeps growing); --one-process saves each cell's "
+                                      "few seconds of start-up."),
 ):
     """Run the ablation grid: every strategy x annotator x seed.
 
@@ -373,11 +377,11 @@ def grid(
                 raise EladError("--workers and --shard: give one (each worker runs a shard)")
             table = run_grid_workers(experiment, config, set_, _names(strategies), _names(annotators), seeds, out,
                                      workers, console, baseline=baseline, results=results,
-                                     share_seed_set=share_seed_set)
+                                     share_seed_set=share_seed_set, cell_process=cell_process)
         else:
             table = run_grid(experiment, _names(strategies), _names(annotators), seeds, out, console,
                              shard=parse_shard(shard) if shard else None, results=results, baseline=baseline,
-                             share_seed_set=share_seed_set)
+                             share_seed_set=share_seed_set, cell_process=cell_process)
         if table is not None:
             console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
     except EladError as error:

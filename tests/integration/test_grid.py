@@ -286,3 +286,38 @@ def test_status_of_a_grid_folder_shows_where_each_cell_stands(esnli_dir, tiny_mo
     (out / "grid.yaml").write_text("runs: [unclosed\n")
     with pytest.raises(EladError, match="grid.yaml: not a grid listing"):
         grid_progress(out)
+
+
+def test_cells_in_processes_of_their_own_give_what_one_process_gives(esnli_dir, tiny_model_dir, tmp_path,
+                                                                     monkeypatch):
+    from elad.students import Student
+
+    config = _config(esnli_dir, tiny_model_dir)
+    here = run_grid(config, ["random", "least_confidence"], ["cot"], 1, tmp_path / "here", html=False)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the grid's own process loaded a student")
+
+    monkeypatch.setattr(Student, "__init__", no_model)  # this process only: the cells' own load theirs
+    apart = run_grid(config, ["random", "least_confidence"], ["cot"], 1, tmp_path / "apart", html=False,
+                     cell_process=True)
+    assert (apart.parent / RESULTS_CSV).read_text() == (here.parent / RESULTS_CSV).read_text()
+    for name in ("random-cot-s0", "least_confidence-cot-s0"):
+        store = RunStore(tmp_path / "apart" / name / "run.db")
+        assert store.stop_reason(1) == "all rounds done" and store.teacher_totals().calls == 2
+        store.close()
+
+
+def test_a_cell_that_fails_in_its_own_process_stops_the_grid_naming_it(esnli_dir, tiny_model_dir, tmp_path,
+                                                                        monkeypatch):
+    from elad.loop import grid
+
+    monkeypatch.setattr(grid, "CELL_WORKER", "elad.no_such_worker")  # the child exits 1 at once
+    out = tmp_path / "grid"
+    with pytest.raises(EladError, match=r"grid cell random-cot-s0 failed \(exit status 1\).*rerun the same command"):
+        run_grid(_config(esnli_dir, tiny_model_dir), ["random", "least_confidence"], ["cot"], 1, out,
+                 cell_process=True)
+    assert not (out / "least_confidence-cot-s0").exists()  # the grid stopped at the failed cell
+    store = RunStore(out / "random-cot-s0" / "run.db")  # and let its directory go for the rerun
+    assert not store.round_done(1)
+    store.close()

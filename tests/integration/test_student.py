@@ -519,8 +519,8 @@ def test_a_training_process_ends_when_its_parent_has_gone(tmp_path):
     script = (  # a parent whose child watches it as a training process does, then says so
         "import os, subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', "
-        "'import sys, time; from elad.students.train_worker import _stop_without; "
-        "_stop_without(int(sys.argv[1]), every=0.1); print(flush=True); time.sleep(60)', str(os.getpid())], "
+        "'import sys, time; from elad.children import stop_without; "
+        "stop_without(int(sys.argv[1]), every=0.1); print(flush=True); time.sleep(60)', str(os.getpid())], "
         "stdout=subprocess.PIPE, text=True)\n"
         "child.stdout.readline()\n"
         "print(child.pid, flush=True)\n"

@@ -17,7 +17,9 @@ Beyond one process. `shard=(i, n)` runs every n-th cell starting at the i-th (1-
 jobs of a cluster scheduler (SLURM's `--array=1-n`) cover a grid between them, each in the same folder (a
 shared file system) or in its own (then `elad report` over all the folders merges them). `workers=n` runs
 n shards at once on this machine, each in its own process with its share of the CPU cores (or its own
-GPU, when there are several), and tabulates the grid when all have finished.
+GPU, when there are several), and tabulates the grid when all have finished. `cell_process=True` (the
+CLI's default) runs each cell in a process of its own: a long grid in one process kept growing, as each
+cell's trainings left memory scattered in the heap that the process could not hand back.
 
 Seed set. With `loop.initial_random`, rounds 0 and 1 of every strategy of a seed are the same work (the
 same random questions, annotations and student): the first strategy of a seed computes them, and every
@@ -42,6 +44,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich.console import Console
 
+from elad.children import ending
 from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.report.compare import BASELINE, load_runs, results_csv, results_markdown, results_rows
@@ -50,6 +53,7 @@ from elad.store import RunDir
 from elad.store.rundir import strategy_label
 
 RESULTS_CSV, RESULTS_MD = "grid_results.csv", "grid_results.md"
+CELL_WORKER = "elad.loop.cell_worker"  # the module a cell of its own process runs
 
 
 def grid_seeds(config: ExperimentConfig, seeds: Sequence[int] | int) -> list[int]:
@@ -169,14 +173,16 @@ def _finished_earlier(run_dir: Path) -> bool:
 def run_grid(
     config: ExperimentConfig, strategies: Sequence[str], annotators: Sequence[str], seeds: Sequence[int] | int,
     out_dir: Path, console: Console | None = None, html: bool = True, shard: tuple[int, int] | None = None,
-    results: bool = True, baseline: str = BASELINE, share_seed_set: bool = True,
+    results: bool = True, baseline: str = BASELINE, share_seed_set: bool = True, cell_process: bool = False,
 ) -> Path | None:
     """Run every strategy x annotator x seed (of `shard`, when given) under
     out_dir/<strategy>-<annotator>-s<seed>, skipping finished runs and resuming unfinished ones; then write
     out_dir/grid_results.csv and grid_results.md (and, with html, out_dir/report/report.html) over the
     grid's runs found there, paired differences taken from `baseline`. Returns the path of grid_results.md
     (None when `results` is off). share_seed_set: with loop.initial_random, a cell whose seed already has
-    a run past round 1 starts from a copy of its rounds 0..1 (loop/seedset.py) instead of computing them."""
+    a run past round 1 starts from a copy of its rounds 0..1 (loop/seedset.py) instead of computing them.
+    cell_process: run each cell in a process of its own (loop/cell_worker.py), which hands all its memory
+    back when the cell ends; a cell that fails (or is killed) stops the grid, naming it."""
     from elad.loop.runner import Experiment
 
     console = console or Console()
@@ -203,15 +209,34 @@ def run_grid(
                 console.print(f"[dim][{index}/{len(cells)}] {name}: finished earlier, skipped")
                 continue
             console.print(f"[bold][{index}/{len(cells)}] {name}[/] -> {run_dir}")
-            experiment.run()
+            if cell_process:
+                experiment.close()  # the cell's own process takes the directory's lock
+                _run_cell_apart(name, run_dir)
+            else:
+                experiment.run()
         finally:
-            experiment.store.close()
+            experiment.close()
             del experiment
             gc.collect()  # let the student's weights go before the next cell loads its own
     if not results:
         return None
     return write_grid_results([out_dir / name for name, _ in every_cell], out_dir, console, html=html,
                               baseline=baseline)
+
+
+def _run_cell_apart(name: str, run_dir: Path) -> None:
+    """`elad run` of the cell's saved config in a child process (it resumes the run like any rerun)."""
+    command = [sys.executable, "-m", CELL_WORKER, str(RunDir(run_dir).config_path), str(run_dir), str(os.getpid())]
+    child = subprocess.Popen(command)
+    try:
+        returncode = child.wait()
+    finally:
+        if child.poll() is None:  # interrupted here: the cell does not go on without the grid
+            child.terminate()
+            child.wait()
+    if returncode != 0:
+        raise EladError(f"grid cell {name} failed ({ending(returncode)}); its output is above. What it finished is "
+                        "kept: rerun the same command to resume it")
 
 
 def grid_progress(out_dir: Path) -> list[dict]:
@@ -282,13 +307,13 @@ def _adopt_seed_set(cell: ExperimentConfig, run_dir: Path, siblings: list[Path],
 def run_grid_workers(
     config: ExperimentConfig, config_path: Path, overrides: list[str], strategies: Sequence[str],
     annotators: Sequence[str], seeds: int, out_dir: Path, workers: int, console: Console | None = None,
-    baseline: str = BASELINE, results: bool = True, share_seed_set: bool = True,
+    baseline: str = BASELINE, results: bool = True, share_seed_set: bool = True, cell_process: bool = False,
 ) -> Path | None:
     """The grid as `workers` shards run at once, each `elad grid --shard i/workers` (the config at
     `config_path` with `overrides`, which `config` is) in its own process with its share of the CPU cores
     (`student.threads`, unless the config sets it) or its own GPU; then the results of the whole grid. A
     failed shard is named; what it finished stays done, and rerunning the same command resumes it.
-    `results` and `share_seed_set` as in run_grid (the latter passed to every shard)."""
+    `results`, `share_seed_set` and `cell_process` as in run_grid (the last two passed to every shard)."""
     console = console or Console()
     cells = plan(config, strategies, annotators, seeds)  # a bad strategy or annotator fails here, once
     from elad.loop.preflight import preflight
@@ -298,7 +323,8 @@ def run_grid_workers(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     children = [subprocess.Popen(_shard_command(config_path, overrides, strategies, annotators, seeds, out_dir,
-                                                (i, workers), config, share_seed_set), env=_shard_env(i, workers))
+                                                (i, workers), config, share_seed_set, cell_process),
+                                 env=_shard_env(i, workers))
                 for i in range(1, workers + 1)]
     failed = [i for i, child in enumerate(children, start=1) if child.wait() != 0]
     if failed:
@@ -310,12 +336,13 @@ def run_grid_workers(
 
 
 def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config,
-                   share_seed_set: bool = True) -> list[str]:
+                   share_seed_set: bool = True, cell_process: bool = False) -> list[str]:
     command = [sys.executable, "-c", "from elad.cli import app; app()", "grid", str(config_path),
                "--strategies", ",".join(strategies), "--annotators", ",".join(annotators), "--seeds", str(seeds),
                "--out", str(out_dir), "--shard", f"{shard[0]}/{shard[1]}", "--no-results"]
     if not share_seed_set:
         command.append("--no-share-seed-set")
+    command.append("--cell-process" if cell_process else "--one-process")
     for pair in overrides:
         command += ["--set", pair]
     if config.student.threads is None and not _gpus():

@@ -70,6 +70,11 @@ class Experiment:
         finally:
             self._lock.close()  # releases the lock
 
+    def close(self) -> None:
+        """Let the run directory go: its store closed and its lock released, for another process to take."""
+        self.store.close()
+        self._lock.close()
+
     def _run(self) -> list[dict]:
         parts = build_parts(self.config, self.store, self.dir, self.console)
         stages = Stages(self.config, self.store, self.dir, parts, self.console)

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from elad.children import ending
 from elad.config import TrainingConfig
 from elad.errors import EladError
 from elad.students.common import Progress, TrainRecord, TrainReport
@@ -78,7 +79,7 @@ def train_in_processes(weights: StudentWeights, records: list[TrainRecord], sett
                 child.terminate()
                 child.wait()
         if returncode != 0 or not (folder / "report.json").exists():
-            raise EladError(f"training in {_processes(settings)} failed ({_ending(returncode)}); its output is "
+            raise EladError(f"training in {_processes(settings)} failed ({ending(returncode)}); its output is "
                             "above; rerunning resumes from the training's last checkpoint")
         weights.load(folder / "trained")
         return TrainReport(**json.loads((folder / "report.json").read_text()))
@@ -95,14 +96,6 @@ def _processes(settings: TrainingConfig) -> str:
     if settings.processes == 1:
         return "a process of its own"
     return f"{settings.processes} processes (accelerate launch)"
-
-
-def _ending(returncode: int) -> str:
-    if returncode == -9:
-        return "killed by signal 9, which is how the system ends a process that ran out of memory"
-    if returncode < 0:
-        return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
 
 
 def _wait_reporting(child: subprocess.Popen, steps_file: Path, progress: Progress | None) -> int:

@@ -7,15 +7,13 @@ and writes its steps for the parent's progress bar. A process whose parent has g
 """
 
 import json
-import os
 import sys
-import threading
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from elad.children import stop_without
 from elad.config import StudentConfig, TrainingConfig
 from elad.students.common import TrainRecord
 from elad.students.prompting import PromptFormat
@@ -29,7 +27,7 @@ def run_job(job_path: Path) -> None:
 
     job = json.loads(Path(job_path).read_text())
     if job.get("parent"):
-        _stop_without(job["parent"])
+        stop_without(job["parent"])
     if job.get("quiet"):
         _as_quiet_as(job["quiet"])
     state = PartialState(cpu=not torch.cuda.is_available())  # on a CPU: gloo across the processes
@@ -66,31 +64,6 @@ def _steps_writer(path: Path):
         scratch.write_text(f"{done} {total}\n", encoding="utf-8")
         scratch.replace(path)
     return write
-
-
-def _stop_without(parent: int, every: float = 1.0) -> None:
-    """End this process when the one that launched it has gone (killed, say): nobody would read the result.
-    Launched directly, the parent is this process's own (which changes the moment it dies, reaped or not);
-    under accelerate launch it is the launcher's."""
-    direct = os.getppid() == parent
-
-    def gone() -> bool:
-        if direct:
-            return os.getppid() != parent
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # a process we may not signal: alive
-            pass
-        return False
-
-    def watch():
-        while not gone():
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 if __name__ == "__main__":
