@@ -384,6 +384,10 @@ def grid(
                              share_seed_set=share_seed_set, cell_process=cell_process)
         if table is not None:
             console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
+    except KeyboardInterrupt:
+        # Every cell keeps what it bought (its store and teacher cache): the same command resumes the grid.
+        console.print(f"interrupted. Rerun the same command to resume the grid in {out}.")
+        raise typer.Exit(130) from None
     except EladError as error:
         _fail(error)
 

@@ -52,16 +52,18 @@ def test_status_of_a_missing_run(tmp_path):
     assert result.exit_code == 2 and "no run here" in result.output
 
 
-def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path, monkeypatch):
-    from elad.loop import runner
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path, monkeypatch, command):
+    from elad.loop import grid, runner
 
-    def interrupted(self):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner.Experiment, "run", interrupted)
+    monkeypatch.setattr(grid, "run_grid", interrupted)
     config = tmp_path / "c.yaml"
     config.write_text("name: x\n")
-    result = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
+    result = CliRunner().invoke(app, [command, str(config), "-o", str(tmp_path / "out")])
     assert result.exit_code == 130
     assert "Rerun the same command to resume" in result.output and "Traceback" not in result.output
 
