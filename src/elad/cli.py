@@ -386,7 +386,7 @@ def grid(
             console.print(f"results: {table}  report: {out / 'report' / 'report.html'}")
     except KeyboardInterrupt:
         # Every cell keeps what it bought (its store and teacher cache): the same command resumes the grid.
-        console.print(f"interrupted. Rerun the same command to resume the grid in {out}.")
+        console.print(f"interrupted. Rerun the same command to resume the grid{f' in {out}' if out else ''}.")
         raise typer.Exit(130) from None
     except EladError as error:
         _fail(error)

@@ -310,14 +310,53 @@ def test_cells_in_processes_of_their_own_give_what_one_process_gives(esnli_dir, 
 
 def test_a_cell_that_fails_in_its_own_process_stops_the_grid_naming_it(esnli_dir, tiny_model_dir, tmp_path,
                                                                         monkeypatch):
+    import sys
+
     from elad.loop import grid
 
-    monkeypatch.setattr(grid, "CELL_WORKER", "elad.no_such_worker")  # the child exits 1 at once
+    monkeypatch.setattr(grid, "elad_command", lambda *args: [sys.executable, "-c", "raise SystemExit(3)"])
     out = tmp_path / "grid"
-    with pytest.raises(EladError, match=r"grid cell random-cot-s0 failed \(exit status 1\).*rerun the same command"):
+    with pytest.raises(EladError, match=r"grid cell random-cot-s0 failed \(exit status 3\).*rerun the same command"):
         run_grid(_config(esnli_dir, tiny_model_dir), ["random", "least_confidence"], ["cot"], 1, out,
                  cell_process=True)
     assert not (out / "least_confidence-cot-s0").exists()  # the grid stopped at the failed cell
     store = RunStore(out / "random-cot-s0" / "run.db")  # and let its directory go for the rerun
     assert not store.round_done(1)
     store.close()
+
+
+def test_a_cell_ends_when_its_grid_has_gone_and_lets_its_run_directory_go(esnli_dir, tiny_model_dir, tmp_path):
+    """A grid killed outright (SIGKILL: no cleanup of its own) does not leave its cell computing."""
+    import subprocess
+    import sys
+    import time
+
+    from elad.store import RunDir
+    from tests.integration.test_student import _alive
+
+    config = make_config(esnli_dir, tiny_model_dir, rounds=8, per_round=2)
+    (tmp_path / "cell.yaml").write_text(config.to_yaml())
+    run_dir, log = tmp_path / "cell", tmp_path / "cell.log"
+    script = (  # a grid's side: start the cell as run_grid does, wait until its run has begun, say its pid
+        "import subprocess, sys, time\n"
+        "from elad.children import elad_command\n"
+        f"child = subprocess.Popen(elad_command('run', {str(tmp_path / 'cell.yaml')!r}, '--run-dir', {str(run_dir)!r}),"
+        f" stdout=open({str(log)!r}, 'w'), stderr=subprocess.STDOUT)\n"
+        f"while 'round 1' not in open({str(log)!r}).read():\n"
+        "    time.sleep(0.1)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    grid = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    cell = int(grid.stdout.readline())
+    grid.kill()
+    grid.wait()
+    deadline = time.time() + 20
+    while _alive(cell) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(cell), log.read_text()
+    store = RunStore(run_dir / "run.db")
+    assert not store.round_done(8)  # it stopped, not finished
+    store.close()
+    RunDir(run_dir).lock().close()  # free for the rerun
+

@@ -1,5 +1,7 @@
 """Grid strategies drawn by a stochastic acquisition: `name+acquisition[:beta]`, labelled apart in reports."""
 
+import os
+
 import pytest
 
 from elad.config import SelectionConfig
@@ -40,6 +42,8 @@ def test_each_worker_shard_gets_the_seed_set_choice_and_writes_no_results_of_its
                            share_seed_set=False)
     assert "--no-results" in shared and "--no-share-seed-set" not in shared
     assert "--no-share-seed-set" in apart and "--shard" in apart
+    # a shard is `elad grid` in a process that ends with the grid that started it
+    assert shared[1:4] == ["-m", "elad.children", str(os.getpid())] and shared[4] == "grid"
 
 
 def test_an_unknown_strategy_in_a_grid_is_one_line_naming_the_cell():

@@ -37,14 +37,13 @@ paid call; see docs/experiments.md.)
 import gc
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
 
-from elad.children import ending
+from elad.children import elad_command, ending, wait_for
 from elad.config import ExperimentConfig
 from elad.errors import EladError
 from elad.report.compare import BASELINE, load_runs, results_csv, results_markdown, results_rows
@@ -53,7 +52,6 @@ from elad.store import RunDir
 from elad.store.rundir import strategy_label
 
 RESULTS_CSV, RESULTS_MD = "grid_results.csv", "grid_results.md"
-CELL_WORKER = "elad.loop.cell_worker"  # the module a cell of its own process runs
 
 
 def grid_seeds(config: ExperimentConfig, seeds: Sequence[int] | int) -> list[int]:
@@ -181,7 +179,7 @@ def run_grid(
     grid's runs found there, paired differences taken from `baseline`. Returns the path of grid_results.md
     (None when `results` is off). share_seed_set: with loop.initial_random, a cell whose seed already has
     a run past round 1 starts from a copy of its rounds 0..1 (loop/seedset.py) instead of computing them.
-    cell_process: run each cell in a process of its own (loop/cell_worker.py), which hands all its memory
+    cell_process: run each cell in a process of its own (`elad run` of its saved config), which hands all its memory
     back when the cell ends; a cell that fails (or is killed) stops the grid, naming it."""
     from elad.loop.runner import Experiment
 
@@ -226,14 +224,8 @@ def run_grid(
 
 def _run_cell_apart(name: str, run_dir: Path) -> None:
     """`elad run` of the cell's saved config in a child process (it resumes the run like any rerun)."""
-    command = [sys.executable, "-m", CELL_WORKER, str(RunDir(run_dir).config_path), str(run_dir), str(os.getpid())]
-    child = subprocess.Popen(command)
-    try:
-        returncode = child.wait()
-    finally:
-        if child.poll() is None:  # interrupted here: the cell does not go on without the grid
-            child.terminate()
-            child.wait()
+    returncode = wait_for(subprocess.Popen(elad_command("run", str(RunDir(run_dir).config_path), "--run-dir",
+                                                        str(run_dir))))
     if returncode != 0:
         raise EladError(f"grid cell {name} failed ({ending(returncode)}); its output is above. What it finished is "
                         "kept: rerun the same command to resume it")
@@ -326,7 +318,7 @@ def run_grid_workers(
                                                 (i, workers), config, share_seed_set, cell_process),
                                  env=_shard_env(i, workers))
                 for i in range(1, workers + 1)]
-    failed = [i for i, child in enumerate(children, start=1) if child.wait() != 0]
+    failed = [i for i, child in enumerate(children, start=1) if wait_for(child) != 0]
     if failed:
         raise EladError(f"grid shard(s) {', '.join(f'{i}/{workers}' for i in failed)} failed (their output is "
                         "above); rerun the same command to resume them")
@@ -337,9 +329,9 @@ def run_grid_workers(
 
 def _shard_command(config_path, overrides, strategies, annotators, seeds, out_dir, shard, config,
                    share_seed_set: bool = True, cell_process: bool = False) -> list[str]:
-    command = [sys.executable, "-c", "from elad.cli import app; app()", "grid", str(config_path),
-               "--strategies", ",".join(strategies), "--annotators", ",".join(annotators), "--seeds", str(seeds),
-               "--out", str(out_dir), "--shard", f"{shard[0]}/{shard[1]}", "--no-results"]
+    command = elad_command("grid", str(config_path), "--strategies", ",".join(strategies), "--annotators",
+                           ",".join(annotators), "--seeds", str(seeds), "--out", str(out_dir), "--shard",
+                           f"{shard[0]}/{shard[1]}", "--no-results")
     if not share_seed_set:
         command.append("--no-share-seed-set")
     command.append("--cell-process" if cell_process else "--one-process")
