@@ -321,7 +321,7 @@ def part_annotators(args, out: Path, console: Console) -> tuple[list[str], dict]
         data = base_config(args)
         data["name"] = "efficiency-annotators"
         data["teacher"] = {"backend": "openai", "model": "qwen2.5-coder-1.5b", "base_url": base_url,
-                           "max_tokens": 200, "temperature": 0.0, "concurrency": 1, "timeout": 300, "max_retries": 1}
+                           "max_tokens": 200, "temperature": 0.0, "concurrency": 1, "timeout": 1200, "max_retries": 1}
         data["loop"] = {**data["loop"], "rounds": args.annotator_rounds, "per_round": args.annotator_per_round}
         data["annotation"] = {**data["annotation"], "few_shot": args.teacher_few_shot}
         data["task"] = {**data["task"], "options": {"exemplars": args.teacher_exemplars or EXEMPLARS[args.task]}}
