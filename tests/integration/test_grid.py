@@ -6,7 +6,7 @@ import statistics
 import pytest
 
 from elad.errors import EladError
-from elad.loop.grid import RESULTS_CSV, RESULTS_MD, plan, run_grid
+from elad.loop.grid import RESULTS_CSV, RESULTS_MD, plan, run_grid, run_grid_workers
 from elad.report.compare import load_run
 from elad.store import RunStore
 from tests.integration.test_loop import make_config
@@ -95,6 +95,16 @@ def test_grid_checks_every_cell_before_running_any(esnli_dir, tiny_model_dir, tm
     assert cells[3][1].annotation.method == "clear" and cells[3][1].seed == 7
 
 
+def test_a_clear_cell_with_a_replay_teacher_stops_the_grid_before_any_cell(esnli_dir, tiny_model_dir, tmp_path):
+    config = _config(esnli_dir, tiny_model_dir)  # the replay teacher
+    assert config.teacher.backend == "replay"
+    with pytest.raises(EladError, match="annotation.method: clear needs a teacher"):
+        run_grid(config, ["random"], ["cot", "clear"], 1, tmp_path / "grid")
+    with pytest.raises(EladError, match="annotation.method: clear needs a teacher"):  # nor starts its shards
+        run_grid_workers(config, tmp_path / "unread.yaml", [], ["random"], ["cot", "clear"], 1, tmp_path / "grid", 2)
+    assert not (tmp_path / "grid").exists()
+
+
 def test_two_shards_cover_the_grid_and_report_what_one_process_does(esnli_dir, tiny_model_dir, tmp_path):
     from elad.loop.grid import parse_shard, shard_of
 
@@ -120,8 +130,6 @@ def test_two_shards_cover_the_grid_and_report_what_one_process_does(esnli_dir, t
 
 def test_workers_run_the_shards_in_parallel_processes(esnli_dir, tiny_model_dir, tmp_path):
     import yaml
-
-    from elad.loop.grid import run_grid_workers
 
     config = _config(esnli_dir, tiny_model_dir)
     path = tmp_path / "config.yaml"

@@ -173,6 +173,16 @@ def test_a_missing_api_key_variable_is_named(tmp_path, base, monkeypatch):
     _one_paragraph_error(result.output, "teacher.api_key_env: the environment variable 'ELAD_NO_SUCH_KEY' is not set")
 
 
+def test_clear_annotation_with_a_replay_teacher_is_refused_before_any_work(tmp_path, base):
+    """A replay teacher cannot review steps: every CLEAR item would quietly be a CoT annotation."""
+    base["teacher"] = {"backend": "replay"}
+    base["annotation"] = {**base.get("annotation", {}), "method": "clear"}
+    result = _run(tmp_path, base)
+    assert result.exit_code == 2 and not (tmp_path / "run").exists()
+    _one_paragraph_error(result.output, "annotation.method: clear needs a teacher that reviews",
+                         "teacher.backend: replay", "annotation.method: cot")
+
+
 def test_an_unreachable_teacher_stops_the_run_clearly(tmp_path, base, fast_backoff):
     base["teacher"].update(base_url=f"http://127.0.0.1:{_closed_port()}/v1", max_retries=1)
     result = _run(tmp_path, base)

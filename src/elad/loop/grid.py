@@ -189,12 +189,9 @@ def run_grid(
     cells = shard_of(every_cell, shard)
     pending = [cell for name, cell in cells if not _finished_earlier(out_dir / name)]
     if pending:
-        # Cells differ only in strategy, annotator and seed, none of which changes what preflight checks
-        # (the teacher's key, the data, the sizes drawn from it): one check stands for every cell, and a
-        # bad config stops the grid before its folder is made.
-        from elad.loop.preflight import preflight
+        from elad.loop.preflight import preflight_cells
 
-        preflight(pending[0])
+        preflight_cells(pending)  # a bad config stops the grid before its folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "grid.yaml", _grid_yaml(config, every_cell))
     for index, (name, cell) in enumerate(cells, start=1):
@@ -308,9 +305,9 @@ def run_grid_workers(
     `results`, `share_seed_set` and `cell_process` as in run_grid (the last two passed to every shard)."""
     console = console or Console()
     cells = plan(config, strategies, annotators, seeds)  # a bad strategy or annotator fails here, once
-    from elad.loop.preflight import preflight
+    from elad.loop.preflight import preflight_cells
 
-    preflight(cells[0][1])
+    preflight_cells([cell for _, cell in cells])
     workers = max(1, min(workers, len(cells)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

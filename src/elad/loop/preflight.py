@@ -4,6 +4,9 @@
 What is checked, each an EladError naming the key or the file:
 - the teacher's API key: a backend that reads one (`openai`) finds its environment variable set, so a
   missing key is named before minutes go into loading the student;
+- the annotator and the teacher go together: CLEAR needs a teacher that reads the student's steps, and a
+  replay teacher only replays recordings (every item would fall back to CoT, a `clear` run or grid cell a
+  copy of its `cot` twin that says nothing about CLEAR);
 - the task's data: the dataset folder exists, the pool and the test split load (a malformed row is named
   by file and line, as in the run itself) and neither comes out empty.
 
@@ -18,7 +21,16 @@ from elad.errors import EladError
 def preflight(config: ExperimentConfig) -> None:
     """Raise EladError if the config cannot run; read-only, loads no model."""
     check_teacher_key(config)
+    check_annotator(config)
     check_data(config)
+
+
+def preflight_cells(cells: list[ExperimentConfig]) -> None:
+    """preflight for a grid's cells, which differ only in strategy, annotator and seed: one check of the
+    teacher's key and the data stands for every cell, the annotator is checked per cell."""
+    preflight(cells[0])
+    for cell in cells[1:]:
+        check_annotator(cell)
 
 
 def check_teacher_key(config: ExperimentConfig) -> None:
@@ -28,6 +40,16 @@ def check_teacher_key(config: ExperimentConfig) -> None:
     backend = TEACHERS.get(config.teacher.backend)
     if isinstance(backend, type) and issubclass(backend, OpenAITeacher):
         read_api_key(config.teacher.api_key_env, config.teacher.base_url)
+
+
+def check_annotator(config: ExperimentConfig) -> None:
+    from elad.teachers import TEACHERS
+
+    if config.annotation.method == "clear" and getattr(TEACHERS.get(config.teacher.backend), "replays", False):
+        raise EladError(
+            f"annotation.method: clear needs a teacher that reviews the student's steps, and teacher.backend: "
+            f"{config.teacher.backend} only replays recorded rationales: every item would be annotated by CoT "
+            "instead. Use a live teacher (backend openai or local; docs/teachers.md) or annotation.method: cot")
 
 
 def check_data(config: ExperimentConfig) -> None:
