@@ -92,6 +92,10 @@ CSQA = ("bank", "library", "department store", "colds and flu", "hotel")
     ("Therefore, the answer (arabic numerals) is $50(10)-$320=$1,430.", "number", (), "1430"),
     ("So they planted 10 * 45 seeds. 10 * 45 is 450. The answer is (10 * 45).", "number", (), "450"),
     ("So he had 12 - 10 = 2 tickets left. The answer is ((14 - 2) - 10).", "number", (), "2"),
+    ("We add the three groups.\nSo the answer is <610769 + 590796 + 22>.", "number", (), "1201587"),  # not 610769
+    ("So the answer is [12 + 3] apples.", "number", (), "15"),
+    ("So the answer is `7 * 6`.", "number", (), "42"),
+    ("So the answer is <<9*2=18>>18.", "number", (), "18"),
     ("= \\fbox{70}\\%$.\n\nTherefore, the answer (arabic numerals) is 70.", "number", (), "70"),
     ("He has $368 - $388 = -$20.\nTherefore, the answer (arabic numerals) is -$20.", "number", (), "-20"),
     ("Therefore, the answer (arabic numerals) is 16 flashlights and 9 candles.", "number", (), "16"),

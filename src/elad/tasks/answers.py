@@ -233,9 +233,11 @@ def _numbers(text: str) -> list[float]:
 
 
 def _segment_value(segment: str) -> float | None:
-    """After a cue: a leading calculation is worked out ("(10 * 45)" -> 450, "42 + 24 = 66" -> 66),
+    """After a cue: a leading calculation is worked out ("(10 * 45)" -> 450, "42 + 24 = 66" -> 66, also
+    wrapped as "<1 + 2>", "[1 + 2]" or "`1 + 2`", where the first number alone would be a wrong answer),
     a number word read ("seventy six"), else the first number."""
     calculation = re.sub(r"(?<=[\d)\s])[x×](?=[\s\d(])", "*", segment)
+    calculation = re.sub(r"^\s*(?:<+|\[|`+|\*\*)", "", calculation)  # the closer ends the head below
     head = re.match(r"[\s\d.,+\-*/÷()$€£%=]*", calculation).group(0)
     if "=" in head:
         for part in reversed(head.split("=")):
