@@ -39,6 +39,10 @@ tasks the share of their most common gold label. Last line: name=value pairs.
         --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --seeds 5 --test 200 \
         --max-new-tokens 160 --max-length 384 --rounds 4 --dtype bfloat16 --out runs/efficiency-v2-bf16 \
         --strategies random,egss+softrank,egss,oracle,entropy,egss_intra,egss_inter
+    .venv/bin/python -u bench/distill_efficiency.py --parts annotators --task svamp \
+        --student qwen2.5-coder-0.5b --objective cot --learning-rate 5e-4 --dtype bfloat16 --test 200 \
+        --max-new-tokens 160 --max-length 384 --annotator-seeds 3 --annotator-rounds 2 \
+        --annotator-per-round 32 --out runs/efficiency-v2-bf16      # alone on the cores; hours
     nice .venv/bin/python bench/distill_efficiency.py --quick                          # a small smoke run
     .venv/bin/python bench/distill_efficiency.py --summary-only --out runs/efficiency-v2-bf16   # the tables so far
 """
