@@ -340,7 +340,8 @@ def grid(
     strategies: str = typer.Option("random,entropy,egss", help="Comma-separated selection strategies; "
                                     "name+acquisition[:beta] (e.g. egss+softrank) draws that strategy's batch "
                                     "stochastically instead of taking its top scores."),
-    annotators: str = typer.Option("cot", help="Comma-separated annotators: cot, clear (clear needs a live teacher, not replay)."),
+    annotators: str = typer.Option("cot", help="Comma-separated annotators: cot, clear (clear needs a live "
+                                   "teacher, not replay)."),
     seeds: int = typer.Option(3, help="Seeds per cell: config.seed, config.seed + 1, ..."),
     out: Path = typer.Option(None, "--out", "-o", help="Grid folder; default runs/<config name>-grid."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loop.rounds=2."),
