@@ -13,7 +13,8 @@ round of the same annotation count, on the same test items:
 - what CLEAR's annotations were (revised, or CoT's fallback and why) and how often each ends with the
   gold answer, beside CoT's on the same questions.
 
-    .venv/bin/python bench/annotator_pairs.py bench/results/efficiency-v2-bf16/svamp/annotators
+    .venv/bin/python bench/keep_runs.py restore runs/efficiency-v2-bf16 bench/results/efficiency-v2-bf16
+    .venv/bin/python bench/annotator_pairs.py runs/efficiency-v2-bf16/svamp/annotators
 """
 
 import argparse

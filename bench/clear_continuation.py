@@ -11,7 +11,8 @@ one (zero-shot continuation, or CoT's fallback), the one with exemplars (CoT's a
 has no reasoning either), and CoT's annotation of the same question from the paired CoT run. Teacher
 only: no student is trained.
 
-    .venv/bin/python -u bench/clear_continuation.py bench/results/efficiency-v2-bf16/svamp/annotators
+    .venv/bin/python bench/keep_runs.py restore runs/efficiency-v2-bf16 bench/results/efficiency-v2-bf16
+    .venv/bin/python -u bench/clear_continuation.py runs/efficiency-v2-bf16/svamp/annotators
 """
 
 import argparse
