@@ -97,10 +97,11 @@ def annotations(path: Path) -> list[dict]:
         store.close()
 
 
-def gold_answers(path: Path) -> dict[str, str]:
+def pool_examples(path: Path) -> dict[str, dict]:
+    """The run's pool questions (stored rows) by id."""
     store = RunStore(path / "run.db", readonly=True)
     try:
-        return {i: store.example(i)["answer"] for i in store.example_ids("pool")}
+        return {i: store.example(i) for i in store.example_ids("pool")}
     finally:
         store.close()
 
@@ -110,7 +111,7 @@ def outcomes(pairs, task) -> None:
     many of CoT's annotations of the same questions do."""
     print("\nWhat the annotations were (right = the teacher's answer is gold; CoT: on the same questions):")
     for seed, (cot, clear) in sorted(pairs.items()):
-        gold = gold_answers(clear.path)
+        gold = {i: row["answer"] for i, row in pool_examples(clear.path).items()}
         cot_right = {r["example_id"]: bool(task.is_correct(r["answer"], gold[r["example_id"]]))
                      for r in annotations(cot.path)}
         counts: dict[str, list[int]] = {}  # outcome -> [items, CLEAR right, CoT right]

@@ -26,12 +26,12 @@ from rich.progress import track
 from elad.annotation.clear import ClearAnnotator, Review
 from elad.config import load_config
 from elad.report.compare import load_runs
-from elad.store.db import RunStore
 from elad.students.models import gguf_file
 from elad.tasks import Example
 from elad.teachers import Budget, Ledger, TeacherContext, build_teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from annotator_pairs import annotations, pool_examples  # noqa: E402
 from distill_efficiency import start_llama_server, stop_llama_server  # noqa: E402
 
 
@@ -40,15 +40,6 @@ class FewShotContinuation(ClearAnnotator):
 
     def continuation_messages(self, example, steps, review):
         return (*self.messages(example)[:-1], super().continuation_messages(example, steps, review)[-1])
-
-
-def stored(path: Path) -> tuple[list[dict], dict[str, dict]]:
-    """The run's annotations and its pool examples by id."""
-    store = RunStore(path / "run.db", readonly=True)
-    try:
-        return store.annotations(), {i: store.example(i) for i in store.example_ids("pool")}
-    finally:
-        store.close()
 
 
 def reviewed(rows: list[dict]) -> list[tuple[dict, dict]]:
@@ -79,7 +70,7 @@ def replay(run, cot_answers: dict[str, str], base_url: str, console: Console) ->
     annotator = FewShotContinuation(task, build_teacher(config.teacher, context), ledger, config.teacher.max_tokens,
                                     temperature=config.teacher.temperature, few_shot=config.annotation.few_shot,
                                     seed=run.seed)
-    rows, pool = stored(run.path)
+    rows, pool = annotations(run.path), pool_examples(run.path)
     outcomes = []
     for row, details in track(reviewed(rows), description=f"{run.name}: continuations", console=console):
         example = example_of(pool[row["example_id"]])
@@ -100,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     runs = load_runs([args.folder])
-    cot = {run.seed: {r["example_id"]: r["answer"] for r in stored(run.path)[0]} for run in runs if run.annotator == "cot"}
+    cot = {run.seed: {r["example_id"]: r["answer"] for r in annotations(run.path)} for run in runs if run.annotator == "cot"}
     clear = [run for run in runs if run.annotator == "clear"]
     folder = Path(args.folder)
     process, base_url = start_llama_server(gguf_file(args.teacher), folder / "llama_server_continuation.log")
