@@ -206,11 +206,15 @@ class ClearAnnotator(CotAnnotator):
         )
         return ({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user})
 
+    def steps_of(self, explanation: str) -> list[str]:
+        """The steps the teacher is shown and judges (split as selection splits them)."""
+        return split_steps(explanation)
+
     def annotate(self, example: Example, student_explanation: str | None = None) -> Annotation | Rejection:
         details: dict = {"method": "clear"}
         if self.teacher.replays:
             return self._fallback(example, details, "the teacher replays recordings: it cannot review steps")
-        steps = split_steps(student_explanation or "")
+        steps = self.steps_of(student_explanation or "")
         if not steps:
             return self._fallback(example, details, "no student explanation to review")
         details["student_steps"] = steps
