@@ -281,6 +281,17 @@ class ExperimentConfig(Strict):
                              "carved from the pool split); the test set is only reported")
         return self
 
+    @model_validator(mode="after")
+    def _dollar_budgets_need_prices(self) -> "ExperimentConfig":
+        # With both prices at 0 every call costs $0: a dollar budget would never stop anything.
+        budgets = [f"loop.{name}.dollars" for name in ("budget", "round_budget")
+                   if getattr(self.loop, name).dollars is not None]
+        if budgets and not (self.teacher.price_prompt or self.teacher.price_completion):
+            raise ValueError(f"{budgets[0]} needs the teacher's prices: set teacher.price_prompt and "
+                             "teacher.price_completion (dollars per million tokens), or budget calls or tokens; "
+                             "at the default prices of 0 every call costs $0")
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 

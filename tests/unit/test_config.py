@@ -73,6 +73,16 @@ def test_stopping_rules_need_a_validation_split():
     assert config.task.validation_size == 50
 
 
+def test_a_dollar_budget_needs_the_teachers_prices():
+    from elad.config import ExperimentConfig
+
+    for budget in ("budget", "round_budget"):
+        with pytest.raises(ValueError, match=f"loop.{budget}.dollars needs the teacher's prices"):
+            ExperimentConfig.model_validate({"loop": {budget: {"dollars": 5}}})
+    config = ExperimentConfig.model_validate({"loop": {"budget": {"dollars": 5}}, "teacher": {"price_completion": 0.6}})
+    assert config.loop.budget.dollars == 5
+
+
 def test_the_task_opens_with_its_configured_prompt_layout():
     settings = TaskConfig(name="esnli", instruction_first=True)
     task = settings.open()
