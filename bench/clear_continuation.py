@@ -58,18 +58,25 @@ def example_of(row: dict) -> Example:
                    choices=json.loads(row["choices"]) if isinstance(row.get("choices"), str) else row.get("choices") or [])
 
 
-def replay(run, cot_answers: dict[str, str], base_url: str, console: Console) -> list[tuple[bool, ...]]:
-    """(stored annotation right, new annotation right, CoT's right, new reply reasons) for each item of one
-    CLEAR run that asked for the continuation alone."""
+def live_annotator(kind: type[ClearAnnotator], run, base_url: str):
+    """(task, ledger, annotator of class `kind`) with the run's settings, asking the live teacher at
+    `base_url` without a cache."""
     config = load_config(run.path / "config.yaml")
     config.teacher.base_url, config.teacher.cache = base_url, False
     task = config.task.open()
     ledger = Ledger(Budget(), count_tokens=lambda text: len(text.split()))
     context = TeacherContext(count_tokens=ledger.count_tokens, dataset=config.task.name, split="train",
                              data_root=None)
-    annotator = FewShotContinuation(task, build_teacher(config.teacher, context), ledger, config.teacher.max_tokens,
-                                    temperature=config.teacher.temperature, few_shot=config.annotation.few_shot,
-                                    seed=run.seed)
+    annotator = kind(task, build_teacher(config.teacher, context), ledger, config.teacher.max_tokens,
+                     temperature=config.teacher.temperature, few_shot=config.annotation.few_shot,
+                     gold_check=config.annotation.gold_check, seed=run.seed)
+    return task, ledger, annotator
+
+
+def replay(run, cot_answers: dict[str, str], base_url: str, console: Console) -> list[tuple[bool, ...]]:
+    """(stored annotation right, new annotation right, CoT's right, new reply reasons) for each item of one
+    CLEAR run that asked for the continuation alone."""
+    task, _, annotator = live_annotator(FewShotContinuation, run, base_url)
     rows, pool = annotations(run.path), pool_examples(run.path)
     outcomes = []
     for row, details in track(reviewed(rows), description=f"{run.name}: continuations", console=console):

@@ -29,16 +29,14 @@ from rich.progress import track
 
 from elad.annotation.base import Annotation
 from elad.annotation.clear import ClearAnnotator
-from elad.config import load_config
 from elad.report.compare import load_runs
 from elad.store.db import RunStore
 from elad.students.models import gguf_file
 from elad.tasks.steps import join_steps
-from elad.teachers import Budget, Ledger, TeacherContext, build_teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from annotator_pairs import annotations, pool_examples  # noqa: E402
-from clear_continuation import example_of  # noqa: E402
+from clear_continuation import example_of, live_annotator  # noqa: E402
 from distill_efficiency import start_llama_server, stop_llama_server  # noqa: E402
 
 
@@ -82,18 +80,6 @@ def stored_tokens(path: Path) -> dict[str, int]:
     return {example_id: int(tokens) for example_id, tokens in rows}
 
 
-def annotator(kind, run, base_url: str):
-    config = load_config(run.path / "config.yaml")
-    config.teacher.base_url, config.teacher.cache = base_url, False
-    task = config.task.open()
-    ledger = Ledger(Budget(), count_tokens=lambda text: len(text.split()))
-    context = TeacherContext(count_tokens=ledger.count_tokens, dataset=config.task.name, split="train",
-                             data_root=None)
-    return task, ledger, kind(task, build_teacher(config.teacher, context), ledger, config.teacher.max_tokens,
-                              temperature=config.teacher.temperature, few_shot=config.annotation.few_shot,
-                              gold_check=config.annotation.gold_check, seed=run.seed)
-
-
 def outcome_of(result) -> dict:
     details = result.details if isinstance(result, Annotation) else getattr(result, "details", {}) or {}
     return {"outcome": details.get("outcome", "rejected"), "first_wrong": details.get("first_wrong"),
@@ -103,7 +89,7 @@ def outcome_of(result) -> dict:
 
 def replay(kind, run, cot_answers: dict[str, str], base_url: str, console: Console, limit: int | None = None):
     """One row per item of the run with a lead-in: the stored annotation, the new one, CoT's answer."""
-    task, ledger, clear = annotator(kind, run, base_url)
+    task, ledger, clear = live_annotator(kind, run, base_url)
     pool, paid = pool_examples(run.path), stored_tokens(run.path)
     items = [(row, json.loads(row["details"])) for row in annotations(run.path)]
     items = [(row, d) for row, d in items if d.get("student_steps") and has_lead_in(d["student_steps"])][:limit]
