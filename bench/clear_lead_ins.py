@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="packaged GGUF served by llama.cpp")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds to replay (default: all)")
     parser.add_argument("--check", type=int, default=0, help="also re-ask this many items per run unmerged")
+    parser.add_argument("--limit", type=int, default=None, help="replay at most this many items per run (a pilot)")
     parser.add_argument("--json", type=Path, default=None, help="write every item's row here")
     args = parser.parse_args()
     console = Console()
@@ -146,7 +147,7 @@ def main() -> None:
                 checked = replay(StoredSteps, run, cot.get(run.seed, {}), base_url, console, args.check)
                 everything["check"] += checked
                 console.print(f"{run.name}, steps as stored (check): {tally(checked)}")
-            rows = replay(LeadInsMerged, run, cot.get(run.seed, {}), base_url, console)
+            rows = replay(LeadInsMerged, run, cot.get(run.seed, {}), base_url, console, args.limit)
             everything["merged"] += rows
             console.print(f"{run.name}, lead-ins merged: {tally(rows)}")
             if args.json:
