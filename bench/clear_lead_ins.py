@@ -80,11 +80,10 @@ def stored_tokens(path: Path) -> dict[str, int]:
     return {example_id: int(tokens) for example_id, tokens in rows}
 
 
-def outcome_of(result) -> dict:
-    details = result.details if isinstance(result, Annotation) else getattr(result, "details", {}) or {}
+def outcome_of(details: dict, answer: str | None) -> dict:
+    """What one annotation was (stored or new): its outcome, first wrong step, student steps kept, answer."""
     return {"outcome": details.get("outcome", "rejected"), "first_wrong": details.get("first_wrong"),
-            "kept_steps": details.get("kept_steps", 0),
-            "answer": result.answer if isinstance(result, Annotation) else None}
+            "kept_steps": details.get("kept_steps", 0), "answer": answer}
 
 
 def replay(kind, run, cot_answers: dict[str, str], base_url: str, console: Console, limit: int | None = None):
@@ -97,12 +96,12 @@ def replay(kind, run, cot_answers: dict[str, str], base_url: str, console: Conso
     for row, details in track(items, description=f"{run.name}: {kind.__name__}", console=console):
         example = example_of(pool[row["example_id"]])
         before = ledger.spent.tokens
-        new = outcome_of(clear.annotate(example, join_steps(details["student_steps"])))
+        result = clear.annotate(example, join_steps(details["student_steps"]))
+        stored = outcome_of(details, row["answer"])
+        new = outcome_of(result.details, result.answer if isinstance(result, Annotation) else None)
         right = lambda answer: bool(answer is not None and task.is_correct(answer, example.answer))  # noqa: E731
         rows.append({
-            "stored": {"outcome": details.get("outcome"), "first_wrong": details.get("first_wrong"),
-                       "kept_steps": details.get("kept_steps", 0), "right": right(row["answer"]),
-                       "tokens": paid.get(row["example_id"], 0), "answer": row["answer"]},
+            "stored": {**stored, "right": right(stored["answer"]), "tokens": paid.get(row["example_id"], 0)},
             "new": {**new, "right": right(new["answer"]), "tokens": ledger.spent.tokens - before},
             "cot_right": right(cot_answers.get(row["example_id"])),
         })
