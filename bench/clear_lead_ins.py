@@ -1,13 +1,14 @@
 """CLEAR with the student's lead-in steps merged into the step after them: do reviews go better?
 
 A student often opens its explanation with a line that only announces what follows ("To solve this
-problem, we need to follow these steps:", "Let's break down the problem step by step:"). CLEAR shows it
-to the teacher as step 1, and a small teacher judges such a step wrong more often than not; the
-revision then throws away every student step and is the teacher's rewrite with a plan shown as a
-mistake. This glues each step ending with a colon to the step after it, so the teacher judges the first
-step that claims something, and asks the live teacher for the whole CLEAR annotation again (review,
-continuation where needed, CoT where the review fails) for every item of the given CLEAR runs whose
-student steps have such a lead-in. Printed per run and in all: how many of these items' annotations end
+problem, we need to follow these steps:", "Let's break down the problem step by step:"). Shown to the
+teacher as step 1 (as CLEAR did before it merged lead-ins), a small teacher judges such a step wrong
+more often than not; the revision then throws away every student step and is the teacher's rewrite
+with a plan shown as a mistake. For CLEAR runs stored before the merge, this glues each step ending
+with a colon to the step after it (`elad.tasks.steps.merge_lead_ins`, what `ClearAnnotator` does now),
+so the teacher judges the first step that claims something, and asks the live teacher for the whole
+CLEAR annotation again (review, continuation where needed, CoT where the review fails) for every item of
+the given CLEAR runs whose student steps have such a lead-in. Printed per run and in all: how many of these items' annotations end
 in the gold answer (as stored, with the lead-ins merged, and CoT's annotation of the same question from
 the paired CoT run), the outcomes (kept, revised, fell back to CoT), which step was judged wrong first,
 how many student steps were kept, and the teacher tokens (stored for these items, and now). Teacher
@@ -32,25 +33,12 @@ from elad.annotation.clear import ClearAnnotator
 from elad.report.compare import load_runs
 from elad.store.db import RunStore
 from elad.students.models import gguf_file
-from elad.tasks.steps import join_steps
+from elad.tasks.steps import join_steps, merge_lead_ins
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from annotator_pairs import annotations, pool_examples  # noqa: E402
 from clear_continuation import example_of, live_annotator  # noqa: E402
 from distill_efficiency import start_llama_server, stop_llama_server  # noqa: E402
-
-
-def merge_lead_ins(steps: list[str]) -> list[str]:
-    """Each step that ends with a colon (it announces what follows and claims nothing) joined to the next
-    step; a lead-in that is the last step stays as it is."""
-    merged: list[str] = []
-    carry = ""
-    for step in steps:
-        step = f"{carry} {step}" if carry else step
-        carry = step if step.rstrip().endswith(":") else ""
-        if not carry:
-            merged.append(step)
-    return merged + ([carry] if carry else [])
 
 
 def has_lead_in(steps: list[str]) -> bool:
@@ -87,12 +75,12 @@ def outcome_of(details: dict, answer: str | None) -> dict:
 
 
 def replay(kind, run, cot_answers: dict[str, str], base_url: str, console: Console, limit: int | None = None):
-    """One row per item of the run with a lead-in: the stored annotation, the new one, CoT's answer."""
+    """One row per item of the run with a lead-in, as each is done: the stored annotation, the new one,
+    CoT's answer."""
     task, ledger, clear = live_annotator(kind, run, base_url)
     pool, paid = pool_examples(run.path), stored_tokens(run.path)
     items = [(row, json.loads(row["details"])) for row in annotations(run.path)]
     items = [(row, d) for row, d in items if d.get("student_steps") and has_lead_in(d["student_steps"])][:limit]
-    rows = []
     for row, details in track(items, description=f"{run.name}: {kind.__name__}", console=console):
         example = example_of(pool[row["example_id"]])
         before = ledger.spent.tokens
@@ -100,12 +88,11 @@ def replay(kind, run, cot_answers: dict[str, str], base_url: str, console: Conso
         stored = outcome_of(details, row["answer"])
         new = outcome_of(result.details, result.answer if isinstance(result, Annotation) else None)
         right = lambda answer: bool(answer is not None and task.is_correct(answer, example.answer))  # noqa: E731
-        rows.append({
+        yield {
             "stored": {**stored, "right": right(stored["answer"]), "tokens": paid.get(row["example_id"], 0)},
             "new": {**new, "right": right(new["answer"]), "tokens": ledger.spent.tokens - before},
             "cot_right": right(cot_answers.get(row["example_id"])),
-        })
-    return rows
+        }
 
 
 def tally(rows: list[dict]) -> str:
@@ -142,15 +129,17 @@ def main() -> None:
     everything: dict[str, list[dict]] = {"merged": [], "check": []}
     try:
         for run in clear:
-            if args.check:
-                checked = replay(StoredSteps, run, cot.get(run.seed, {}), base_url, console, args.check)
-                everything["check"] += checked
-                console.print(f"{run.name}, steps as stored (check): {tally(checked)}")
-            rows = replay(LeadInsMerged, run, cot.get(run.seed, {}), base_url, console, args.limit)
-            everything["merged"] += rows
-            console.print(f"{run.name}, lead-ins merged: {tally(rows)}")
-            if args.json:
-                args.json.write_text(json.dumps(everything, indent=1))
+            for kind, key, limit in ((StoredSteps, "check", args.check), (LeadInsMerged, "merged", args.limit)):
+                if key == "check" and not args.check:
+                    continue
+                rows = []
+                for row in replay(kind, run, cot.get(run.seed, {}), base_url, console, limit):
+                    rows.append(row)
+                    everything[key].append(row)
+                    if args.json:  # after every item: a stopped replay keeps what it has done
+                        args.json.write_text(json.dumps(everything, indent=1))
+                label = "steps as stored (check)" if key == "check" else "lead-ins merged"
+                console.print(f"{run.name}, {label}: {tally(rows)}")
     finally:
         stop_llama_server(process)
     console.print(f"all, lead-ins merged: {tally(everything['merged'])}")

@@ -91,6 +91,16 @@ def test_a_wrong_step_keeps_the_correct_prefix_and_appends_the_continuation():
     assert "1. A man sleeps on a couch.\n2. A couch is furniture." in request.messages[-1]["content"]
 
 
+def test_a_lead_in_is_judged_with_the_step_it_announces_and_kept_with_it():
+    student = "Let's compare the two sentences:\nA couch is furniture.\nSleeping is not resting.\nSo the answer is contradiction."
+    annotator, teacher = _clear([_review([True, False], "Sleeping is a way of resting.\nSo the answer is entailment.")])
+    result = annotator.annotate(EXAMPLE, student)
+    shown = teacher.requests[0].messages[-1]["content"]
+    assert "1. Let's compare the two sentences: A couch is furniture.\n2. Sleeping is not resting.\n3. So" in shown
+    assert result.details["kept_steps"] == 1
+    assert result.rationale == "Let's compare the two sentences: A couch is furniture.\nSleeping is a way of resting."
+
+
 def test_a_fully_correct_explanation_is_kept_as_it_is():
     student = "Sleeping is resting.\nSo the answer is entailment."
     annotator, _ = _clear([_review([True, True])])

@@ -12,13 +12,10 @@ EXAMPLE = Example(id="valid-1", question="Premise: A man sleeps on a couch.\nHyp
                   answer="entailment")
 
 
-def test_a_lead_in_is_joined_to_the_step_after_it_and_a_trailing_one_stays():
+def test_a_lead_in_is_found_in_the_stored_steps():
     bench = load_bench("clear_lead_ins")
-    steps = ["To solve this, follow these steps:", "Subtract 2 from 5:", "5 - 2 = 3.", "So the answer is 3."]
-    assert bench.merge_lead_ins(steps) == [
-        "To solve this, follow these steps: Subtract 2 from 5: 5 - 2 = 3.", "So the answer is 3."]
-    assert bench.merge_lead_ins(["5 - 2 = 3.", "Next:"]) == ["5 - 2 = 3.", "Next:"]
-    assert bench.has_lead_in(steps) and not bench.has_lead_in(["5 - 2 = 3.", "So the answer is 3."])
+    assert bench.has_lead_in(["To solve this, follow these steps:", "5 - 2 = 3.", "So the answer is 3."])
+    assert not bench.has_lead_in(["5 - 2 = 3.", "So the answer is 3."])
 
 
 def test_the_teacher_judges_the_merged_steps():
@@ -32,3 +29,13 @@ def test_the_teacher_judges_the_merged_steps():
     shown = teacher.requests[0].messages[-1]["content"]
     assert "1. Let's compare the two: Sleeping is resting.\n2. So the answer is entailment." in shown
     assert result.details["outcome"] == "kept" and result.answer == "entailment"
+
+
+def test_the_check_shows_the_teacher_the_steps_as_stored():
+    bench = load_bench("clear_lead_ins")
+    review = json.dumps({"verdicts": [{"step": i, "correct": True, "reason": ""} for i in (1, 2, 3)],
+                         "continuation": ""})
+    teacher = ScriptedTeacher([review], supports_json_schema=True)
+    annotator = bench.StoredSteps(EsnliTask(), teacher, Ledger(Budget(), count_tokens=words), 128)
+    annotator.annotate(EXAMPLE, "Let's compare the two:\nSleeping is resting.\nSo the answer is entailment.")
+    assert "1. Let's compare the two:\n2. Sleeping is resting.\n3. So" in teacher.requests[0].messages[-1]["content"]

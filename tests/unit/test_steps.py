@@ -1,4 +1,4 @@
-from elad.tasks.steps import join_steps, split_steps, step_segments
+from elad.tasks.steps import join_steps, merge_lead_ins, split_steps, step_segments
 
 
 def test_numbered_steps_with_wrapped_lines():
@@ -53,3 +53,11 @@ def test_no_abbreviates_only_before_a_number():
                                                                          "He died in 1865."]
     assert split_steps("He lives at No. 5 Main road. So the answer is 5.") == ["He lives at No. 5 Main road.",
                                                                                "So the answer is 5."]
+
+
+def test_a_lead_in_is_joined_to_the_step_after_it_and_a_trailing_one_stays():
+    steps = ["To solve this, follow these steps:", "Subtract 2 from 5:", "5 - 2 = 3.", "So the answer is 3."]
+    assert merge_lead_ins(steps) == ["To solve this, follow these steps: Subtract 2 from 5: 5 - 2 = 3.",
+                                     "So the answer is 3."]
+    assert merge_lead_ins(["5 - 2 = 3.", "Next:"]) == ["5 - 2 = 3.", "Next:"]
+    assert merge_lead_ins(["5 - 2 = 3.", "So the answer is 3."]) == ["5 - 2 = 3.", "So the answer is 3."]

@@ -22,7 +22,7 @@ from elad.annotation.cot import SYSTEM_PROMPT as COT_SYSTEM_PROMPT
 from elad.annotation.cot import CotAnnotator
 from elad.tasks import Example
 from elad.tasks.answers import split_rationale
-from elad.tasks.steps import join_steps, split_steps
+from elad.tasks.steps import join_steps, merge_lead_ins, split_steps
 from elad.teachers import Request
 
 SYSTEM_PROMPT = (
@@ -207,8 +207,11 @@ class ClearAnnotator(CotAnnotator):
         return ({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user})
 
     def steps_of(self, explanation: str) -> list[str]:
-        """The steps the teacher is shown and judges (split as selection splits them)."""
-        return split_steps(explanation)
+        """The steps the teacher is shown and judges: split as selection splits them, each lead-in ("Let's
+        break it down step by step:") joined to the step it announces. Shown alone, a lead-in is judged wrong
+        by small teachers more often than not, and a wrong step 1 discards every student step (BENCHMARKS.md,
+        CLEAR's lead-in steps)."""
+        return merge_lead_ins(split_steps(explanation))
 
     def annotate(self, example: Example, student_explanation: str | None = None) -> Annotation | Rejection:
         details: dict = {"method": "clear"}

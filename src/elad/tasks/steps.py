@@ -61,5 +61,19 @@ def _merge_continuations(lines: list[str]) -> list[str]:
     return steps
 
 
+def merge_lead_ins(steps: list[str]) -> list[str]:
+    """Each step that ends with a colon joined to the step after it: a lead-in ("To solve this, we follow
+    these steps:") announces what follows and claims nothing, so it is not a step to judge on its own. A
+    lead-in that is the last step stays as it is."""
+    merged: list[str] = []
+    carry = ""
+    for step in steps:
+        step = f"{carry} {step}" if carry else step
+        carry = step if step.rstrip().endswith(":") else ""
+        if not carry:
+            merged.append(step)
+    return merged + ([carry] if carry else [])
+
+
 def join_steps(steps: list[str]) -> str:
     return "\n".join(steps)
