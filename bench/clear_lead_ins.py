@@ -8,12 +8,13 @@ with a plan shown as a mistake. For CLEAR runs stored before the merge, this glu
 with a colon to the step after it (`elad.tasks.steps.merge_lead_ins`, what `ClearAnnotator` does now),
 so the teacher judges the first step that claims something, and asks the live teacher for the whole
 CLEAR annotation again (review, continuation where needed, CoT where the review fails) for every item of
-the given CLEAR runs whose student steps have such a lead-in. Printed per run and in all: how many of these items' annotations end
-in the gold answer (as stored, with the lead-ins merged, and CoT's annotation of the same question from
-the paired CoT run), the outcomes (kept, revised, fell back to CoT), which step was judged wrong first,
-how many student steps were kept, and the teacher tokens (stored for these items, and now). Teacher
-only: no student is trained. `--check N` also re-asks the first N items of each run with the steps as
-stored (not merged), to show the live teacher reproduces the stored annotations.
+the given CLEAR runs whose student steps have such a lead-in. Printed per run and in all: how many of
+these items' annotations end in the gold answer (as stored, with the lead-ins merged, and CoT's
+annotation of the same question from the paired CoT run), the outcomes (kept, revised, fell back to
+CoT), which step was judged wrong first, how many student steps were kept, and the teacher tokens
+(stored for these items, and now). Teacher only: no student is trained. `--check N` also re-asks the
+first N items of each run with the steps as stored (not merged), to show the live teacher reproduces the
+stored annotations.
 
     .venv/bin/python bench/keep_runs.py restore runs/efficiency-v2-bf16 bench/results/efficiency-v2-bf16
     .venv/bin/python -u bench/clear_lead_ins.py runs/efficiency-v2-bf16/svamp/annotators
@@ -129,9 +130,8 @@ def main() -> None:
     everything: dict[str, list[dict]] = {"merged": [], "check": []}
     try:
         for run in clear:
-            for kind, key, limit in ((StoredSteps, "check", args.check), (LeadInsMerged, "merged", args.limit)):
-                if key == "check" and not args.check:
-                    continue
+            arms = [(StoredSteps, "check", args.check)] if args.check else []
+            for kind, key, limit in arms + [(LeadInsMerged, "merged", args.limit)]:
                 rows = []
                 for row in replay(kind, run, cot.get(run.seed, {}), base_url, console, limit):
                     rows.append(row)

@@ -92,7 +92,8 @@ def test_a_wrong_step_keeps_the_correct_prefix_and_appends_the_continuation():
 
 
 def test_a_lead_in_is_judged_with_the_step_it_announces_and_kept_with_it():
-    student = "Let's compare the two sentences:\nA couch is furniture.\nSleeping is not resting.\nSo the answer is contradiction."
+    student = ("Let's compare the two sentences:\nA couch is furniture.\nSleeping is not resting.\n"
+               "So the answer is contradiction.")
     annotator, teacher = _clear([_review([True, False], "Sleeping is a way of resting.\nSo the answer is entailment.")])
     result = annotator.annotate(EXAMPLE, student)
     shown = teacher.requests[0].messages[-1]["content"]
