@@ -59,8 +59,8 @@ def _same_data(plain: Path, packed: Path, scratch: Path) -> bool:
 
 def _contents(path: Path) -> tuple[int, list[str]]:
     db = sqlite3.connect(path)
-    try:
-        return db.execute("PRAGMA user_version").fetchone()[0], list(db.iterdump())
+    try:  # sorted: a row rewritten with the same values (a recount's meta row) moves to the end of its table
+        return db.execute("PRAGMA user_version").fetchone()[0], sorted(db.iterdump())
     finally:
         db.close()
 

@@ -39,3 +39,23 @@ def test_a_backup_of_the_same_data_leaves_the_kept_file_untouched(tmp_path, monk
     restored.write_bytes(gzip.decompress(target.read_bytes()))
     with sqlite3.connect(restored) as db:
         assert [r for (r,) in db.execute("SELECT x FROM t ORDER BY x")] == [1, 2, 3]
+
+
+def test_a_row_rewritten_with_the_same_values_leaves_the_kept_file_untouched(tmp_path):
+    """A recount rewrites its meta row as it was (INSERT OR REPLACE): the row moves, the data does not."""
+    keep_runs = load_bench("keep_runs")
+    store, target = tmp_path / "run.db", tmp_path / "run.db.gz"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("a", "1"), ("b", "2")])
+    keep_runs.gzipped_backup(store, target)
+    first = target.read_bytes()
+    with sqlite3.connect(store) as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('a', '1')")
+        assert [k for (k,) in db.execute("SELECT key FROM meta ORDER BY rowid")] == ["b", "a"]  # moved to the end
+    keep_runs.gzipped_backup(store, target)
+    assert target.read_bytes() == first
+    with sqlite3.connect(store) as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('a', '3')")
+    keep_runs.gzipped_backup(store, target)
+    assert target.read_bytes() != first
